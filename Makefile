@@ -1,0 +1,70 @@
+# tracebound: build, run and test the distribution.
+# Everything a fresh machine with Go and make needs is installed here, pinned.
+
+SHELL        := /bin/bash
+GO           ?= go
+OCB_VERSION  := v0.165.0
+TOOLS_BIN    := $(CURDIR)/.tools/bin
+OCB          := $(TOOLS_BIN)/builder
+BINARY       := bin/otelcol-tracebound
+CONFIG       ?= configs/local.yaml
+IMAGE        ?= tracebound:dev
+GO_SOURCES   := $(shell find . -name '*.go' -not -path './_build/*' -not -path './.tools/*' -not -name '*_test.go')
+COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
+
+.PHONY: all build run test test-unit test-e2e bench lint fmt generate docker testbed testbed-quick clean
+
+all: build
+
+$(OCB):
+	GOBIN=$(TOOLS_BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+# The binary depends on every non-test source, so a second `make build` with
+# nothing changed does nothing; when sources change, ocb regenerates and the Go
+# build cache keeps the rebuild incremental.
+$(BINARY): $(OCB) builder-config.yaml go.mod go.sum $(GO_SOURCES)
+	$(OCB) --config builder-config.yaml
+	cp _build/otelcol-tracebound $(BINARY)
+
+# Serialised with flock: tests in several packages may ask for the binary at
+# once, and ocb writes one shared output folder.
+build:
+	@mkdir -p bin
+	flock bin/.build.lock $(MAKE) --no-print-directory $(BINARY)
+
+run: build
+	@mkdir -p run
+	$(BINARY) --config $(CONFIG)
+
+# Unit, property, fuzz-seed and end-to-end tests (the e2e tests build the
+# binary through `make build`), then the testbed's quick mode.
+test:
+	$(GO) test -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+lint:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+# Regenerates internal/metadata of every component from its metadata.yaml
+# with mdatagen, pinned in the separate tools module.
+generate:
+	@for d in $(COMPONENT_DIRS); do \
+		echo "mdatagen $$d"; \
+		(cd internal/tools && $(GO) tool mdatagen ../../$$d/metadata.yaml) || exit 1; \
+	done
+
+docker:
+	docker build -t $(IMAGE) .
+
+testbed: build
+	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -out testbed/results
+
+clean:
+	rm -rf bin _build run
