@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Builds the same way as `make build`: the pinned ocb from builder-config.yaml,
+# from this repository's own sources, into bin/otelcol-tracebound.
+
+FROM golang:1.26-bookworm AS build
+# make drives the build exactly as on a developer machine; flock (util-linux)
+# is already in the image.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Module downloads first, so source edits reuse the cached layer.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+# CGO_ENABLED=0 is set by the Makefile's build, so the binary is static and
+# runs on distroless/static.
+RUN make build
+# The socket folder must exist and belong to the runtime user: the final
+# image has no shell to create it.
+RUN mkdir -p /out/run/tracebound
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /src/bin/otelcol-tracebound /usr/local/bin/otelcol-tracebound
+COPY --from=build /src/configs/docker.yaml /etc/tracebound/config.yaml
+COPY --from=build --chown=65532:65532 /out/run/tracebound /run/tracebound
+USER 65532:65532
+# OTLP/HTTP over TCP, health_check.
+EXPOSE 4318 13133
+VOLUME ["/run/tracebound"]
+ENTRYPOINT ["/usr/local/bin/otelcol-tracebound"]
+CMD ["--config", "/etc/tracebound/config.yaml"]

@@ -1,0 +1,137 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// Every ready config in configs/ must be accepted by the binary we ship.
+func TestConfigsValidate(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repoRoot(), "configs", "*.yaml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			runBinary(t, "validate", "--config", f)
+		})
+	}
+}
+
+func TestComponentsListed(t *testing.T) {
+	out := runBinary(t, "components")
+	for _, name := range []string{"otlpuds", "otlp", "batch", "memory_limiter", "otlphttp", "debug", "health_check", "pprof", "zpages", "file_storage"} {
+		assert.Contains(t, out, "name: "+name+"\n", "component %s missing from the build", name)
+	}
+}
+
+// udsToBackendConfig is the smallest pipeline a user runs: the socket in,
+// otlphttp out.
+func udsToBackendConfig(socketPath, backendURL string) string {
+	return fmt.Sprintf(`
+receivers:
+  otlpuds:
+    endpoint: %s
+processors:
+  batch:
+    timeout: 100ms
+exporters:
+  otlphttp:
+    endpoint: %s
+    compression: gzip
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    traces:
+      receivers: [otlpuds]
+      processors: [batch]
+      exporters: [otlphttp]
+`, socketPath, backendURL)
+}
+
+func makeTraces(traceID byte, n int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "e2e")
+	ss := rs.ScopeSpans().AppendEmpty().Spans()
+	for i := 0; i < n; i++ {
+		s := ss.AppendEmpty()
+		s.SetTraceID(pcommon.TraceID{traceID, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
+		s.SetSpanID(pcommon.SpanID{traceID, byte(i >> 16), byte(i >> 8), byte(i), 1, 1, 1, 1})
+		s.SetName(fmt.Sprintf("span-%d", i))
+		s.SetStartTimestamp(pcommon.Timestamp(time.Now().UnixNano()))
+		s.SetEndTimestamp(pcommon.Timestamp(time.Now().UnixNano()))
+	}
+	return td
+}
+
+func postTraces(t *testing.T, client *http.Client, td ptrace.Traces, header map[string]string) {
+	t.Helper()
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, "http://tracebound/v1/traces", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestSpansOverSocketReachBackend(t *testing.T) {
+	backend := newOTLPBackend(t)
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "sub", "otlp.sock")
+	cfg := writeConfig(t, dir, udsToBackendConfig(socket, backend.URL))
+	startCollector(t, cfg, socket)
+
+	client := udsClient(socket)
+	postTraces(t, client, makeTraces(1, 100), nil)
+	postTraces(t, client, makeTraces(2, 50), nil)
+
+	require.Eventually(t, func() bool { return backend.spanCount() == 150 }, 20*time.Second, 50*time.Millisecond,
+		"backend should receive all 150 spans")
+	for _, s := range backend.spans() {
+		assert.Equal(t, "e2e", s.resource["service.name"])
+	}
+}
+
+// A collector killed with SIGKILL leaves its socket file behind; the next
+// start must take it over instead of failing with "address already in use".
+func TestRestartAfterSIGKILL(t *testing.T) {
+	backend := newOTLPBackend(t)
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "otlp.sock")
+	cfg := writeConfig(t, dir, udsToBackendConfig(socket, backend.URL))
+
+	first := startCollector(t, cfg, socket)
+	first.kill()
+	fi, err := os.Stat(socket)
+	require.NoError(t, err, "a SIGKILLed collector leaves its socket file")
+	require.Equal(t, os.ModeSocket, fi.Mode().Type())
+
+	second := startCollector(t, cfg, socket)
+	postTraces(t, udsClient(socket), makeTraces(3, 10), nil)
+	require.Eventually(t, func() bool { return backend.spanCount() == 10 }, 20*time.Second, 50*time.Millisecond)
+
+	second.stop(t)
+	_, err = os.Stat(socket)
+	assert.True(t, os.IsNotExist(err), "a clean shutdown removes the socket file")
+	assert.False(t, strings.Contains(second.output.String(), "address already in use"))
+}
