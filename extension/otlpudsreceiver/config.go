@@ -1,0 +1,198 @@
+package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"
+
+import (
+	"errors"
+	"fmt"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/confignet"
+)
+
+const (
+	// defaultSocketMode is the permission of the socket file: owner and group
+	// may connect, nobody else.
+	defaultSocketMode = "0660"
+	// defaultTraceConfigHeader is the routing header kept as client metadata.
+	defaultTraceConfigHeader = "cf-trace-config"
+	// defaultRetryAfter is the delay sent in Retry-After when the pipeline
+	// refuses data.
+	defaultRetryAfter = time.Second
+	// defaultMaxRequestBodySize mirrors confighttp's own default (20 MiB), so
+	// the effective value is visible in the default config.
+	defaultMaxRequestBodySize = 20 * 1024 * 1024
+
+	// maxSocketPathLen is the longest path Linux accepts in sockaddr_un
+	// (108 bytes, no terminating NUL needed, keep one for portability).
+	maxSocketPathLen = 107
+	// tempBindOverhead is how much longer than the parent folder the
+	// temporary bind path is: "/" + tempDirPrefix + 8 hex chars + "/s".
+	tempBindOverhead = 1 + len(tempDirPrefix) + 8 + 2
+)
+
+// Config is the configuration of the otlpuds receiver.
+type Config struct {
+	// ServerConfig holds the confighttp server settings, squashed into the
+	// receiver's own keys: `endpoint` is the socket path (required, no
+	// default; a relative path is resolved against the collector's working
+	// folder), `transport` is always "unix" (default "unix"; any other value
+	// is an error), `max_request_body_size` (default 20 MiB),
+	// `include_metadata` (default false), `compression_algorithms` (default
+	// all confighttp offers), `read_header_timeout` (default 1m),
+	// `write_timeout` (default 30s), `auth`, `middlewares`,
+	// `response_headers`, `cors`. `tls` is refused: the kernel already
+	// authenticates the peer of a Unix socket.
+	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
+
+	// SocketMode is the permission of the socket file, an octal string.
+	// Default "0660". Bits beyond 0777 are refused.
+	SocketMode string `mapstructure:"socket_mode"`
+
+	// SocketGroup is the group of the socket file, a name or a numeric gid.
+	// Default "" (the collector's primary group).
+	SocketGroup string `mapstructure:"socket_group"`
+
+	// AllowedUIDs lists the peer uids (SO_PEERCRED) allowed to send.
+	// Default empty: every uid that can open the socket.
+	AllowedUIDs []uint32 `mapstructure:"allowed_uids"`
+
+	// AllowedGIDs lists the peer primary gids (SO_PEERCRED) allowed to send.
+	// Default empty: every gid that can open the socket. When both lists are
+	// set, a peer passes if either list names it.
+	AllowedGIDs []uint32 `mapstructure:"allowed_gids"`
+
+	// PeerAttributes stamps unix.peer.pid, unix.peer.uid and unix.peer.gid
+	// (int attributes) on every resource received. Default false.
+	PeerAttributes bool `mapstructure:"peer_attributes"`
+
+	// TraceConfigHeader is the request header always kept as client
+	// metadata, whatever `include_metadata` says. Default "cf-trace-config".
+	TraceConfigHeader string `mapstructure:"trace_config_header"`
+
+	// RetryAfter is the delay announced in the Retry-After header of a 429
+	// or 503 answer, when the refusing component gave none. Rounded up to
+	// whole seconds. Default 1s.
+	RetryAfter time.Duration `mapstructure:"retry_after"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+func createDefaultConfig() component.Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Transport = confignet.TransportTypeUnix
+	server.MaxRequestBodySize = defaultMaxRequestBodySize
+	return &Config{
+		ServerConfig:      server,
+		SocketMode:        defaultSocketMode,
+		TraceConfigHeader: defaultTraceConfigHeader,
+		RetryAfter:        defaultRetryAfter,
+	}
+}
+
+// Validate checks the configuration one key at a time.
+func (cfg *Config) Validate() error {
+	if err := validateEndpoint(cfg.ServerConfig.NetAddr.Endpoint); err != nil {
+		return err
+	}
+	if t := cfg.ServerConfig.NetAddr.Transport; t != "" && t != confignet.TransportTypeUnix {
+		return fmt.Errorf("transport: must be %q (or left out), got %q", confignet.TransportTypeUnix, t)
+	}
+	if cfg.ServerConfig.TLS.HasValue() {
+		return errors.New("tls: not supported on a unix socket; use socket_mode, socket_group and allowed_uids instead")
+	}
+	if cfg.ServerConfig.MaxRequestBodySize < 0 {
+		return fmt.Errorf("max_request_body_size: must not be negative, got %d", cfg.ServerConfig.MaxRequestBodySize)
+	}
+	if _, err := parseSocketMode(cfg.SocketMode); err != nil {
+		return err
+	}
+	if _, err := lookupGroup(cfg.SocketGroup); err != nil {
+		return err
+	}
+	if err := validateHeader(cfg.TraceConfigHeader); err != nil {
+		return err
+	}
+	if cfg.RetryAfter <= 0 {
+		return fmt.Errorf("retry_after: must be positive, got %s", cfg.RetryAfter)
+	}
+	return nil
+}
+
+func validateEndpoint(path string) error {
+	if strings.TrimSpace(path) == "" {
+		return errors.New("endpoint: must be set to the socket path")
+	}
+	if strings.ContainsRune(path, 0) {
+		return errors.New("endpoint: must not contain a NUL byte")
+	}
+	if strings.HasPrefix(path, "@") {
+		return fmt.Errorf("endpoint: abstract sockets (%q) are not supported; use a file path", path)
+	}
+	if strings.HasSuffix(path, "/") {
+		return fmt.Errorf("endpoint: %q names a folder; name the socket file", path)
+	}
+	if base := filepath.Base(path); base == "." || base == ".." {
+		return fmt.Errorf("endpoint: %q does not name a socket file", path)
+	}
+	if len(path) > maxSocketPathLen {
+		return fmt.Errorf("endpoint: %q is %d bytes, a unix socket path holds at most %d", path, len(path), maxSocketPathLen)
+	}
+	if n := len(filepath.Dir(path)) + tempBindOverhead; n > maxSocketPathLen {
+		return fmt.Errorf("endpoint: folder of %q is too long: the socket is bound in a temporary sub-folder first (%d bytes, at most %d)", path, n, maxSocketPathLen)
+	}
+	return nil
+}
+
+// parseSocketMode reads an octal permission string such as "0660".
+func parseSocketMode(s string) (uint32, error) {
+	if s == "" {
+		return 0, errors.New("socket_mode: must be set, an octal string such as \"0660\"")
+	}
+	mode, err := strconv.ParseUint(strings.TrimPrefix(s, "0o"), 8, 32)
+	if err != nil {
+		return 0, fmt.Errorf("socket_mode: %q is not an octal number such as \"0660\"", s)
+	}
+	if mode&^0o777 != 0 {
+		return 0, fmt.Errorf("socket_mode: %q has bits beyond 0777 (setuid, setgid, sticky are not allowed)", s)
+	}
+	return uint32(mode), nil
+}
+
+// lookupGroup resolves a group name or numeric gid; -1 means "leave as is".
+func lookupGroup(s string) (int, error) {
+	if s == "" {
+		return -1, nil
+	}
+	if gid, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return int(gid), nil
+	}
+	g, err := user.LookupGroup(s)
+	if err != nil {
+		return -1, fmt.Errorf("socket_group: unknown group %q", s)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return -1, fmt.Errorf("socket_group: group %q has a non-numeric gid %q", s, g.Gid)
+	}
+	return gid, nil
+}
+
+func validateHeader(h string) error {
+	if h == "" {
+		return errors.New("trace_config_header: must not be empty")
+	}
+	if !httpguts.ValidHeaderFieldName(h) {
+		return fmt.Errorf("trace_config_header: %q is not a valid HTTP header name", h)
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+
+	"github.com/tracebound/tracebound/extension/otlpudsreceiver/internal/metadata"
+)
+
+// udsReceiver serves OTLP/HTTP on a Unix domain socket. One instance serves
+// every signal configured for it.
+type udsReceiver struct {
+	cfg       *Config
+	settings  receiver.Settings
+	obsrep    *receiverhelper.ObsReport
+	telemetry *metadata.TelemetryBuilder
+
+	policy            peerPolicy
+	traceConfigHeader string // canonical form, for header lookups
+	maxBodySize       int64
+
+	nextTraces  consumer.Traces
+	nextMetrics consumer.Metrics
+	nextLogs    consumer.Logs
+
+	server   *http.Server
+	socket   *socketFile
+	serveErr sync.WaitGroup
+}
+
+func newReceiver(cfg *Config, set receiver.Settings) (*udsReceiver, error) {
+	obsrep, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              "http",
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	maxBody := cfg.ServerConfig.MaxRequestBodySize
+	if maxBody <= 0 {
+		maxBody = defaultMaxRequestBodySize
+	}
+	return &udsReceiver{
+		cfg:               cfg,
+		settings:          set,
+		obsrep:            obsrep,
+		telemetry:         tb,
+		policy:            peerPolicy{uids: cfg.AllowedUIDs, gids: cfg.AllowedGIDs},
+		traceConfigHeader: http.CanonicalHeaderKey(cfg.TraceConfigHeader),
+		maxBodySize:       maxBody,
+	}, nil
+}
+
+// Start takes over a stale socket if there is one, creates the socket with
+// its mode and group and serves on it.
+func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
+	path := r.cfg.ServerConfig.NetAddr.Endpoint
+	needCreds := r.policy.restricts() || r.cfg.PeerAttributes
+	if needCreds && !peerCredSupported {
+		return errors.New("allowed_uids, allowed_gids and peer_attributes need SO_PEERCRED, which this platform lacks")
+	}
+	mode, err := parseSocketMode(r.cfg.SocketMode)
+	if err != nil {
+		return err
+	}
+	gid, err := lookupGroup(r.cfg.SocketGroup)
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	if r.nextTraces != nil {
+		mux.HandleFunc(pathTraces, r.handleTraces)
+	}
+	if r.nextMetrics != nil {
+		mux.HandleFunc(pathMetrics, r.handleMetrics)
+	}
+	if r.nextLogs != nil {
+		mux.HandleFunc(pathLogs, r.handleLogs)
+	}
+	// ToServer fills in confighttp defaults on the config it is called on;
+	// use a copy so the user's config stays as loaded.
+	serverCfg := r.cfg.ServerConfig
+	if serverCfg.MaxRequestBodySize <= 0 {
+		serverCfg.MaxRequestBodySize = r.maxBodySize
+	}
+	srv, err := serverCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, mux,
+		confighttp.WithErrorHandler(confighttpErrorHandler))
+	if err != nil {
+		return err
+	}
+	if needCreds {
+		srv.ConnContext = connContext
+	}
+	if r.policy.restricts() {
+		srv.Handler = r.peerGate(srv.Handler)
+	}
+
+	removed, err := takeOverStale(path)
+	if err != nil {
+		return err
+	}
+	if removed {
+		r.telemetry.OtlpudsStaleSocketsRemoved.Add(ctx, 1)
+		r.settings.Logger.Warn("Removed stale socket left behind by a previous process", zap.String("endpoint", path))
+	}
+	ln, sock, err := listenSocket(path, socketOptions{mode: mode, gid: gid})
+	if err != nil {
+		return err
+	}
+	r.server = srv
+	r.socket = sock
+	r.settings.Logger.Info("Starting OTLP/HTTP server on unix socket",
+		zap.String("endpoint", path), zap.String("socket_mode", fmt.Sprintf("%#o", mode)))
+
+	r.serveErr.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+		}
+	})
+	return nil
+}
+
+// Shutdown stops accepting connections, waits for requests in flight (as
+// long as ctx allows) and removes the socket file if it is still ours.
+func (r *udsReceiver) Shutdown(ctx context.Context) error {
+	var errs error
+	if r.server != nil {
+		errs = r.server.Shutdown(ctx)
+		if errs != nil {
+			// The deadline passed with requests still running: cut them.
+			errs = errors.Join(errs, r.server.Close())
+		}
+		r.serveErr.Wait()
+	}
+	errs = errors.Join(errs, r.socket.remove())
+	r.telemetry.Shutdown()
+	return errs
+}

@@ -1,0 +1,160 @@
+package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+const (
+	// tempDirPrefix names the private folder the socket is bound in before
+	// it is moved into place.
+	tempDirPrefix = ".otlpuds-"
+	// parentDirMode is the mode of a parent folder the receiver creates.
+	// Access is decided by the socket's own mode and group.
+	parentDirMode = 0o755
+	// staleProbeTimeout bounds the dial that tells a live socket from a
+	// stale one.
+	staleProbeTimeout = time.Second
+)
+
+// socketFile is the socket file this receiver created, remembered so that
+// shutdown removes it only while it is still ours.
+type socketFile struct {
+	path string
+	info os.FileInfo
+}
+
+// socketOptions are the resolved access settings of the socket file.
+type socketOptions struct {
+	mode uint32
+	gid  int // -1: keep the collector's group
+}
+
+// takeOverStale clears the way for a new socket at path. A missing path is
+// fine. A socket that nobody answers on (connection refused) is removed and
+// reported with removed=true. A live socket, or anything that is not a
+// socket, is an error naming the path; nothing is deleted then.
+func takeOverStale(path string) (removed bool, err error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("endpoint %q: %w", path, err)
+	}
+	if fi.Mode()&fs.ModeSocket == 0 {
+		return false, fmt.Errorf("endpoint %q exists and is not a socket (%s); refusing to replace it", path, fi.Mode().Type())
+	}
+	conn, err := net.DialTimeout("unix", path, staleProbeTimeout)
+	if err == nil {
+		_ = conn.Close()
+		return false, fmt.Errorf("endpoint %q: another process is listening on this socket", path)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return false, fmt.Errorf("endpoint %q: cannot tell whether the socket is in use, leaving it: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("endpoint %q: removing stale socket: %w", path, err)
+	}
+	return true, nil
+}
+
+// listenSocket creates the socket at path with the configured mode and
+// group. The socket is bound inside a fresh 0700 folder next to path, given
+// its mode and group there, then hard-linked into place, so that at no
+// moment can anyone reach it with more rights than configured. Linking
+// (rather than renaming) never replaces a file that appeared meanwhile.
+func listenSocket(path string, opts socketOptions) (*net.UnixListener, *socketFile, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, parentDirMode); err != nil {
+		return nil, nil, fmt.Errorf("endpoint %q: creating parent folder: %w", path, err)
+	}
+	tmpDir, err := makeTempDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("endpoint %q: %w", path, err)
+	}
+	defer os.RemoveAll(tmpDir)
+
+	tmpSock := filepath.Join(tmpDir, "s")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmpSock, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("endpoint %q: %w", path, err)
+	}
+	// The listener's own name is the temporary path; removal of the real
+	// path is ours to do.
+	ln.SetUnlinkOnClose(false)
+	fail := func(err error) (*net.UnixListener, *socketFile, error) {
+		_ = ln.Close()
+		return nil, nil, fmt.Errorf("endpoint %q: %w", path, err)
+	}
+
+	if err = os.Chmod(tmpSock, fs.FileMode(opts.mode)); err != nil {
+		return fail(fmt.Errorf("setting socket_mode: %w", err))
+	}
+	if opts.gid >= 0 {
+		if err = os.Lchown(tmpSock, -1, opts.gid); err != nil {
+			return fail(fmt.Errorf("setting socket_group (gid %d): %w", opts.gid, err))
+		}
+	}
+	if err = os.Link(tmpSock, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fail(errors.New("a file appeared at the path while the socket was being created"))
+		}
+		return fail(fmt.Errorf("moving socket into place: %w", err))
+	}
+	info, err := os.Lstat(path)
+	if err != nil {
+		return fail(err)
+	}
+	return ln, &socketFile{path: path, info: info}, nil
+}
+
+// makeTempDir creates a private folder (0700) in dir with a short random
+// name, keeping the bind path within the sockaddr_un limit.
+func makeTempDir(dir string) (string, error) {
+	var b [4]byte
+	for range 10 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		p := filepath.Join(dir, tempDirPrefix+hex.EncodeToString(b[:]))
+		err := os.Mkdir(p, 0o700)
+		if err == nil {
+			return p, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("creating private bind folder: %w", err)
+		}
+	}
+	return "", errors.New("creating private bind folder: too many name collisions")
+}
+
+// remove deletes the socket file if it is still the one this receiver
+// created; a file another process put there since is left alone.
+func (s *socketFile) remove() error {
+	if s == nil {
+		return nil
+	}
+	fi, err := os.Lstat(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("endpoint %q: %w", s.path, err)
+	}
+	if !os.SameFile(fi, s.info) {
+		return nil
+	}
+	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("endpoint %q: removing socket: %w", s.path, err)
+	}
+	return nil
+}
