@@ -1,0 +1,115 @@
+package destinationsexporter // import "github.com/tracebound/tracebound/exporter/destinationsexporter"
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+)
+
+const (
+	// DefaultRouteAttribute is the resource attribute, stamped by the
+	// trace_routing processor, that names a resource's destination.
+	DefaultRouteAttribute = "trace_config.destination"
+
+	// destinationsKey is the config key of the destinations map.
+	destinationsKey = "destinations"
+
+	// destinationNamePattern is the pattern every destination name matches; it
+	// is the one trace_routing enforces on names in the trace config.
+	destinationNamePattern = `^[A-Za-z0-9._-]{1,128}$`
+)
+
+var destinationNameRegexp = regexp.MustCompile(destinationNamePattern)
+
+// Config is the configuration of the destinations exporter.
+type Config struct {
+	// Destinations maps a destination name to a full otlphttp exporter
+	// config (endpoint, headers, compression, tls, timeout, sending_queue,
+	// retry_on_failure, ...). Each entry starts from the otlphttp defaults
+	// (gzip, 30s timeout, sending_queue enabled with 1000 requests and 10
+	// consumers, retry_on_failure enabled) and only the keys given override
+	// them. Names match [A-Za-z0-9._-]{1,128}. No default: at least one entry
+	// is required.
+	Destinations map[string]*otlphttpexporter.Config `mapstructure:"destinations"`
+
+	// RouteAttribute is the resource attribute whose value names the
+	// destination of the resource. It is removed before sending.
+	// Default: "trace_config.destination".
+	RouteAttribute string `mapstructure:"route_attribute"`
+
+	// DefaultDestinations receive resources that carry no RouteAttribute (or
+	// an empty one). Each must be a key of Destinations. Default: none, so
+	// unrouted resources are dropped and counted.
+	DefaultDestinations []string `mapstructure:"default_destinations"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the exporter's own keys. Each destination's otlphttp
+// config is validated by otlphttp's own rules when the collector walks the
+// config (confmap.Validate), its errors prefixed with destinations::<name>.
+func (cfg *Config) Validate() error {
+	if len(cfg.Destinations) == 0 {
+		return errors.New("destinations: at least one destination must be configured")
+	}
+	for _, name := range sortedNames(cfg.Destinations) {
+		if err := validateDestination(name, cfg.Destinations[name]); err != nil {
+			return err
+		}
+	}
+	if cfg.RouteAttribute == "" {
+		return errors.New("route_attribute: must not be empty")
+	}
+	seen := make(map[string]bool, len(cfg.DefaultDestinations))
+	for _, name := range cfg.DefaultDestinations {
+		if _, ok := cfg.Destinations[name]; !ok {
+			return fmt.Errorf("default_destinations: %q is not a key of destinations", name)
+		}
+		if seen[name] {
+			return fmt.Errorf("default_destinations: %q is listed more than once", name)
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+// validateDestination checks what this exporter needs of one destination on
+// top of otlphttp's own rules: a valid name, and a sending queue that never
+// blocks the caller, which is what keeps destinations independent.
+func validateDestination(name string, dest *otlphttpexporter.Config) error {
+	if !destinationNameRegexp.MatchString(name) {
+		return fmt.Errorf("destinations: invalid destination name %q: must match %s", name, destinationNamePattern)
+	}
+	if dest == nil {
+		return fmt.Errorf("destinations::%s: must not be nil", name)
+	}
+	if !dest.QueueConfig.HasValue() {
+		return fmt.Errorf("destinations::%s::sending_queue: must be enabled, so a slow destination never holds back the others", name)
+	}
+	queue := dest.QueueConfig.Get()
+	if queue.BlockOnOverflow {
+		return fmt.Errorf("destinations::%s::sending_queue::block_on_overflow: must be false, so a full destination never holds back the others", name)
+	}
+	if queue.WaitForResult {
+		return fmt.Errorf("destinations::%s::sending_queue::wait_for_result: must be false, so a slow destination never holds back the others", name)
+	}
+	return nil
+}
+
+// sortedNames returns the destination names in a stable order, so errors,
+// start and shutdown are deterministic.
+func sortedNames(dests map[string]*otlphttpexporter.Config) []string {
+	names := make([]string, 0, len(dests))
+	for name := range dests {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,133 @@
+package destinationsexporter
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configcompression"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+
+	"github.com/tracebound/tracebound/exporter/destinationsexporter/internal/metadata"
+)
+
+// loadConfig decodes testdata/config.yaml's entry type/name over the default
+// config, as the collector does, and validates it as the collector does.
+func loadConfig(t *testing.T, name string) (*Config, error, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err, nil
+	}
+	return cfg.(*Config), nil, confmap.Validate(cfg)
+}
+
+func otlphttpDefault() *otlphttpexporter.Config {
+	return otlphttpexporter.NewFactory().CreateDefaultConfig().(*otlphttpexporter.Config)
+}
+
+func TestConfigDefault(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, DefaultRouteAttribute, cfg.RouteAttribute)
+	assert.Empty(t, cfg.Destinations)
+	assert.Empty(t, cfg.DefaultDestinations)
+	assert.EqualError(t, cfg.Validate(), "destinations: at least one destination must be configured")
+}
+
+func TestConfigValid(t *testing.T) {
+	t.Run("minimal keeps every otlphttp default", func(t *testing.T) {
+		cfg, uerr, verr := loadConfig(t, "minimal")
+		require.NoError(t, uerr)
+		require.NoError(t, verr)
+		want := otlphttpDefault()
+		want.ClientConfig.Endpoint = "http://tempo:4318"
+		assert.Equal(t, &Config{
+			Destinations:   map[string]*otlphttpexporter.Config{"tempo": want},
+			RouteAttribute: DefaultRouteAttribute,
+		}, cfg)
+	})
+
+	t.Run("full overrides only what it sets", func(t *testing.T) {
+		cfg, uerr, verr := loadConfig(t, "full")
+		require.NoError(t, uerr)
+		require.NoError(t, verr)
+		assert.Equal(t, "route.to", cfg.RouteAttribute)
+		assert.Equal(t, []string{"tempo", "archive"}, cfg.DefaultDestinations)
+		require.Len(t, cfg.Destinations, 3)
+
+		tempo := otlphttpDefault()
+		tempo.ClientConfig.Endpoint = "http://tempo:4318"
+		assert.Equal(t, tempo, cfg.Destinations["tempo"])
+
+		vendor := cfg.Destinations["vendor.eu-1"]
+		assert.Equal(t, "https://otlp.vendor.example", vendor.ClientConfig.Endpoint)
+		assert.Equal(t, configcompression.TypeZstd, vendor.ClientConfig.Compression)
+		assert.Equal(t, 5*time.Second, vendor.ClientConfig.Timeout)
+		key, ok := vendor.ClientConfig.Headers.Get("x-api-key")
+		assert.True(t, ok)
+		assert.Equal(t, configopaque.String("secret"), key)
+		assert.Equal(t, time.Minute, vendor.RetryConfig.MaxElapsedTime)
+		// Untouched retry keys keep their defaults.
+		assert.True(t, vendor.RetryConfig.Enabled)
+		assert.Equal(t, otlphttpDefault().RetryConfig.InitialInterval, vendor.RetryConfig.InitialInterval)
+		require.True(t, vendor.QueueConfig.HasValue())
+		assert.Equal(t, int64(50), vendor.QueueConfig.Get().QueueSize)
+		assert.Equal(t, 2, vendor.QueueConfig.Get().NumConsumers)
+		assert.False(t, vendor.QueueConfig.Get().BlockOnOverflow)
+
+		archive := cfg.Destinations["archive"]
+		assert.Empty(t, archive.ClientConfig.Endpoint)
+		assert.Equal(t, "http://archive:4318/ingest/traces", archive.TracesEndpoint)
+		assert.Equal(t, configcompression.TypeGzip, archive.ClientConfig.Compression)
+		assert.Equal(t, 30*time.Second, archive.ClientConfig.Timeout)
+		assert.Equal(t, int64(100000), archive.QueueConfig.Get().QueueSize)
+		assert.Equal(t, 10, archive.QueueConfig.Get().NumConsumers)
+	})
+}
+
+func TestConfigInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		// unmarshal is the error of decoding, validate the one of validation.
+		unmarshal string
+		validate  string
+	}{
+		{name: "no_destinations", validate: "destinations: at least one destination must be configured"},
+		{name: "empty_destinations", validate: "destinations: at least one destination must be configured"},
+		{name: "bad_name", validate: `destinations: invalid destination name "tempo/eu": must match ^[A-Za-z0-9._-]{1,128}$`},
+		{name: "long_name", validate: "must match ^[A-Za-z0-9._-]{1,128}$"},
+		{name: "no_endpoint", validate: "destinations::tempo: at least one endpoint must be specified"},
+		{name: "bad_queue", validate: "destinations::tempo::sending_queue: `queue_size` must be positive"},
+		{name: "queue_disabled", validate: "destinations::tempo::sending_queue: must be enabled"},
+		{name: "block_on_overflow", validate: "destinations::tempo::sending_queue::block_on_overflow: must be false"},
+		{name: "wait_for_result", validate: "destinations::tempo::sending_queue::wait_for_result: must be false"},
+		{name: "unknown_default", validate: `default_destinations: "jaeger" is not a key of destinations`},
+		{name: "duplicate_default", validate: `default_destinations: "tempo" is listed more than once`},
+		{name: "empty_route_attribute", validate: "route_attribute: must not be empty"},
+		{name: "unknown_key", unmarshal: "destinations::tempo: decoding failed"},
+		{name: "unknown_top_key", unmarshal: "route_atribute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, uerr, verr := loadConfig(t, tt.name)
+			if tt.unmarshal != "" {
+				require.Error(t, uerr)
+				assert.Contains(t, uerr.Error(), tt.unmarshal)
+				return
+			}
+			require.NoError(t, uerr)
+			require.Error(t, verr)
+			assert.Contains(t, verr.Error(), tt.validate)
+		})
+	}
+}
