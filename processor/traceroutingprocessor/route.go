@@ -44,13 +44,15 @@ type route struct {
 
 // router turns trace configs into routes under the processor's policies.
 type router struct {
-	allowed map[string]struct{} // nil: every valid name is allowed
+	parse   func(string) (traceConfig, error) // parseTraceConfig; tests count calls
+	allowed map[string]struct{}               // nil: every valid name is allowed
 	missing route
 	invalid route
 }
 
 func newRouter(cfg *Config) *router {
 	r := &router{
+		parse:   parseTraceConfig,
 		missing: fallbackRoute(reasonMissing, cfg.OnMissing, cfg.DefaultDestinations),
 		invalid: fallbackRoute(reasonInvalid, cfg.OnInvalid, cfg.DefaultDestinations),
 	}
@@ -73,7 +75,7 @@ func fallbackRoute(why reason, p Policy, defaults []string) route {
 
 // routeFor parses a trace config value and applies the allow-list.
 func (r *router) routeFor(raw string) *route {
-	tc, err := parseTraceConfig(raw)
+	tc, err := r.parse(raw)
 	if err != nil {
 		return &r.invalid
 	}
