@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -110,7 +111,10 @@ func writeFailure(w http.ResponseWriter, enc encoding, f failure) {
 	if f.retryAfter > 0 {
 		w.Header().Set("Retry-After", retryAfterSeconds(f.retryAfter))
 	}
-	body, err := enc.marshalStatus(f.st.Proto())
+	st := f.st.Proto()
+	// protojson refuses invalid UTF-8, which a decode error may quote.
+	st.Message = strings.ToValidUTF8(st.GetMessage(), "\uFFFD")
+	body, err := enc.marshalStatus(st)
 	if err != nil {
 		writeBody(w, contentTypeJSON, http.StatusInternalServerError, fallbackStatus)
 		return

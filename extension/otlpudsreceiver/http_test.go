@@ -1,0 +1,455 @@
+package otlpudsreceiver
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/pdata/testdata"
+)
+
+func tracesBody(t testing.TB, n int, enc encoding) []byte {
+	t.Helper()
+	b, err := enc.marshal(ptraceotlp.NewExportRequestFromTraces(testdata.GenerateTraces(n)))
+	require.NoError(t, err)
+	return b
+}
+
+func ctHeader(enc encoding) map[string]string {
+	return map[string]string{"Content-Type": enc.contentType()}
+}
+
+// decodeStatus reads a google.rpc.Status answer in the given encoding.
+func decodeStatus(t testing.TB, enc encoding, body []byte) *spb.Status {
+	t.Helper()
+	st := &spb.Status{}
+	if enc == encodingJSON {
+		require.NoError(t, protojson.Unmarshal(body, st), string(body))
+	} else {
+		require.NoError(t, proto.Unmarshal(body, st))
+	}
+	return st
+}
+
+func TestAllSignalsProtobufAndJSON(t *testing.T) {
+	cons, ts, ms, ls := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+
+	for _, enc := range []encoding{encodingProtobuf, encodingJSON} {
+		t.Run(enc.format(), func(t *testing.T) {
+			ts.Reset()
+			ms.Reset()
+			ls.Reset()
+
+			td := testdata.GenerateTraces(5)
+			body, err := enc.marshal(ptraceotlp.NewExportRequestFromTraces(td))
+			require.NoError(t, err)
+			resp, respBody := post(t, r.client, pathTraces, body, ctHeader(enc))
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(respBody))
+			assert.Equal(t, enc.contentType(), resp.Header.Get("Content-Type"))
+			tr := ptraceotlp.NewExportResponse()
+			require.NoError(t, unmarshalResponse(enc, tr, respBody))
+			assert.Zero(t, tr.PartialSuccess().RejectedSpans())
+			require.Len(t, ts.AllTraces(), 1)
+			assert.Equal(t, td, ts.AllTraces()[0])
+
+			md := testdata.GenerateMetrics(4)
+			body, err = enc.marshal(pmetricotlp.NewExportRequestFromMetrics(md))
+			require.NoError(t, err)
+			resp, respBody = post(t, r.client, pathMetrics, body, ctHeader(enc))
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(respBody))
+			require.Len(t, ms.AllMetrics(), 1)
+			assert.Equal(t, md, ms.AllMetrics()[0])
+
+			ld := testdata.GenerateLogs(3)
+			body, err = enc.marshal(plogotlp.NewExportRequestFromLogs(ld))
+			require.NoError(t, err)
+			resp, respBody = post(t, r.client, pathLogs, body, ctHeader(enc))
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(respBody))
+			require.Len(t, ls.AllLogs(), 1)
+			assert.Equal(t, ld, ls.AllLogs()[0])
+		})
+	}
+
+	// Receiver metrics count every item accepted, per signal.
+	assert.Equal(t, int64(10), counter(t, r.tt, "otelcol_receiver_accepted_spans", "", ""))
+	assert.Equal(t, int64(10), counter(t, r.tt, "otelcol_receiver_accepted_spans", "transport", "http"))
+	assert.Equal(t, int64(2*testdata.GenerateMetrics(4).DataPointCount()), counter(t, r.tt, "otelcol_receiver_accepted_metric_points", "", ""))
+	assert.Equal(t, int64(6), counter(t, r.tt, "otelcol_receiver_accepted_log_records", "", ""))
+	assert.Zero(t, counter(t, r.tt, "otelcol_receiver_refused_spans", "", ""))
+}
+
+func unmarshalResponse(enc encoding, resp interface {
+	UnmarshalProto([]byte) error
+	UnmarshalJSON([]byte) error
+}, body []byte,
+) error {
+	return enc.unmarshal(resp, body)
+}
+
+func TestContentTypeWithParameters(t *testing.T) {
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+	resp, _ := post(t, r.client, pathTraces, tracesBody(t, 2, encodingJSON),
+		map[string]string{"Content-Type": "application/json; charset=utf-8"})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, 2, ts.SpanCount())
+}
+
+func TestEmptyRequestIsAccepted(t *testing.T) {
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+	resp, _ := post(t, r.client, pathTraces, nil, ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Empty(t, ts.AllTraces())
+}
+
+func TestCompression(t *testing.T) {
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+	raw := tracesBody(t, 7, encodingProtobuf)
+
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		_, _ = w.Write(b)
+		_ = w.Close()
+		return buf.Bytes()
+	}
+	zs := func(b []byte) []byte {
+		w, err := zstd.NewWriter(nil)
+		require.NoError(t, err)
+		defer w.Close()
+		return w.EncodeAll(b, nil)
+	}
+	for name, c := range map[string]func([]byte) []byte{"gzip": gz, "zstd": zs} {
+		t.Run(name, func(t *testing.T) {
+			ts.Reset()
+			resp, body := post(t, r.client, pathTraces, c(raw), map[string]string{
+				"Content-Type":     contentTypeProtobuf,
+				"Content-Encoding": name,
+			})
+			require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+			assert.Equal(t, 7, ts.SpanCount())
+		})
+	}
+
+	t.Run("corrupt gzip", func(t *testing.T) {
+		resp, body := post(t, r.client, pathTraces, []byte("not gzip at all"), map[string]string{
+			"Content-Type":     contentTypeProtobuf,
+			"Content-Encoding": "gzip",
+		})
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		assert.NotEmpty(t, decodeStatus(t, encodingProtobuf, body).GetMessage())
+	})
+	t.Run("unknown encoding", func(t *testing.T) {
+		resp, body := post(t, r.client, pathTraces, raw, map[string]string{
+			"Content-Type":     contentTypeJSON,
+			"Content-Encoding": "br-unknown",
+		})
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		assert.Contains(t, decodeStatus(t, encodingJSON, body).GetMessage(), "unsupported Content-Encoding")
+	})
+}
+
+func TestUndecodableBodyIs400WithMessage(t *testing.T) {
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+	for _, enc := range []encoding{encodingProtobuf, encodingJSON} {
+		t.Run(enc.format(), func(t *testing.T) {
+			resp, body := post(t, r.client, pathTraces, []byte("\xff\xff{not otlp"), ctHeader(enc))
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			assert.Equal(t, enc.contentType(), resp.Header.Get("Content-Type"))
+			st := decodeStatus(t, enc, body)
+			assert.Equal(t, int32(codes.InvalidArgument), st.GetCode())
+			assert.Contains(t, st.GetMessage(), "cannot decode OTLP "+enc.format())
+		})
+	}
+	assert.Empty(t, ts.AllTraces())
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	cons, _, _, _ := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
+		for _, p := range []string{pathTraces, pathMetrics, pathLogs} {
+			resp, _ := do(t, r.client, method, p, nil, ctHeader(encodingProtobuf))
+			assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, method+" "+p)
+			assert.Equal(t, http.MethodPost, resp.Header.Get("Allow"))
+		}
+	}
+}
+
+func TestUnsupportedMediaType(t *testing.T) {
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+	for _, ct := range []string{"text/plain", "", "application/xml", "garbage;;"} {
+		resp, body := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), map[string]string{"Content-Type": ct})
+		assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode, ct)
+		assert.Contains(t, string(body), contentTypeProtobuf)
+	}
+	assert.Empty(t, ts.AllTraces())
+}
+
+func TestUnknownPathIs404(t *testing.T) {
+	cons, _, _, _ := sinks()
+	r := startReceiver(t, testConfig(t), cons)
+	resp, _ := post(t, r.client, "/v1/profiles", nil, ctHeader(encodingProtobuf))
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+}
+
+func TestBodyTooLargeIs413(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ServerConfig.MaxRequestBodySize = 2048
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, cfg, cons)
+	big := tracesBody(t, 100, encodingProtobuf)
+	require.Greater(t, len(big), 2048)
+
+	t.Run("plain", func(t *testing.T) {
+		resp, body := post(t, r.client, pathTraces, big, ctHeader(encodingProtobuf))
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+		assert.Contains(t, decodeStatus(t, encodingProtobuf, body).GetMessage(), "max_request_body_size")
+	})
+	t.Run("gzip expanding past the limit", func(t *testing.T) {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		_, _ = w.Write(big)
+		_ = w.Close()
+		require.Less(t, buf.Len(), 2048, "compressed body fits, decompressed does not")
+		resp, body := post(t, r.client, pathTraces, buf.Bytes(), map[string]string{
+			"Content-Type": contentTypeJSON, "Content-Encoding": "gzip",
+		})
+		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
+		assert.Contains(t, decodeStatus(t, encodingJSON, body).GetMessage(), "max_request_body_size")
+	})
+	t.Run("small body passes", func(t *testing.T) {
+		resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	})
+	assert.Equal(t, 1, ts.SpanCount())
+}
+
+func TestConsumerErrors(t *testing.T) {
+	retryInfoErr := func() error {
+		st, err := status.New(codes.ResourceExhausted, "slow down").WithDetails(retryInfo(7 * time.Second))
+		require.NoError(t, err)
+		return st.Err()
+	}
+	tests := []struct {
+		name       string
+		err        error
+		wantCode   int
+		wantRetry  string
+		wantStatus codes.Code
+	}{
+		{"non-permanent is 503", errors.New("data refused due to high memory usage"), http.StatusServiceUnavailable, "1", codes.Unavailable},
+		{"wrapped non-permanent is 503", consumererror.NewRetryableError(errors.New("queue full")), http.StatusServiceUnavailable, "1", codes.Unavailable},
+		{"resource exhausted is 429", status.Error(codes.ResourceExhausted, "over quota"), http.StatusTooManyRequests, "1", codes.ResourceExhausted},
+		{"retry info is honoured", retryInfoErr(), http.StatusTooManyRequests, "7", codes.ResourceExhausted},
+		{"permanent is 400", consumererror.NewPermanent(errors.New("bad data")), http.StatusBadRequest, "", codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			r := startReceiver(t, cfg, consumers{traces: consumertest.NewErr(tt.err), metrics: consumertest.NewErr(tt.err), logs: consumertest.NewErr(tt.err)})
+			for _, enc := range []encoding{encodingProtobuf, encodingJSON} {
+				resp, body := post(t, r.client, pathTraces, tracesBody(t, 3, enc), ctHeader(enc))
+				require.Equal(t, tt.wantCode, resp.StatusCode)
+				assert.Equal(t, tt.wantRetry, resp.Header.Get("Retry-After"))
+				st := decodeStatus(t, enc, body)
+				assert.Equal(t, int32(tt.wantStatus), st.GetCode())
+				assert.NotEmpty(t, st.GetMessage())
+			}
+			md, err := pmetricotlp.NewExportRequestFromMetrics(testdata.GenerateMetrics(1)).MarshalProto()
+			require.NoError(t, err)
+			resp, _ := post(t, r.client, pathMetrics, md, ctHeader(encodingProtobuf))
+			assert.Equal(t, tt.wantCode, resp.StatusCode)
+			ld, err := plogotlp.NewExportRequestFromLogs(testdata.GenerateLogs(1)).MarshalProto()
+			require.NoError(t, err)
+			resp, _ = post(t, r.client, pathLogs, ld, ctHeader(encodingProtobuf))
+			assert.Equal(t, tt.wantCode, resp.StatusCode)
+
+			assert.Equal(t, int64(6), counter(t, r.tt, "otelcol_receiver_refused_spans", "", ""))
+			assert.Zero(t, counter(t, r.tt, "otelcol_receiver_accepted_spans", "", ""))
+			assert.Equal(t, int64(1), counter(t, r.tt, "otelcol_receiver_refused_log_records", "", ""))
+		})
+	}
+}
+
+func TestRetryAfterIsConfigurable(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.RetryAfter = 2500 * time.Millisecond
+	r := startReceiver(t, cfg, consumers{traces: consumertest.NewErr(errors.New("busy"))})
+	resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "3", resp.Header.Get("Retry-After"))
+}
+
+func TestPartialSuccess(t *testing.T) {
+	rejectHalf := consumer.ConsumeTracesFunc(func(_ context.Context, td ptrace.Traces) error {
+		failed := ptrace.NewTraces()
+		td.ResourceSpans().At(0).CopyTo(failed.ResourceSpans().AppendEmpty())
+		return consumererror.NewPermanent(consumererror.NewTraces(errors.New("destination rejected some spans"), failed))
+	})
+	tc, err := consumer.NewTraces(rejectHalf)
+	require.NoError(t, err)
+	rejectMetrics, err := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
+		failed := pmetric.NewMetrics()
+		md.ResourceMetrics().At(0).CopyTo(failed.ResourceMetrics().AppendEmpty())
+		return consumererror.NewPermanent(consumererror.NewMetrics(errors.New("some points rejected"), failed))
+	})
+	require.NoError(t, err)
+	rejectLogs, err := consumer.NewLogs(func(_ context.Context, ld plog.Logs) error {
+		failed := plog.NewLogs()
+		ld.ResourceLogs().At(0).CopyTo(failed.ResourceLogs().AppendEmpty())
+		return consumererror.NewPermanent(consumererror.NewLogs(errors.New("some records rejected"), failed))
+	})
+	require.NoError(t, err)
+	r := startReceiver(t, testConfig(t), consumers{traces: tc, metrics: rejectMetrics, logs: rejectLogs})
+
+	// Two resources of 5 spans each: one is rejected.
+	td := ptrace.NewTraces()
+	for range 2 {
+		testdata.GenerateTraces(5).ResourceSpans().At(0).CopyTo(td.ResourceSpans().AppendEmpty())
+	}
+	for _, enc := range []encoding{encodingProtobuf, encodingJSON} {
+		body, err := enc.marshal(ptraceotlp.NewExportRequestFromTraces(td))
+		require.NoError(t, err)
+		resp, respBody := post(t, r.client, pathTraces, body, ctHeader(enc))
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		tr := ptraceotlp.NewExportResponse()
+		require.NoError(t, enc.unmarshal(tr, respBody))
+		assert.Equal(t, int64(5), tr.PartialSuccess().RejectedSpans())
+		assert.Contains(t, tr.PartialSuccess().ErrorMessage(), "destination rejected some spans")
+	}
+	assert.Equal(t, int64(10), counter(t, r.tt, "otelcol_receiver_accepted_spans", "", ""))
+	assert.Equal(t, int64(10), counter(t, r.tt, "otelcol_receiver_refused_spans", "", ""))
+
+	md := pmetric.NewMetrics()
+	for range 2 {
+		testdata.GenerateMetrics(2).ResourceMetrics().At(0).CopyTo(md.ResourceMetrics().AppendEmpty())
+	}
+	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+	resp, respBody := post(t, r.client, pathMetrics, body, ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	mr := pmetricotlp.NewExportResponse()
+	require.NoError(t, mr.UnmarshalProto(respBody))
+	assert.Equal(t, int64(md.DataPointCount()/2), mr.PartialSuccess().RejectedDataPoints())
+
+	ld := plog.NewLogs()
+	for range 2 {
+		testdata.GenerateLogs(3).ResourceLogs().At(0).CopyTo(ld.ResourceLogs().AppendEmpty())
+	}
+	body, err = plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	require.NoError(t, err)
+	resp, respBody = post(t, r.client, pathLogs, body, ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	lr := plogotlp.NewExportResponse()
+	require.NoError(t, lr.UnmarshalProto(respBody))
+	assert.Equal(t, int64(3), lr.PartialSuccess().RejectedLogRecords())
+
+	// A permanent error naming every item is a plain 400.
+	resp, _ = post(t, r.client, pathTraces, tracesBody(t, 4, encodingProtobuf), ctHeader(encodingProtobuf))
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+}
+
+// metadataCapture records the client metadata each request reached the
+// pipeline with.
+type metadataCapture struct {
+	got []client.Metadata
+}
+
+func (m *metadataCapture) consumer(t testing.TB) consumer.Traces {
+	c, err := consumer.NewTraces(func(ctx context.Context, _ ptrace.Traces) error {
+		m.got = append(m.got, client.FromContext(ctx).Metadata)
+		return nil
+	})
+	require.NoError(t, err)
+	return c
+}
+
+func TestTraceConfigHeaderReachesPipeline(t *testing.T) {
+	const traceConfig = `{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo"]}`
+	for _, includeMetadata := range []bool{false, true} {
+		t.Run(map[bool]string{false: "include_metadata off", true: "include_metadata on"}[includeMetadata], func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.ServerConfig.IncludeMetadata = includeMetadata
+			capture := &metadataCapture{}
+			r := startReceiver(t, cfg, consumers{traces: capture.consumer(t)})
+			resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), map[string]string{
+				"Content-Type":    contentTypeProtobuf,
+				"Cf-Trace-Config": traceConfig,
+				"X-Other":         "other",
+			})
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			// A request without the header carries no value for it.
+			resp, _ = post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+
+			require.Len(t, capture.got, 2)
+			assert.Equal(t, []string{traceConfig}, capture.got[0].Get("cf-trace-config"))
+			assert.Equal(t, []string{traceConfig}, capture.got[0].Get("CF-TRACE-CONFIG"))
+			if includeMetadata {
+				assert.Equal(t, []string{"other"}, capture.got[0].Get("x-other"))
+			} else {
+				assert.Nil(t, capture.got[0].Get("x-other"), "only the trace config header is kept")
+			}
+			assert.Nil(t, capture.got[1].Get("cf-trace-config"))
+		})
+	}
+}
+
+func TestCustomTraceConfigHeader(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.TraceConfigHeader = "X-Routing"
+	capture := &metadataCapture{}
+	r := startReceiver(t, cfg, consumers{traces: capture.consumer(t)})
+	resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), map[string]string{
+		"Content-Type": contentTypeProtobuf,
+		"x-routing":    "r1",
+	})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, capture.got, 1)
+	assert.Equal(t, []string{"r1"}, capture.got[0].Get("x-routing"))
+}
+
+func TestSignalWithoutConsumerIs404(t *testing.T) {
+	cons, _, _, _ := sinks()
+	cons.metrics, cons.logs = nil, nil
+	r := startReceiver(t, testConfig(t), cons)
+	resp, _ := post(t, r.client, pathLogs, nil, ctHeader(encodingProtobuf))
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, _ = post(t, r.client, pathTraces, nil, ctHeader(encodingProtobuf))
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func retryInfo(d time.Duration) *errdetails.RetryInfo {
+	return &errdetails.RetryInfo{RetryDelay: durationpb.New(d)}
+}
