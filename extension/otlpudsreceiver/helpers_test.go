@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"os"
 	"os/user"
-	"strconv"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
