@@ -1,0 +1,170 @@
+package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+)
+
+// Policies for identity.on_violation.
+const (
+	// OnViolationTag keeps the span and adds lifecycle.identity.violations.
+	OnViolationTag = "tag"
+	// OnViolationDrop drops the span.
+	OnViolationDrop = "drop"
+	// OnViolationCount changes nothing; violations are only counted.
+	OnViolationCount = "count"
+)
+
+// Attribute types for identity.attributes[].type.
+const (
+	TypeString = "string"
+	TypeInt    = "int"
+	TypeDouble = "double"
+	TypeBool   = "bool"
+)
+
+// Defaults.
+const (
+	defaultOnViolation = OnViolationTag
+	defaultMaxSpans    = 2000
+	defaultMaxAge      = 10 * time.Minute
+	defaultIdleTimeout = 5 * time.Minute
+	defaultMaxTraces   = 100_000
+
+	// uuidPattern is the default pattern of process.nonce.
+	uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
+)
+
+// Config is the configuration of the lifecycle_identity processor.
+type Config struct {
+	// Identity is the identity schema and what to do with spans that break it.
+	Identity IdentityConfig `mapstructure:"identity"`
+	// Split bounds traces by cutting them into segments.
+	Split SplitConfig `mapstructure:"split"`
+}
+
+// IdentityConfig configures identity validation.
+type IdentityConfig struct {
+	// Attributes is the schema. Each key is looked up on the span, then on its
+	// resource. Default: the five lifecycle keys, see defaultIdentityAttributes.
+	// Setting the list replaces the default; an empty list checks nothing.
+	Attributes []AttributeRule `mapstructure:"attributes"`
+	// OnViolation is tag (default), drop or count.
+	OnViolation string `mapstructure:"on_violation"`
+}
+
+// AttributeRule is one entry of the identity schema.
+type AttributeRule struct {
+	// Key is the attribute key. Required.
+	Key string `mapstructure:"key"`
+	// Required makes a missing attribute a violation (missing:KEY). Default false.
+	Required bool `mapstructure:"required"`
+	// Type is string, int, double or bool; a value of another type is a
+	// violation (type:KEY). Default empty: any type.
+	Type string `mapstructure:"type"`
+	// Pattern is a regular expression (RE2) the value's string form must
+	// match (pattern:KEY). Default empty: no pattern.
+	Pattern string `mapstructure:"pattern"`
+}
+
+// SplitConfig configures how traces are cut into segments.
+type SplitConfig struct {
+	// MaxSpans is the number of spans after which a segment is closed and the
+	// next one opens. Default 2000.
+	MaxSpans int `mapstructure:"max_spans"`
+	// MaxAge is how long a segment stays open (wall clock of arrival).
+	// Default 10m.
+	MaxAge time.Duration `mapstructure:"max_age"`
+	// IdleTimeout drops the state of a trace that received no span for this
+	// long. Default 5m.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// MaxTraces is the number of traces tracked at most; the least recently
+	// active one is evicted first. Default 100000.
+	MaxTraces int `mapstructure:"max_traces"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// defaultIdentityAttributes returns the default schema: component.name and
+// footprint.identifier required, footprint.revision an int, footprint.solution
+// a string, process.nonce a UUID.
+func defaultIdentityAttributes() []AttributeRule {
+	return []AttributeRule{
+		{Key: "component.name", Required: true, Type: TypeString},
+		{Key: "footprint.identifier", Required: true, Type: TypeString},
+		{Key: "footprint.revision", Type: TypeInt},
+		{Key: "footprint.solution", Type: TypeString},
+		{Key: "process.nonce", Type: TypeString, Pattern: uuidPattern},
+	}
+}
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		Identity: IdentityConfig{
+			Attributes:  defaultIdentityAttributes(),
+			OnViolation: defaultOnViolation,
+		},
+		Split: SplitConfig{
+			MaxSpans:    defaultMaxSpans,
+			MaxAge:      defaultMaxAge,
+			IdleTimeout: defaultIdleTimeout,
+			MaxTraces:   defaultMaxTraces,
+		},
+	}
+}
+
+// Validate checks the configuration, one key at a time.
+func (cfg *Config) Validate() error {
+	switch cfg.Identity.OnViolation {
+	case OnViolationTag, OnViolationDrop, OnViolationCount:
+	default:
+		return fmt.Errorf("identity.on_violation: must be %q, %q or %q, got %q",
+			OnViolationTag, OnViolationDrop, OnViolationCount, cfg.Identity.OnViolation)
+	}
+	seen := make(map[string]int, len(cfg.Identity.Attributes))
+	for i, a := range cfg.Identity.Attributes {
+		if err := a.validate(); err != nil {
+			return fmt.Errorf("identity.attributes[%d].%w", i, err)
+		}
+		if j, ok := seen[a.Key]; ok {
+			return fmt.Errorf("identity.attributes[%d].key: %q already declared in identity.attributes[%d]", i, a.Key, j)
+		}
+		seen[a.Key] = i
+	}
+	if cfg.Split.MaxSpans < 1 {
+		return fmt.Errorf("split.max_spans: must be at least 1, got %d", cfg.Split.MaxSpans)
+	}
+	if cfg.Split.MaxAge <= 0 {
+		return fmt.Errorf("split.max_age: must be positive, got %s", cfg.Split.MaxAge)
+	}
+	if cfg.Split.IdleTimeout <= 0 {
+		return fmt.Errorf("split.idle_timeout: must be positive, got %s", cfg.Split.IdleTimeout)
+	}
+	if cfg.Split.MaxTraces < 1 {
+		return fmt.Errorf("split.max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)
+	}
+	return nil
+}
+
+// validate returns an error whose text starts with the offending field name.
+func (a AttributeRule) validate() error {
+	if a.Key == "" {
+		return errors.New("key: must not be empty")
+	}
+	switch a.Type {
+	case "", TypeString, TypeInt, TypeDouble, TypeBool:
+	default:
+		return fmt.Errorf("type: key %q: must be %q, %q, %q or %q, got %q",
+			a.Key, TypeString, TypeInt, TypeDouble, TypeBool, a.Type)
+	}
+	if a.Pattern != "" {
+		if _, err := regexp.Compile(a.Pattern); err != nil {
+			return fmt.Errorf("pattern: key %q: %w", a.Key, err)
+		}
+	}
+	return nil
+}

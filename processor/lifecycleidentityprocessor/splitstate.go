@@ -1,0 +1,112 @@
+package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+
+import (
+	"encoding/hex"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// splitState is the per-span memory of a trace that is large or old enough
+// to split (or has split). It answers, for every arriving span, "was I named
+// as a parent in an earlier segment?" and "is my parent in a closed segment?".
+//
+//   - seenCur: span IDs placed in the current segment (exact, 8 bytes each,
+//     at most 2 x max_spans; the buffer is reused from segment to segment).
+//   - pendingCur: span IDs named as parent in the current segment that have
+//     not arrived (exact; usually a handful: the lifecycle root and the
+//     handlers still in flight).
+//   - pendingClosed: the same for closed segments, with the segment that
+//     named them first, so a late parent joins that segment. Exact, capped
+//     at max_spans entries; an entry forgotten at the cap is counted as a
+//     parent link lost.
+//   - closed: span IDs of all closed segments, in a scalable Bloom filter
+//     (about 1.5 to 3 bytes per span). A false "yes" only re-roots a child
+//     (with its link) whose parent was in fact in its own segment.
+type splitState struct {
+	base          uint64   // first segment index this state knows about
+	counts        []uint32 // spans in closed segment base+i
+	segID         pcommon.TraceID
+	originHex     string
+	seenCur       []uint64
+	pendingCur    map[uint64]struct{}
+	pendingClosed map[uint64]uint64
+	closed        layeredBloom
+}
+
+func newSplitState(t pcommon.TraceID, seg uint64, maxSpans uint32) *splitState {
+	return &splitState{
+		base:          seg,
+		segID:         segmentTraceID(t, seg),
+		originHex:     hex.EncodeToString(t[:]),
+		pendingCur:    make(map[uint64]struct{}),
+		pendingClosed: make(map[uint64]uint64),
+		closed:        layeredBloom{first: int(maxSpans)},
+	}
+}
+
+// closeCurrent folds the current segment k, which holds count spans, into the
+// closed state.
+func (d *splitState) closeCurrent(s *splitter, k uint64, count uint32) {
+	for uint64(len(d.counts)) < k-d.base {
+		d.counts = append(d.counts, 0) // segments before tracking began
+	}
+	d.counts = append(d.counts, count)
+	if len(d.pendingCur) > 0 {
+		// Parents that arrived before their children were recorded as named;
+		// drop those, the rest wait for their parent in segment k.
+		slices.Sort(d.seenCur)
+		for id := range d.pendingCur {
+			if _, found := slices.BinarySearch(d.seenCur, id); !found {
+				s.addPendingClosed(d, id, k)
+			}
+		}
+		clear(d.pendingCur)
+	}
+	for _, id := range d.seenCur {
+		d.closed.add(id)
+	}
+	d.seenCur = d.seenCur[:0]
+}
+
+// count returns a pointer to the span count of closed segment j.
+func (d *splitState) count(j uint64) *uint32 {
+	return &d.counts[j-d.base]
+}
+
+// parentInCurrent decides for a span placed in the current segment whether
+// its parent p stays its parent (false) or the span must be re-rooted (true).
+func (d *splitState) parentInCurrent(s *splitter, p uint64) bool {
+	if _, ok := d.pendingCur[p]; ok {
+		return false
+	}
+	if _, ok := d.pendingClosed[p]; ok {
+		return true // p will join the earlier segment that named it first
+	}
+	if d.closed.has(p) {
+		return true // p is in a closed segment (or a false positive)
+	}
+	d.pendingCur[p] = struct{}{}
+	return false
+}
+
+// parentInClosed decides the same for a late parent placed in closed
+// segment j.
+func (d *splitState) parentInClosed(s *splitter, p, j uint64) bool {
+	if k, ok := d.pendingClosed[p]; ok {
+		return k != j
+	}
+	if _, ok := d.pendingCur[p]; ok {
+		return true
+	}
+	if d.closed.has(p) {
+		// p arrived in some closed segment, maybe j; which one is not kept,
+		// so re-root to stay a valid tree.
+		return true
+	}
+	if slices.Contains(d.seenCur, p) { // rare path: a late parent's parent arrived first
+		return true
+	}
+	s.addPendingClosed(d, p, j)
+	return false
+}

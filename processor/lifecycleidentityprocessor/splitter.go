@@ -1,0 +1,289 @@
+package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Span and link attributes written by the splitter.
+const (
+	originTraceIDAttr = "lifecycle.segment.origin_trace_id"
+	segmentIndexAttr  = "lifecycle.segment.index"
+	linkTypeAttr      = "lifecycle.link.type"
+	linkTypeParent    = "parent"
+)
+
+// restartBase is the first segment index used for a trace that continues
+// after its state was dropped. Such a trace opens segment
+// restartBase + (arrival time in Unix microseconds), raised if needed above
+// every restart index handed out before; ordinary segment indices count up
+// from 0 and never come near 2^52, so a continuation can never grow a
+// segment that was closed, whatever it held.
+const restartBase = uint64(1) << 52
+
+// Eviction reasons.
+const (
+	reasonIdle = iota
+	reasonCapacity
+	numReasons
+)
+
+var reasonNames = [numReasons]string{"idle_timeout", "max_traces"}
+
+// splitStats are the counts of one batch, added to the metrics after it.
+type splitStats struct {
+	moved, rerooted, segments, linksLost int64
+	evicted                              [numReasons]int64
+}
+
+// splitter assigns every span to a segment as it arrives. It buffers no
+// span. It is not safe for concurrent use; the processor serialises calls.
+type splitter struct {
+	maxSpans   uint32
+	capSpans   uint32 // 2 x max_spans: no segment ever holds more
+	trackSpans uint32 // count at which per-span state begins
+	maxAge     int64
+	trackAge   int64 // age at which per-span state begins
+	idle       int64
+	maxTraces  int
+	maxPending int // cap of splitState.pendingClosed
+
+	epoch   time.Time
+	now     int64  // nanoseconds since epoch, set per batch
+	nowWall uint64 // Unix microseconds, set per batch
+
+	table       traceTable
+	details     []*splitState
+	freeDetails []int32
+	evicted     *evictedSet // allocated at the first eviction
+	lastRestart uint64
+
+	lastID  pcommon.TraceID // one-entry lookup cache: spans of a trace come together
+	lastIdx int32
+
+	stats splitStats
+}
+
+func newSplitter(cfg SplitConfig, epoch time.Time) *splitter {
+	return &splitter{
+		maxSpans:   uint32(cfg.MaxSpans),
+		capSpans:   uint32(2 * cfg.MaxSpans),
+		trackSpans: uint32(cfg.MaxSpans / 2),
+		maxAge:     int64(cfg.MaxAge),
+		trackAge:   int64(cfg.MaxAge / 2),
+		idle:       int64(cfg.IdleTimeout),
+		maxTraces:  cfg.MaxTraces,
+		maxPending: cfg.MaxSpans,
+		epoch:      epoch,
+		table:      newTraceTable(),
+		lastIdx:    nilIdx,
+	}
+}
+
+// begin sets the arrival time of the batch about to be processed and drops
+// the state of idle traces.
+func (s *splitter) begin(now time.Time) {
+	s.now = int64(now.Sub(s.epoch))
+	s.nowWall = uint64(now.UnixMicro())
+	s.evictIdle()
+}
+
+// tracked is the number of traces whose state is held.
+func (s *splitter) tracked() int { return s.table.n }
+
+func (s *splitter) evictIdle() {
+	for s.table.head != nilIdx && s.now-s.table.at(s.table.head).lastSeen >= s.idle {
+		s.evict(s.table.head, reasonIdle)
+	}
+}
+
+func (s *splitter) evict(i int32, reason int) {
+	ts := s.table.at(i)
+	if s.evicted == nil {
+		s.evicted = newEvictedSet(s.maxTraces)
+	}
+	s.evicted.add(traceHash(ts.id))
+	if ts.detail != noDetail {
+		s.details[ts.detail] = nil
+		s.freeDetails = append(s.freeDetails, ts.detail)
+	}
+	s.table.remove(i)
+	s.lastIdx = nilIdx
+	s.stats.evicted[reason]++
+}
+
+// reset drops all state (shutdown).
+func (s *splitter) reset() {
+	s.table = newTraceTable()
+	s.details, s.freeDetails, s.evicted = nil, nil, nil
+	s.lastIdx = nilIdx
+}
+
+// lookup returns the slot of trace t, creating its state if needed, and marks
+// it active now.
+func (s *splitter) lookup(t pcommon.TraceID) int32 {
+	if s.lastIdx != nilIdx && s.lastID == t {
+		return s.lastIdx
+	}
+	i, ok := s.table.get(t)
+	if ok {
+		s.table.touch(i)
+	} else {
+		if s.table.n >= s.maxTraces {
+			s.evict(s.table.head, reasonCapacity)
+		}
+		i = s.table.insert(t)
+		ts := s.table.at(i)
+		ts.opened = s.now
+		if s.evicted != nil && s.evicted.has(traceHash(t)) {
+			s.restart(ts)
+		}
+	}
+	s.table.at(i).lastSeen = s.now
+	s.lastID, s.lastIdx = t, i
+	return i
+}
+
+// restart starts a trace that continues after its state was dropped in a
+// fresh segment beyond any it may have used.
+func (s *splitter) restart(ts *traceState) {
+	k := restartBase + s.nowWall
+	if k <= s.lastRestart {
+		k = s.lastRestart + 1
+	}
+	s.lastRestart = k
+	ts.seg = k
+	s.startDetail(ts)
+	s.stats.segments++
+}
+
+func (s *splitter) detail(ts *traceState) *splitState {
+	if ts.detail == noDetail {
+		return nil
+	}
+	return s.details[ts.detail]
+}
+
+// startDetail allocates per-span state for a trace.
+func (s *splitter) startDetail(ts *traceState) *splitState {
+	d := newSplitState(ts.id, ts.seg, s.maxSpans)
+	if n := len(s.freeDetails); n > 0 {
+		ts.detail = s.freeDetails[n-1]
+		s.freeDetails = s.freeDetails[:n-1]
+		s.details[ts.detail] = d
+	} else {
+		ts.detail = int32(len(s.details))
+		s.details = append(s.details, d)
+	}
+	return d
+}
+
+// openSegment closes the current segment of a trace and opens the next.
+func (s *splitter) openSegment(ts *traceState) *splitState {
+	d := s.detail(ts)
+	if d == nil {
+		d = s.startDetail(ts)
+	}
+	d.closeCurrent(s, ts.seg, ts.count)
+	ts.seg++
+	if ts.seg > restartBase && ts.seg > s.lastRestart {
+		s.lastRestart = ts.seg // keep later restarts above this one
+	}
+	ts.count = 0
+	ts.opened = s.now
+	d.segID = segmentTraceID(ts.id, ts.seg)
+	s.stats.segments++
+	return d
+}
+
+func (s *splitter) addPendingClosed(d *splitState, p, j uint64) {
+	if len(d.pendingClosed) >= s.maxPending {
+		for k := range d.pendingClosed {
+			delete(d.pendingClosed, k)
+			s.stats.linksLost++
+			break
+		}
+	}
+	d.pendingClosed[p] = j
+}
+
+// assign places one span in a segment of its trace and rewrites it when it
+// leaves segment 0 or its parent landed in another segment.
+func (s *splitter) assign(span ptrace.Span) {
+	t := span.TraceID()
+	if t.IsEmpty() {
+		return // not a valid span of any trace: leave it as it came
+	}
+	ts := s.table.at(s.lookup(t))
+	sid := spanKey(span.SpanID())
+	d := s.detail(ts)
+
+	// A span named earlier as a parent joins the segment that named it first.
+	seg := ts.seg
+	late, inClosed := false, false
+	if d != nil && sid != 0 {
+		if _, ok := d.pendingCur[sid]; ok {
+			delete(d.pendingCur, sid)
+			if ts.count < s.capSpans {
+				late = true
+			} else {
+				s.stats.linksLost++
+			}
+		} else if j, ok := d.pendingClosed[sid]; ok {
+			delete(d.pendingClosed, sid)
+			if *d.count(j) < s.capSpans {
+				late, inClosed, seg = true, true, j
+			} else {
+				s.stats.linksLost++
+			}
+		}
+	}
+	if !late && (ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge) {
+		d = s.openSegment(ts)
+		seg = ts.seg
+	}
+	if inClosed {
+		*d.count(seg)++
+		d.closed.add(sid)
+	} else {
+		ts.count++
+		if d == nil && (ts.count > s.trackSpans || s.now-ts.opened >= s.trackAge) {
+			d = s.startDetail(ts)
+		}
+		if d != nil && sid != 0 {
+			d.seenCur = append(d.seenCur, sid)
+		}
+	}
+
+	reroot := false
+	parent := span.ParentSpanID()
+	if p := spanKey(parent); p != 0 && d != nil {
+		if inClosed {
+			reroot = d.parentInClosed(s, p, seg)
+		} else {
+			reroot = d.parentInCurrent(s, p)
+		}
+	}
+
+	if seg != 0 {
+		if seg == ts.seg {
+			span.SetTraceID(d.segID)
+		} else {
+			span.SetTraceID(segmentTraceID(t, seg))
+		}
+		attrs := span.Attributes()
+		attrs.PutStr(originTraceIDAttr, d.originHex)
+		attrs.PutInt(segmentIndexAttr, int64(seg))
+		s.stats.moved++
+	}
+	if reroot {
+		link := span.Links().AppendEmpty()
+		link.SetTraceID(t)
+		link.SetSpanID(parent)
+		link.Attributes().PutStr(linkTypeAttr, linkTypeParent)
+		span.SetParentSpanID(pcommon.NewSpanIDEmpty())
+		s.stats.rerooted++
+	}
+}

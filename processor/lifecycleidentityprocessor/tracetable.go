@@ -1,0 +1,117 @@
+package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+
+import "go.opentelemetry.io/collector/pdata/pcommon"
+
+// traceState is what the processor holds for every tracked trace. It is kept
+// small (56 bytes, plus about 30 bytes of index map) because most traces never
+// split; per-span state lives in splitState and exists only for traces that
+// grow large or old (see splitter.startDetail).
+type traceState struct {
+	id       pcommon.TraceID
+	lastSeen int64  // nanoseconds since the processor started, last arrival
+	opened   int64  // nanoseconds since the processor started, current segment opened
+	seg      uint64 // index of the current segment
+	count    uint32 // spans in the current segment
+	prev     int32  // LRU list, towards the least recently active
+	next     int32  // LRU list, towards the most recently active
+	detail   int32  // index into splitter.details, or noDetail
+}
+
+const (
+	nilIdx     = int32(-1)
+	noDetail   = int32(-1)
+	chunkShift = 10
+	chunkSize  = 1 << chunkShift
+)
+
+// traceTable stores traceStates in fixed-size chunks (no per-trace
+// allocation, no large reallocation) with a map from trace ID to slot and an
+// intrusive doubly linked list ordered by last activity: the head is the
+// least recently active trace, evicted first.
+type traceTable struct {
+	index  map[pcommon.TraceID]int32
+	chunks []*[chunkSize]traceState
+	slots  int32 // slots handed out so far
+	free   int32 // head of the free list, linked through next
+	n      int   // live traces
+	head   int32
+	tail   int32
+}
+
+func newTraceTable() traceTable {
+	return traceTable{index: make(map[pcommon.TraceID]int32), free: nilIdx, head: nilIdx, tail: nilIdx}
+}
+
+func (t *traceTable) at(i int32) *traceState {
+	return &t.chunks[i>>chunkShift][i&(chunkSize-1)]
+}
+
+func (t *traceTable) get(id pcommon.TraceID) (int32, bool) {
+	i, ok := t.index[id]
+	return i, ok
+}
+
+// insert adds a trace at the most recently active end and returns its slot.
+func (t *traceTable) insert(id pcommon.TraceID) int32 {
+	var i int32
+	if t.free != nilIdx {
+		i = t.free
+		t.free = t.at(i).next
+	} else {
+		if int(t.slots>>chunkShift) == len(t.chunks) {
+			t.chunks = append(t.chunks, new([chunkSize]traceState))
+		}
+		i = t.slots
+		t.slots++
+	}
+	*t.at(i) = traceState{id: id, prev: nilIdx, next: nilIdx, detail: noDetail}
+	t.index[id] = i
+	t.pushBack(i)
+	t.n++
+	return i
+}
+
+// remove forgets a trace and frees its slot.
+func (t *traceTable) remove(i int32) {
+	ts := t.at(i)
+	delete(t.index, ts.id)
+	t.unlink(i)
+	*ts = traceState{next: t.free}
+	t.free = i
+	t.n--
+}
+
+// touch moves a trace to the most recently active end.
+func (t *traceTable) touch(i int32) {
+	if t.tail == i {
+		return
+	}
+	t.unlink(i)
+	t.pushBack(i)
+}
+
+func (t *traceTable) pushBack(i int32) {
+	ts := t.at(i)
+	ts.prev, ts.next = t.tail, nilIdx
+	if t.tail != nilIdx {
+		t.at(t.tail).next = i
+	} else {
+		t.head = i
+	}
+	t.tail = i
+}
+
+func (t *traceTable) unlink(i int32) {
+	ts := t.at(i)
+	if ts.prev != nilIdx {
+		t.at(ts.prev).next = ts.next
+	} else {
+		t.head = ts.next
+	}
+	if ts.next != nilIdx {
+		t.at(ts.next).prev = ts.prev
+	} else {
+		t.tail = ts.prev
+	}
+	ts.prev, ts.next = nilIdx, nilIdx
+}
