@@ -352,3 +352,24 @@ func TestCapabilitiesMutateData(t *testing.T) {
 	h := newHarness(t, nil)
 	assert.True(t, h.proc.Capabilities().MutatesData)
 }
+
+func TestConcurrentRequests(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.AllowedDestinations = []string{"tempo", "vendor"} })
+	const workers, requests = 4, 50
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range requests {
+				ctx := withHeader("cf-trace-config", configFor("tempo", fmt.Sprintf("d%d", (w+i)%3), "vendor"))
+				assert.NoError(t, h.proc.ConsumeTraces(ctx, makeTraces(t, res{service: "a", spans: 2}, res{service: "b", config: configFor("tempo"), spans: 1})))
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	assert.Equal(t, int64(workers*requests*3), h.routed(t, "tempo"))
+	assert.Equal(t, int64(workers*requests*2), h.routed(t, "vendor"))
+	assert.Equal(t, int64(workers*requests*2), h.spansDropped(t, "unknown_destination"))
+}
