@@ -1,0 +1,206 @@
+// Package loadgen sends OTLP/HTTP trace requests to a collector over a Unix
+// domain socket or TCP, at a fixed rate of spans per second for a fixed time,
+// and counts what was sent, accepted and refused. It retries 429, 502, 503 and
+// 504 answers and connection errors as an OTLP client should, honouring
+// Retry-After, and always stops by itself: the run is bounded in time, and
+// optionally in requests and in traces.
+package loadgen
+
+import (
+	"errors"
+	"strings"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultSpansPerRequest = 500
+	DefaultWorkers         = 4
+	DefaultRequestTimeout  = 10 * time.Second
+	DefaultDrainTimeout    = 30 * time.Second
+	DefaultSpansPerTrace   = 10
+	DefaultAttributes      = 8
+	DefaultAttributeSize   = 16
+	DefaultHandlerSpans    = 3
+	DefaultHeader          = "cf-trace-config"
+)
+
+// Config describes one load run.
+type Config struct {
+	// Endpoint is a socket path ("/run/otlp.sock" or "unix:///run/otlp.sock")
+	// or a TCP address ("127.0.0.1:4318" or "http://127.0.0.1:4318").
+	Endpoint string
+	// Rate is the offered load in spans per second; 0 sends as fast as the
+	// workers can.
+	Rate int
+	// Duration bounds the time during which requests are offered. Required.
+	Duration time.Duration
+	// MaxRequests bounds the number of requests offered; 0: no bound.
+	MaxRequests int
+	// SpansPerRequest is the size of each request (default 500).
+	SpansPerRequest int
+	// Workers is the number of concurrent connections (default 4).
+	Workers int
+	// JSON sends application/json bodies instead of protobuf.
+	JSON bool
+	// Span is the shape of every span.
+	Span SpanShape
+	// Trace is the shape of the traces and how many to send.
+	Trace TraceShape
+	// Identity stamps the lifecycle identity attributes on each resource;
+	// nil stamps none.
+	Identity *Identity
+	// Routing adds a trace config header to each request; nil adds none.
+	Routing *Routing
+	// RequestTimeout bounds one HTTP attempt (default 10s).
+	RequestTimeout time.Duration
+	// Retry says how refused requests are retried.
+	Retry RetryPolicy
+	// DrainTimeout bounds how long requests offered before the end of
+	// Duration may keep retrying after it (default 30s).
+	DrainTimeout time.Duration
+	// RecordRoots keeps the span IDs of the root spans sent, for invariant
+	// checks at the backend (see Generator.IsRoot).
+	RecordRoots bool
+}
+
+// SpanShape is the shape of one span.
+type SpanShape struct {
+	// Attributes per span (default 8).
+	Attributes int
+	// AttributeSize is the length in bytes of each string value (default 16).
+	AttributeSize int
+}
+
+// TraceShape says which traces are sent.
+type TraceShape struct {
+	// SpansPerTrace is the size of an ordinary trace: one root and its
+	// children, the children sent first (default 10).
+	SpansPerTrace int
+	// Traces bounds the number of ordinary traces; 0: no bound (the run is
+	// then bounded by Duration).
+	Traces int
+	// Lifecycle adds long-lived traces whose root arrives last.
+	Lifecycle LifecycleShape
+}
+
+// LifecycleShape describes long-lived traces: a root span open for the life of
+// a process, a handler span per message as its child, each handler with
+// HandlerSpans-1 children of its own. Children are sent before their handler
+// and the root is sent last of all, as a real process would end them.
+type LifecycleShape struct {
+	// Traces is the number of lifecycle traces (0: none).
+	Traces int
+	// SpansPerTrace is the size of each lifecycle trace, root included.
+	SpansPerTrace int
+	// HandlerSpans is the size of one handler subtree (default 3).
+	HandlerSpans int
+}
+
+// Identity is the set of lifecycle identity attributes stamped on the
+// resource of every request: component.name, footprint.identifier,
+// footprint.revision (int), footprint.solution and process.nonce (a UUID, one
+// per simulated process).
+type Identity struct {
+	Component string
+	Solution  string
+	Revision  int
+	// Processes is the number of simulated processes, each with its own
+	// footprint.identifier and process.nonce (default 1).
+	Processes int
+}
+
+// Routing adds a trace config header, a JSON object naming the account, zone,
+// workspace and destinations, to each request.
+type Routing struct {
+	// Header name (default cf-trace-config).
+	Header string
+	// Destinations are spread over the requests round robin, one per
+	// request.
+	Destinations []string
+	Account      string
+	Zone         string
+	Workspace    string
+	// MissingEvery sends every n-th request without the header (0: never).
+	MissingEvery int
+}
+
+// RetryPolicy controls the retries of refused requests. Retries happen on
+// 429, 502, 503 and 504 and on connection errors; a Retry-After header sets
+// the wait, otherwise the wait doubles from InitialInterval to MaxInterval.
+type RetryPolicy struct {
+	Disabled        bool
+	InitialInterval time.Duration // default 100ms
+	MaxInterval     time.Duration // default 2s
+	// MaxElapsed bounds the retries of one request (default: DrainTimeout
+	// plus Duration).
+	MaxElapsed time.Duration
+}
+
+func (c *Config) applyDefaults() error {
+	if c.Endpoint == "" {
+		return errors.New("loadgen: endpoint is empty")
+	}
+	if c.Duration <= 0 {
+		return errors.New("loadgen: duration must be positive")
+	}
+	if c.Rate < 0 {
+		return errors.New("loadgen: rate must not be negative")
+	}
+	if c.SpansPerRequest <= 0 {
+		c.SpansPerRequest = DefaultSpansPerRequest
+	}
+	if c.Workers <= 0 {
+		c.Workers = DefaultWorkers
+	}
+	if c.RequestTimeout <= 0 {
+		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Span.Attributes < 0 || c.Span.AttributeSize < 0 {
+		return errors.New("loadgen: span shape must not be negative")
+	}
+	if c.Span.Attributes == 0 && c.Span.AttributeSize == 0 {
+		c.Span.Attributes, c.Span.AttributeSize = DefaultAttributes, DefaultAttributeSize
+	}
+	if c.Trace.SpansPerTrace <= 0 {
+		c.Trace.SpansPerTrace = DefaultSpansPerTrace
+	}
+	lc := &c.Trace.Lifecycle
+	if lc.Traces > 0 {
+		if lc.SpansPerTrace < 2 {
+			return errors.New("loadgen: a lifecycle trace needs at least 2 spans")
+		}
+		if lc.HandlerSpans <= 0 {
+			lc.HandlerSpans = DefaultHandlerSpans
+		}
+	}
+	if c.Identity != nil && c.Identity.Processes <= 0 {
+		c.Identity.Processes = 1
+	}
+	if c.Routing != nil {
+		if c.Routing.Header == "" {
+			c.Routing.Header = DefaultHeader
+		}
+		if len(c.Routing.Destinations) == 0 {
+			return errors.New("loadgen: routing needs at least one destination")
+		}
+	}
+	if c.Retry.InitialInterval <= 0 {
+		c.Retry.InitialInterval = 100 * time.Millisecond
+	}
+	if c.Retry.MaxInterval <= 0 {
+		c.Retry.MaxInterval = 2 * time.Second
+	}
+	if c.Retry.MaxElapsed <= 0 {
+		c.Retry.MaxElapsed = c.Duration + c.DrainTimeout
+	}
+	return nil
+}
+
+// IsUnix reports whether an endpoint names a Unix socket.
+func IsUnix(endpoint string) bool {
+	return strings.HasPrefix(endpoint, "unix://") || strings.HasPrefix(endpoint, "/") || strings.HasPrefix(endpoint, ".")
+}

@@ -1,0 +1,274 @@
+package loadgen
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts what one run sent. Spans are counted once per request, however
+// many attempts the request took.
+type Stats struct {
+	Requests         int64 `json:"requests"`
+	RequestsAccepted int64 `json:"requests_accepted"`
+	RequestsFailed   int64 `json:"requests_failed"`
+	Attempts         int64 `json:"attempts"`
+	Retries          int64 `json:"retries"`
+	// Throttled counts 429 and 503 answers.
+	Throttled int64 `json:"throttled"`
+	// RetryAfterSeen counts refusals that carried a Retry-After header.
+	RetryAfterSeen int64 `json:"retry_after_seen"`
+	ConnErrors     int64 `json:"conn_errors"`
+	SpansSent      int64 `json:"spans_sent"`
+	SpansAccepted  int64 `json:"spans_accepted"`
+	SpansFailed    int64 `json:"spans_failed"`
+	// SpansRejected is the sum of partial-success rejected_spans.
+	SpansRejected int64 `json:"spans_rejected"`
+	// ByDestination counts accepted spans per destination named in the trace
+	// config header; "" counts requests sent without a header.
+	ByDestination map[string]int64 `json:"by_destination,omitempty"`
+	StatusCounts  map[int]int64    `json:"status_counts,omitempty"`
+	LastError     string           `json:"last_error,omitempty"`
+	Elapsed       time.Duration    `json:"elapsed_ns"`
+	// OfferTime is how long requests were offered (until Duration or the end
+	// of the plan), the base of OfferedRate.
+	OfferTime   time.Duration `json:"offer_time_ns"`
+	OfferedRate float64       `json:"offered_rate"`
+}
+
+// Generator runs one load.
+type Generator struct {
+	cfg     Config
+	client  *Client
+	builder *payloadBuilder
+	plan    *planner
+
+	sent, accepted, failed atomic.Int64
+
+	mu    sync.Mutex
+	stats Stats
+	roots map[[8]byte]struct{}
+}
+
+// New checks cfg and prepares a generator.
+func New(cfg Config) (*Generator, error) {
+	if err := cfg.applyDefaults(); err != nil {
+		return nil, err
+	}
+	g := &Generator{
+		cfg:    cfg,
+		client: NewClient(cfg.Endpoint, cfg.Workers, cfg.RequestTimeout),
+		plan:   newPlanner(cfg.Trace),
+		stats:  Stats{ByDestination: map[string]int64{}, StatusCounts: map[int]int64{}},
+	}
+	g.builder = newPayloadBuilder(&g.cfg)
+	if cfg.RecordRoots {
+		g.roots = map[[8]byte]struct{}{}
+	}
+	return g, nil
+}
+
+// PlannedSpans is the number of spans the trace shape holds; 0 when the run
+// is bounded by time only.
+func (g *Generator) PlannedSpans() int64 { return g.plan.total() }
+
+// Progress returns the spans sent (offered), accepted and failed so far; it
+// is safe to call during Run.
+func (g *Generator) Progress() (sent, accepted, failed int64) {
+	return g.sent.Load(), g.accepted.Load(), g.failed.Load()
+}
+
+// IsRoot reports whether spanID was sent as a root span (RecordRoots only).
+func (g *Generator) IsRoot(spanID [8]byte) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.roots[spanID]
+	return ok
+}
+
+type job struct {
+	seq   int64
+	spans int
+	body  []byte
+	dest  string
+	hdr   string
+}
+
+// Run offers the load and returns when every offered request was accepted,
+// failed for good, or ran out of retry time. It stops offering at Duration,
+// MaxRequests, the end of the plan or ctx's end, whichever comes first.
+func (g *Generator) Run(ctx context.Context) Stats {
+	defer g.client.Close()
+	start := time.Now()
+	offerEnd := start.Add(g.cfg.Duration)
+	hardEnd := offerEnd.Add(g.cfg.DrainTimeout)
+	runCtx, cancel := context.WithDeadline(ctx, hardEnd)
+	defer cancel()
+
+	jobs := make(chan job, g.cfg.Workers)
+	var wg sync.WaitGroup
+	for range g.cfg.Workers {
+		wg.Go(func() {
+			for j := range jobs {
+				g.send(runCtx, j)
+			}
+		})
+	}
+
+	specs := make([]spanSpec, g.cfg.SpansPerRequest)
+	var seq int64
+	var planned int64
+	offerStop := offerEnd
+offer:
+	for {
+		if g.cfg.MaxRequests > 0 && seq >= int64(g.cfg.MaxRequests) {
+			break
+		}
+		if g.cfg.Rate > 0 {
+			due := start.Add(time.Duration(float64(planned) / float64(g.cfg.Rate) * float64(time.Second)))
+			if due.After(offerEnd) {
+				break
+			}
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					break offer
+				case <-t.C:
+				}
+			}
+		}
+		if !time.Now().Before(offerEnd) || ctx.Err() != nil {
+			break
+		}
+		n := g.plan.fill(specs)
+		if n == 0 {
+			break
+		}
+		if g.roots != nil {
+			g.mu.Lock()
+			for i := range specs[:n] {
+				if specs[i].root {
+					g.roots[specs[i].spanID] = struct{}{}
+				}
+			}
+			g.mu.Unlock()
+		}
+		hdr, dest := g.builder.header(seq)
+		planned += int64(n)
+		g.sent.Add(int64(n))
+		body, err := g.builder.build(specs[:n], seq)
+		if err != nil {
+			g.record(job{spans: n, dest: dest}, false, Result{Err: err})
+			seq++
+			continue
+		}
+		select {
+		case jobs <- job{seq: seq, spans: n, body: body, dest: dest, hdr: hdr}:
+		case <-ctx.Done():
+			g.record(job{spans: n, dest: dest}, false, Result{Err: ctx.Err()})
+			break offer
+		}
+		seq++
+	}
+	offerStop = time.Now()
+	close(jobs)
+	wg.Wait()
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.stats
+	st.Requests = seq
+	st.SpansSent = g.sent.Load()
+	st.Elapsed = time.Since(start)
+	st.OfferTime = offerStop.Sub(start)
+	if st.OfferTime > 0 {
+		st.OfferedRate = float64(st.SpansSent) / st.OfferTime.Seconds()
+	}
+	return st
+}
+
+// send posts one request, retrying while the policy allows.
+func (g *Generator) send(ctx context.Context, j job) {
+	var headers map[string]string
+	if j.hdr != "" {
+		headers = map[string]string{g.cfg.Routing.Header: j.hdr}
+	}
+	first := time.Now()
+	backoff := g.cfg.Retry.InitialInterval
+	for attempt := 0; ; attempt++ {
+		res := g.client.Post(ctx, j.body, g.cfg.JSON, headers)
+		g.countAttempt(attempt, res)
+		if res.Status == 200 {
+			g.record(j, true, res)
+			return
+		}
+		if g.cfg.Retry.Disabled || !res.Retryable() {
+			g.record(j, false, res)
+			return
+		}
+		wait := res.RetryAfter
+		if wait <= 0 {
+			// Full jitter keeps retrying workers from moving in lock step.
+			wait = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(2*backoff, g.cfg.Retry.MaxInterval)
+		}
+		if time.Since(first)+wait > g.cfg.Retry.MaxElapsed {
+			g.record(j, false, res)
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			g.record(j, false, Result{Err: ctx.Err()})
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (g *Generator) countAttempt(attempt int, res Result) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.stats.Attempts++
+	if attempt > 0 {
+		g.stats.Retries++
+	}
+	g.stats.StatusCounts[res.Status]++
+	switch res.Status {
+	case 0:
+		g.stats.ConnErrors++
+	case 429, 503:
+		g.stats.Throttled++
+		if res.RetryAfter > 0 {
+			g.stats.RetryAfterSeen++
+		}
+	}
+}
+
+func (g *Generator) record(j job, ok bool, res Result) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if ok {
+		g.stats.RequestsAccepted++
+		accepted := int64(j.spans) - res.Rejected
+		g.stats.SpansAccepted += accepted
+		g.stats.SpansRejected += res.Rejected
+		g.stats.ByDestination[j.dest] += accepted
+		g.accepted.Add(accepted)
+		if res.Rejected > 0 {
+			g.failed.Add(res.Rejected)
+		}
+		return
+	}
+	g.stats.RequestsFailed++
+	g.stats.SpansFailed += int64(j.spans)
+	g.failed.Add(int64(j.spans))
+	if res.Err != nil {
+		g.stats.LastError = res.Err.Error()
+	}
+}

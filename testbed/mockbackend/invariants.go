@@ -1,0 +1,246 @@
+package mockbackend
+
+import (
+	"encoding/hex"
+	"slices"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Attribute names the lifecycle_identity processor writes (DESIGN.md).
+const (
+	AttrOriginTraceID = "lifecycle.segment.origin_trace_id"
+	AttrSegmentIndex  = "lifecycle.segment.index"
+	AttrLinkType      = "lifecycle.link.type"
+	LinkTypeParent    = "parent"
+)
+
+// SpanRecord is what the backend keeps of one span for invariant checks.
+type SpanRecord struct {
+	TraceID  pcommon.TraceID
+	SpanID   pcommon.SpanID
+	ParentID pcommon.SpanID
+	Links    []Link
+	// OriginTraceID is the hex lifecycle.segment.origin_trace_id, "" when
+	// absent; SegmentIndex is lifecycle.segment.index, -1 when absent.
+	OriginTraceID string
+	SegmentIndex  int64
+}
+
+// Link is a span link.
+type Link struct {
+	TraceID pcommon.TraceID
+	SpanID  pcommon.SpanID
+	Type    string // the lifecycle.link.type attribute
+}
+
+func newRecord(sp ptrace.Span) SpanRecord {
+	r := SpanRecord{TraceID: sp.TraceID(), SpanID: sp.SpanID(), ParentID: sp.ParentSpanID(), SegmentIndex: -1}
+	if v, ok := sp.Attributes().Get(AttrOriginTraceID); ok {
+		r.OriginTraceID = v.AsString()
+	}
+	if v, ok := sp.Attributes().Get(AttrSegmentIndex); ok {
+		if v.Type() == pcommon.ValueTypeInt {
+			r.SegmentIndex = v.Int()
+		} else {
+			r.SegmentIndex = -2 // present with the wrong type
+		}
+	}
+	if links := sp.Links(); links.Len() > 0 {
+		r.Links = make([]Link, links.Len())
+		for i := range links.Len() {
+			l := links.At(i)
+			r.Links[i] = Link{TraceID: l.TraceID(), SpanID: l.SpanID()}
+			if v, ok := l.Attributes().Get(AttrLinkType); ok {
+				r.Links[i].Type = v.AsString()
+			}
+		}
+	}
+	return r
+}
+
+// TreeReport is what Analyze found in the spans a backend received.
+type TreeReport struct {
+	Spans       int `json:"spans"`
+	UniqueSpans int `json:"unique_spans"`
+	Duplicates  int `json:"duplicates"`
+	Traces      int `json:"traces"`
+	// MaxTraceSpans is the size of the largest output trace.
+	MaxTraceSpans int `json:"max_trace_spans"`
+	// OverBound counts output traces over max_spans (allowed only for late
+	// parents), OverHardBound those over 2 x max_spans (never allowed).
+	OverBound     int `json:"over_bound"`
+	OverHardBound int `json:"over_hard_bound"`
+	// MissingParents counts spans whose parent never arrived anywhere;
+	// BrokenParents those whose parent is in another output trace.
+	MissingParents int `json:"missing_parents"`
+	BrokenParents  int `json:"broken_parents"`
+	// Rerooted counts spans sent as children that arrived as roots;
+	// RerootedWithoutLink those among them with no parent link;
+	// DanglingLinks parent links to a span that never arrived;
+	// LinkTraceMismatch parent links whose trace ID is not the parent's
+	// original trace.
+	Rerooted            int `json:"rerooted"`
+	RerootedWithoutLink int `json:"rerooted_without_link"`
+	DanglingLinks       int `json:"dangling_links"`
+	LinkTraceMismatch   int `json:"link_trace_mismatch"`
+	// BadProvenance counts spans whose provenance attributes are
+	// inconsistent: an origin without a segment index >= 1 or the reverse,
+	// or an origin equal to the span's own trace ID.
+	BadProvenance int `json:"bad_provenance"`
+	// SplitTraces is the number of input traces that were cut, Segments the
+	// output traces they became.
+	SplitTraces int          `json:"split_traces"`
+	Segments    int          `json:"segments"`
+	SegmentSize Distribution `json:"segment_size"`
+}
+
+// Distribution summarises sizes.
+type Distribution struct {
+	Count int            `json:"count"`
+	Min   int            `json:"min"`
+	P50   int            `json:"p50"`
+	P90   int            `json:"p90"`
+	Max   int            `json:"max"`
+	Mean  float64        `json:"mean"`
+	Hist  map[string]int `json:"histogram,omitempty"`
+}
+
+// Analyze checks the DESIGN.md invariants on the spans received. isRoot
+// reports whether a span was sent as a root (nil: re-rooting is not
+// checked); maxSpans is split.max_spans (0: bounds are not checked).
+func Analyze(records []SpanRecord, isRoot func([8]byte) bool, maxSpans int) TreeReport {
+	rep := TreeReport{Spans: len(records)}
+	where := make(map[pcommon.SpanID]int, len(records)) // span -> index of first record
+	traceSize := map[pcommon.TraceID]int{}
+	for i := range records {
+		r := &records[i]
+		if _, dup := where[r.SpanID]; dup {
+			rep.Duplicates++
+			continue
+		}
+		where[r.SpanID] = i
+		traceSize[r.TraceID]++
+	}
+	rep.UniqueSpans = len(where)
+	rep.Traces = len(traceSize)
+	for _, n := range traceSize {
+		rep.MaxTraceSpans = max(rep.MaxTraceSpans, n)
+		if maxSpans > 0 && n > maxSpans {
+			rep.OverBound++
+		}
+		if maxSpans > 0 && n > 2*maxSpans {
+			rep.OverHardBound++
+		}
+	}
+
+	// origin returns the input trace of a span.
+	origin := func(r *SpanRecord) string {
+		if r.OriginTraceID != "" {
+			return r.OriginTraceID
+		}
+		return hex.EncodeToString(r.TraceID[:])
+	}
+	segmentsOf := map[string]map[pcommon.TraceID]struct{}{}
+	for sid, i := range where {
+		r := &records[i]
+		o := origin(r)
+		segs := segmentsOf[o]
+		if segs == nil {
+			segs = map[pcommon.TraceID]struct{}{}
+			segmentsOf[o] = segs
+		}
+		segs[r.TraceID] = struct{}{}
+
+		hasOrigin, hasIndex := r.OriginTraceID != "", r.SegmentIndex != -1
+		if hasOrigin != hasIndex || (hasIndex && r.SegmentIndex < 1) ||
+			(hasOrigin && r.OriginTraceID == hex.EncodeToString(r.TraceID[:])) {
+			rep.BadProvenance++
+		}
+
+		if !r.ParentID.IsEmpty() {
+			pi, ok := where[r.ParentID]
+			switch {
+			case !ok:
+				rep.MissingParents++
+			case records[pi].TraceID != r.TraceID:
+				rep.BrokenParents++
+			}
+			continue
+		}
+		if isRoot == nil || isRoot(sid) {
+			continue
+		}
+		rep.Rerooted++
+		var link *Link
+		for li := range r.Links {
+			if r.Links[li].Type == LinkTypeParent {
+				link = &r.Links[li]
+				break
+			}
+		}
+		if link == nil {
+			rep.RerootedWithoutLink++
+			continue
+		}
+		pi, ok := where[link.SpanID]
+		if !ok {
+			rep.DanglingLinks++
+			continue
+		}
+		if hex.EncodeToString(link.TraceID[:]) != origin(&records[pi]) {
+			rep.LinkTraceMismatch++
+		}
+	}
+
+	var sizes []int
+	for _, segs := range segmentsOf {
+		if len(segs) < 2 {
+			continue
+		}
+		rep.SplitTraces++
+		rep.Segments += len(segs)
+		for t := range segs {
+			sizes = append(sizes, traceSize[t])
+		}
+	}
+	rep.SegmentSize = distribution(sizes, maxSpans)
+	return rep
+}
+
+func distribution(sizes []int, maxSpans int) Distribution {
+	d := Distribution{Count: len(sizes)}
+	if len(sizes) == 0 {
+		return d
+	}
+	slices.Sort(sizes)
+	d.Min, d.Max = sizes[0], sizes[len(sizes)-1]
+	d.P50 = sizes[len(sizes)/2]
+	d.P90 = sizes[len(sizes)*9/10]
+	sum := 0
+	for _, s := range sizes {
+		sum += s
+	}
+	d.Mean = float64(sum) / float64(len(sizes))
+	if maxSpans > 0 {
+		d.Hist = map[string]int{}
+		for _, s := range sizes {
+			switch {
+			case s <= maxSpans/4:
+				d.Hist["<=25%"]++
+			case s <= maxSpans/2:
+				d.Hist["<=50%"]++
+			case s < maxSpans:
+				d.Hist["<100%"]++
+			case s == maxSpans:
+				d.Hist["=100%"]++
+			case s <= 2*maxSpans:
+				d.Hist["<=200%"]++
+			default:
+				d.Hist[">200%"]++
+			}
+		}
+	}
+	return d
+}

@@ -1,0 +1,190 @@
+// Package scenario holds the testbed's scenarios. Each runs the built
+// collector binary (it builds nothing) on a config it writes to a temporary
+// folder, drives it with the load generator over the collector's Unix socket,
+// receives at mock backends, samples the collector's CPU and memory, and
+// checks the collector's internal metrics and the backends' counts against
+// what was sent. Each runs the same load through the stock pipeline (otlp
+// receiver on transport unix -> batch -> otlp_http) for a baseline.
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/collector"
+)
+
+// Options configure a testbed run.
+type Options struct {
+	// Binary is the collector binary (bin/otelcol-tracebound).
+	Binary string
+	// WorkDir holds configs, sockets and logs; a temporary folder when "".
+	WorkDir string
+	// Quick runs small rates for a few seconds and asserts correctness
+	// only.
+	Quick bool
+	// Rate (spans/s) and Duration override each scenario's own when set.
+	Rate     int
+	Duration time.Duration
+	// Log receives progress lines (nil: discarded).
+	Log io.Writer
+}
+
+// Env is the context of one scenario.
+type Env struct {
+	Options
+	ctx   context.Context
+	comps collector.Components
+	res   *Result
+	start time.Time
+	dir   string
+	seq   int
+}
+
+type need struct{ kind, name string }
+
+// Scenario is one testbed scenario.
+type Scenario struct {
+	Name  string
+	Title string
+	// Needs lists the tracebound components without which it is skipped.
+	Needs []need
+	run   func(e *Env) error
+}
+
+// All returns every scenario, in the order make testbed runs them.
+func All() []Scenario {
+	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart}
+}
+
+// Find returns the scenario named name.
+func Find(name string) (Scenario, bool) {
+	for _, s := range All() {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// stockNeeds are what the baseline and the ingress need in every scenario.
+var stockNeeds = []need{{"receivers", "otlpuds"}, {"receivers", "otlp"}, {"processors", "batch"}, {"processors", "memory_limiter"}}
+
+// Execute runs one scenario and returns its result; it never panics on a
+// collector's failure but reports it as the result's status.
+func Execute(ctx context.Context, opts Options, sc Scenario) Result {
+	res := Result{Scenario: sc.Name, Title: sc.Title, Quick: opts.Quick, Started: time.Now().UTC()}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	defer func() { res.Seconds = time.Since(res.Started).Seconds() }()
+	comps, err := collector.ListComponents(opts.Binary)
+	if err != nil {
+		res.Status, res.Reason = StatusError, err.Error()
+		return res
+	}
+	var missing []string
+	for _, n := range append(append([]need{}, stockNeeds...), sc.Needs...) {
+		if !comps.Has(n.kind, n.name) {
+			missing = append(missing, n.kind+"/"+n.name)
+		}
+	}
+	if comps.OTLPHTTPExporter() == "" {
+		missing = append(missing, "exporters/otlp_http")
+	}
+	if len(missing) > 0 {
+		res.Status = StatusSkipped
+		res.Reason = fmt.Sprintf("skipped: %s lacks %s (see `%s components`)",
+			filepath.Base(opts.Binary), strings.Join(missing, ", "), opts.Binary)
+		return res
+	}
+	dir := opts.WorkDir
+	if dir == "" {
+		// Socket paths must stay short (108 bytes): a short temp name.
+		dir, err = os.MkdirTemp("", "tb-")
+		if err != nil {
+			res.Status, res.Reason = StatusError, err.Error()
+			return res
+		}
+		defer os.RemoveAll(dir)
+	}
+	e := &Env{Options: opts, ctx: ctx, comps: comps, res: &res, start: time.Now(), dir: dir}
+	e.logf("== %s (%s mode)", sc.Name, map[bool]string{true: "quick", false: "full"}[opts.Quick])
+	if err := sc.run(e); err != nil {
+		res.Status, res.Reason = StatusError, err.Error()
+		e.logf("   error: %v", err)
+		return res
+	}
+	if failed := res.Failed(); len(failed) > 0 {
+		res.Status = StatusFailed
+		var names []string
+		for _, c := range failed {
+			names = append(names, c.Name)
+		}
+		res.Reason = "failed checks: " + strings.Join(names, "; ")
+	} else {
+		res.Status = StatusPassed
+	}
+	e.logf("   %s in %.0fs", res.Status, time.Since(e.start).Seconds())
+	return res
+}
+
+func (e *Env) logf(format string, args ...any) {
+	fmt.Fprintf(e.Log, format+"\n", args...)
+}
+
+// has reports whether the binary holds a component.
+func (e *Env) has(kind, name string) bool { return e.comps.Has(kind, name) }
+
+// pick returns the full-mode or quick-mode value.
+func pick[T any](e *Env, full, quick T) T {
+	if e.Quick {
+		return quick
+	}
+	return full
+}
+
+// rate returns the scenario's rate, or the -rate override.
+func (e *Env) rate(def int) int {
+	if e.Rate > 0 {
+		return e.Rate
+	}
+	return def
+}
+
+// duration returns the scenario's duration, or the -duration override.
+func (e *Env) duration(def time.Duration) time.Duration {
+	if e.Duration > 0 {
+		return e.Duration
+	}
+	return def
+}
+
+// socket returns a fresh socket path in the work folder.
+func (e *Env) socket() string {
+	e.seq++
+	return filepath.Join(e.dir, fmt.Sprintf("s%d.sock", e.seq))
+}
+
+// tbPipeline returns the full tracebound pipeline this binary can run:
+// lifecycle_identity and trace_routing with destinations when present.
+func (e *Env) tbPipeline(dests ...dest) pipelineSpec {
+	return pipelineSpec{
+		Socket:    e.socket(),
+		Lifecycle: e.has("processors", "lifecycle_identity"),
+		MaxSpans:  2000,
+		Routing:   e.has("processors", "trace_routing") && e.has("exporters", "destinations"),
+		Dests:     dests,
+	}
+}
+
+// basePipeline is the stock pipeline: otlp on transport unix -> batch ->
+// otlp_http.
+func (e *Env) basePipeline(dests ...dest) pipelineSpec {
+	return pipelineSpec{Baseline: true, Socket: e.socket(), Dests: dests}
+}

@@ -1,0 +1,304 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/collector"
+	"github.com/tracebound/tracebound/testbed/loadgen"
+	"github.com/tracebound/tracebound/testbed/mockbackend"
+	"github.com/tracebound/tracebound/testbed/monitor"
+)
+
+// live is one collector under test with its backends, monitor and timeline.
+type live struct {
+	e          *Env
+	label      string
+	pipeline   string
+	spec       pipelineSpec
+	components []string
+	cfgPath    string
+	port       int
+	backends   []*mockbackend.Backend
+
+	mu    sync.Mutex
+	proc  *collector.Process
+	mon   *monitor.Monitor
+	start time.Time
+
+	sent     atomic.Pointer[func() int64]
+	ticks    []tick
+	stopTick chan struct{}
+	tickDone chan struct{}
+}
+
+type tick struct {
+	at        time.Duration
+	sent      int64
+	delivered int64
+}
+
+// launch starts a collector on spec, exporting to backends, and waits until
+// its socket accepts OTLP requests.
+func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*mockbackend.Backend) (*live, error) {
+	port, err := collector.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg, comps := spec.config(e.comps.OTLPHTTPExporter(), port)
+	e.seq++
+	path, err := collector.WriteConfig(e.dir, fmt.Sprintf("%s-%d-%s", e.res.Scenario, e.seq, pipeline), cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := &live{e: e, label: label, pipeline: pipeline, spec: spec, components: comps, cfgPath: path, port: port, backends: backends}
+	if pipeline == Tracebound {
+		e.res.Components = comps
+	}
+	if err := l.startProcess(); err != nil {
+		return nil, err
+	}
+	l.start = time.Now()
+	l.mon = monitor.Start(l.proc.PID(), time.Second)
+	l.stopTick, l.tickDone = make(chan struct{}), make(chan struct{})
+	go l.tickLoop()
+	e.logf("   %s: started (%s)", label, strings.Join(comps, " -> "))
+	return l, nil
+}
+
+// startProcess starts the collector and waits for its socket.
+func (l *live) startProcess() error {
+	p, err := collector.Start(l.e.Binary, l.cfgPath, l.port)
+	if err != nil {
+		return err
+	}
+	if _, err := waitAccepting(l.spec.Socket, 15*time.Second, p); err != nil {
+		p.Kill()
+		return err
+	}
+	l.mu.Lock()
+	l.proc = p
+	l.mu.Unlock()
+	return nil
+}
+
+// waitAccepting probes the socket until it answers 200 and returns how long
+// it took; it gives up at timeout or when p exits.
+func waitAccepting(socket string, timeout time.Duration, p *collector.Process) (time.Duration, error) {
+	start := time.Now()
+	c := loadgen.NewClient(socket, 1, time.Second)
+	defer c.Close()
+	var last error
+	for time.Since(start) < timeout {
+		if p != nil {
+			select {
+			case <-p.Exited():
+				return 0, fmt.Errorf("collector exited (%v): %s", p.ExitErr(), p.LogTail(10))
+			default:
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		last = c.Probe(ctx)
+		cancel()
+		if last == nil {
+			return time.Since(start), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("socket %s not accepting after %s: %v", socket, timeout, last)
+}
+
+func (l *live) tickLoop() {
+	defer close(l.tickDone)
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stopTick:
+			return
+		case <-t.C:
+			var sent int64
+			if f := l.sent.Load(); f != nil {
+				sent = (*f)()
+			}
+			l.mu.Lock()
+			l.ticks = append(l.ticks, tick{at: time.Since(l.start), sent: sent, delivered: l.delivered()})
+			l.mu.Unlock()
+		}
+	}
+}
+
+// follow makes the timeline count the generator's sent spans, on top of
+// what earlier generators of this run sent.
+func (l *live) follow(g *loadgen.Generator, base int64) {
+	f := func() int64 { s, _, _ := g.Progress(); return base + s }
+	l.sent.Store(&f)
+}
+
+// delivered is the spans received by all backends.
+func (l *live) delivered() int64 {
+	var n int64
+	for _, b := range l.backends {
+		n += b.Spans()
+	}
+	return n
+}
+
+// process is the current collector process.
+func (l *live) process() *collector.Process {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.proc
+}
+
+// load runs one generator against the collector's socket.
+func (l *live) load(ctx context.Context, cfg loadgen.Config, base int64) (loadgen.Stats, *loadgen.Generator, error) {
+	cfg.Endpoint = l.spec.Socket
+	g, err := loadgen.New(cfg)
+	if err != nil {
+		return loadgen.Stats{}, nil, err
+	}
+	l.follow(g, base)
+	st := g.Run(ctx)
+	return st, g, nil
+}
+
+// settle waits until done returns true, or delivery has not moved for
+// stall, or timeout.
+func (l *live) settle(done func() bool, stall, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	last, lastMove := l.delivered(), time.Now()
+	for time.Now().Before(deadline) {
+		if done() {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+		if d := l.delivered(); d != last {
+			last, lastMove = d, time.Now()
+		} else if time.Since(lastMove) > stall {
+			return done()
+		}
+	}
+	return done()
+}
+
+// restart kills the collector with SIGKILL, starts it again on the same
+// config and returns how long the socket took to accept again (from the
+// kill).
+func (l *live) restart() (time.Duration, error) {
+	old := l.process()
+	killed := time.Now()
+	old.Kill()
+	p, err := collector.Start(l.e.Binary, l.cfgPath, l.port)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := waitAccepting(l.spec.Socket, 15*time.Second, p); err != nil {
+		p.Kill()
+		return 0, err
+	}
+	took := time.Since(killed)
+	l.mu.Lock()
+	l.proc = p
+	l.mu.Unlock()
+	l.mon.SetPID(p.PID())
+	return took, nil
+}
+
+// finish scrapes the internal metrics, stops the collector, and returns the
+// run's figures (sent and delivered are filled by the caller's load).
+func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics) {
+	p := l.process()
+	metrics, err := p.Scrape()
+	run := Run{Label: l.label, Pipeline: l.pipeline, Start: l.start.Sub(l.e.start).Seconds(), OfferedRate: offered}
+	if err != nil {
+		run.Notes = append(run.Notes, "final scrape failed: "+err.Error())
+	}
+	if err := p.Stop(20 * time.Second); err != nil {
+		run.Notes = append(run.Notes, err.Error())
+	}
+	close(l.stopTick)
+	<-l.tickDone
+	sum := l.mon.Stop()
+	run.Seconds = time.Since(l.start).Seconds()
+	run.SentSpans, run.AcceptedSpans, run.FailedSpans = st.SpansSent, st.SpansAccepted, st.SpansFailed
+	run.DeliveredSpans = l.delivered()
+	if st.OfferTime > 0 {
+		run.SentRate = float64(st.SpansSent) / st.OfferTime.Seconds()
+		run.DeliveredRate = float64(run.DeliveredSpans) / st.OfferTime.Seconds()
+	}
+	if st.SpansSent > 0 {
+		run.Loss = math.Max(0, 1-float64(run.DeliveredSpans)/float64(st.SpansSent))
+	}
+	run.CPUSeconds = sum.CPUSeconds
+	run.CPUPercent = sum.CPUPercent
+	if run.DeliveredSpans > 0 {
+		run.CPUMicrosPerSpan = 1e6 * sum.CPUSeconds / float64(run.DeliveredSpans)
+	}
+	run.PeakRSSMiB = float64(sum.PeakRSSBytes) / (1 << 20)
+	run.Timeline = l.timeline(sum.Samples)
+	run.Metrics = metrics.WithPrefix("otelcol_receiver_", "otelcol_exporter_", "otelcol_processor_")
+	for _, b := range l.backends {
+		if n := b.BadRequests(); n > 0 {
+			run.Notes = append(run.Notes, fmt.Sprintf("backend %s: %d undecodable requests", b.Name(), n))
+		}
+	}
+	l.e.res.Runs = append(l.e.res.Runs, run)
+	l.e.logf("   %s: sent %d (%.0f/s), delivered %d (%.0f/s), loss %.2f%%, CPU %.0f%%, %.2f us/span, peak RSS %.0f MiB",
+		l.label, run.SentSpans, run.SentRate, run.DeliveredSpans, run.DeliveredRate, 100*run.Loss,
+		run.CPUPercent, run.CPUMicrosPerSpan, run.PeakRSSMiB)
+	return run, metrics
+}
+
+// timeline joins the per-second rates with the monitor's samples.
+func (l *live) timeline(samples []monitor.Sample) []Point {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	offset := l.start.Sub(l.e.start).Seconds()
+	var out []Point
+	var prev tick
+	for i, t := range l.ticks {
+		dt := (t.at - prev.at).Seconds()
+		p := Point{T: offset + t.at.Seconds()}
+		if dt > 0 {
+			p.SentRate = math.Max(0, float64(t.sent-prev.sent)/dt)
+			p.DeliveredRate = math.Max(0, float64(t.delivered-prev.delivered)/dt)
+		}
+		// The monitor samples on its own ticker, started at the same time:
+		// take the sample nearest in time.
+		if len(samples) > 0 {
+			j := min(i, len(samples)-1)
+			p.CPUPercent = samples[j].CPUPercent
+			p.RSSMiB = float64(samples[j].RSSBytes) / (1 << 20)
+		}
+		out = append(out, p)
+		prev = t
+	}
+	return out
+}
+
+// closeAll closes backends.
+func closeAll(bs ...*mockbackend.Backend) {
+	for _, b := range bs {
+		_ = b.Close()
+	}
+}
+
+// newBackend starts a backend or panics the scenario with an error.
+func newBackends(opts ...mockbackend.Options) ([]*mockbackend.Backend, error) {
+	var out []*mockbackend.Backend
+	for _, o := range opts {
+		b, err := mockbackend.Start(o)
+		if err != nil {
+			closeAll(out...)
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}

@@ -1,0 +1,132 @@
+package scenario
+
+import "time"
+
+// CheckKind says what a failed check means.
+type CheckKind string
+
+const (
+	// Correctness checks hold in every mode: a failure fails the scenario.
+	Correctness CheckKind = "correctness"
+	// Timing checks are asserted in full mode only (never in quick mode,
+	// whose machine may be busy with other tests).
+	Timing CheckKind = "timing"
+	// Info checks report a finding and never fail.
+	Info CheckKind = "info"
+)
+
+// Check is one verdict of a scenario.
+type Check struct {
+	Name   string    `json:"name"`
+	Kind   CheckKind `json:"kind"`
+	Pass   bool      `json:"pass"`
+	Detail string    `json:"detail"`
+}
+
+// Point is one second of a run's timeline.
+type Point struct {
+	// T is the time in seconds since the scenario started.
+	T             float64 `json:"t"`
+	SentRate      float64 `json:"sent_rate"`
+	DeliveredRate float64 `json:"delivered_rate"`
+	CPUPercent    float64 `json:"cpu_percent"`
+	RSSMiB        float64 `json:"rss_mib"`
+}
+
+// Pipeline names.
+const (
+	Tracebound = "tracebound"
+	Baseline   = "baseline"
+)
+
+// Run is one collector process under one load.
+type Run struct {
+	Label    string `json:"label"`
+	Pipeline string `json:"pipeline"`
+	// Start is the time in seconds since the scenario started.
+	Start float64 `json:"start"`
+	// OfferedRate is the target rate in spans/s; SentRate what the generator
+	// managed to offer; DeliveredRate what reached the backends, per second
+	// of offering.
+	OfferedRate   float64 `json:"offered_rate"`
+	SentRate      float64 `json:"sent_rate"`
+	DeliveredRate float64 `json:"delivered_rate"`
+	SentSpans     int64   `json:"sent_spans"`
+	AcceptedSpans int64   `json:"accepted_spans"`
+	FailedSpans   int64   `json:"failed_spans"`
+	// DeliveredSpans counts spans received by the backends.
+	DeliveredSpans int64 `json:"delivered_spans"`
+	// Loss is 1 - delivered/sent (0 when nothing was sent).
+	Loss float64 `json:"loss"`
+	// CPUPercent is the collector's mean CPU (% of one core) from ready to
+	// stop; CPUMicrosPerSpan its CPU time per delivered span.
+	CPUPercent       float64 `json:"cpu_percent"`
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUMicrosPerSpan float64 `json:"cpu_us_per_span"`
+	PeakRSSMiB       float64 `json:"peak_rss_mib"`
+	// Seconds is the wall time from the collector's start to its stop.
+	Seconds  float64            `json:"seconds"`
+	Timeline []Point            `json:"timeline"`
+	Metrics  map[string]float64 `json:"metrics,omitempty"`
+	Notes    []string           `json:"notes,omitempty"`
+}
+
+// Result is the outcome of one scenario.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Title    string `json:"title"`
+	// Status is passed, failed, skipped or error.
+	Status  string    `json:"status"`
+	Reason  string    `json:"reason,omitempty"`
+	Quick   bool      `json:"quick"`
+	Started time.Time `json:"started"`
+	Seconds float64   `json:"seconds"`
+	// Components is the tracebound pipeline the scenario ran.
+	Components []string       `json:"components,omitempty"`
+	Runs       []Run          `json:"runs"`
+	Checks     []Check        `json:"checks"`
+	Extra      map[string]any `json:"extra,omitempty"`
+	// Ratios compares tracebound with the baseline, by name.
+	Ratios map[string]float64 `json:"ratios,omitempty"`
+	// Chart is the chart's file name, next to the JSON.
+	Chart string `json:"chart,omitempty"`
+}
+
+// Statuses.
+const (
+	StatusPassed  = "passed"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+	StatusError   = "error"
+)
+
+func (r *Result) check(kind CheckKind, name string, pass bool, detail string) {
+	r.Checks = append(r.Checks, Check{Name: name, Kind: kind, Pass: pass, Detail: detail})
+}
+
+// Failed returns the checks that fail the scenario: correctness checks in
+// every mode, timing checks outside quick mode.
+func (r *Result) Failed() []Check {
+	var out []Check
+	for _, c := range r.Checks {
+		if c.Pass || c.Kind == Info || (c.Kind == Timing && r.Quick) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (r *Result) extra(key string, v any) {
+	if r.Extra == nil {
+		r.Extra = map[string]any{}
+	}
+	r.Extra[key] = v
+}
+
+func (r *Result) ratio(key string, v float64) {
+	if r.Ratios == nil {
+		r.Ratios = map[string]float64{}
+	}
+	r.Ratios[key] = v
+}
