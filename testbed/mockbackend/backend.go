@@ -49,10 +49,10 @@ type Backend struct {
 	ln  net.Listener
 
 	spans, requests, bytes, badRequests atomic.Int64
-	refused                            atomic.Int64 // requests answered with failStatus
-	failStatus                         atomic.Int32
-	retryAfter                         atomic.Int32 // seconds, with failStatus
-	delay                              atomic.Int64 // ns per request
+	refused                             atomic.Int64 // requests answered with failStatus
+	failStatus                          atomic.Int32
+	retryAfter                          atomic.Int32 // seconds, with failStatus
+	delay                               atomic.Int64 // ns per request
 
 	mu          sync.Mutex
 	traceCounts map[pcommon.TraceID]int
