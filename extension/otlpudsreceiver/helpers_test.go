@@ -172,3 +172,5 @@ func lookupGroupName(gid int) (string, error) {
 	}
 	return g.Name, nil
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

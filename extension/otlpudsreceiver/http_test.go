@@ -40,6 +40,20 @@ func tracesBody(t testing.TB, n int, enc encoding) []byte {
 	return b
 }
 
+func metricsBody(t testing.TB) []byte {
+	t.Helper()
+	b, err := pmetricotlp.NewExportRequestFromMetrics(testdata.GenerateMetrics(2)).MarshalProto()
+	require.NoError(t, err)
+	return b
+}
+
+func logsBody(t testing.TB) []byte {
+	t.Helper()
+	b, err := plogotlp.NewExportRequestFromLogs(testdata.GenerateLogs(2)).MarshalProto()
+	require.NoError(t, err)
+	return b
+}
+
 func ctHeader(enc encoding) map[string]string {
 	return map[string]string{"Content-Type": enc.contentType()}
 }
