@@ -1,5 +1,7 @@
 package traceroutingprocessor // import "github.com/tracebound/tracebound/processor/traceroutingprocessor"
 
+import "slices"
+
 // reason says why a resource was not routed by its own trace config.
 type reason uint8
 
@@ -68,7 +70,7 @@ func newRouter(cfg *Config) *router {
 func fallbackRoute(why reason, p Policy, defaults []string) route {
 	rt := route{fallback: why}
 	if p == PolicyDefault {
-		rt.destinations = defaults
+		rt.destinations = slices.Clone(defaults)
 	}
 	return rt
 }
