@@ -31,7 +31,9 @@ type splitState struct {
 	seenCur       []uint64
 	pendingCur    map[uint64]struct{}
 	pendingClosed map[uint64]uint64
+	pendingOrder  []uint64 // pendingClosed keys, oldest first (may hold stale keys)
 	closed        layeredBloom
+	scratch       []uint64
 }
 
 func newSplitState(t pcommon.TraceID, seg uint64, maxSpans uint32) *splitState {
@@ -56,10 +58,15 @@ func (d *splitState) closeCurrent(s *splitter, k uint64, count uint32) {
 		// Parents that arrived before their children were recorded as named;
 		// drop those, the rest wait for their parent in segment k.
 		slices.Sort(d.seenCur)
+		d.scratch = d.scratch[:0]
 		for id := range d.pendingCur {
 			if _, found := slices.BinarySearch(d.seenCur, id); !found {
-				s.addPendingClosed(d, id, k)
+				d.scratch = append(d.scratch, id)
 			}
+		}
+		slices.Sort(d.scratch) // map order is random; keep eviction order reproducible
+		for _, id := range d.scratch {
+			s.addPendingClosed(d, id, k)
 		}
 		clear(d.pendingCur)
 	}

@@ -30,6 +30,10 @@ const (
 	numReasons
 )
 
+// minEvictedMemory is the least number of evictions the processor remembers
+// (see evictedSet), whatever max_traces is.
+const minEvictedMemory = 1 << 16
+
 var reasonNames = [numReasons]string{"idle_timeout", "max_traces"}
 
 // splitStats are the counts of one batch, added to the metrics after it.
@@ -102,7 +106,7 @@ func (s *splitter) evictIdle() {
 func (s *splitter) evict(i int32, reason int) {
 	ts := s.table.at(i)
 	if s.evicted == nil {
-		s.evicted = newEvictedSet(s.maxTraces)
+		s.evicted = newEvictedSet(max(s.maxTraces, minEvictedMemory))
 	}
 	s.evicted.add(traceHash(ts.id))
 	if ts.detail != noDetail {
@@ -198,15 +202,30 @@ func (s *splitter) openSegment(ts *traceState) *splitState {
 	return d
 }
 
+// addPendingClosed records that p was named as a parent in closed segment j
+// and has not arrived. At the cap the oldest entry is forgotten (counted as a
+// lost parent link).
 func (s *splitter) addPendingClosed(d *splitState, p, j uint64) {
-	if len(d.pendingClosed) >= s.maxPending {
-		for k := range d.pendingClosed {
-			delete(d.pendingClosed, k)
+	for len(d.pendingClosed) >= s.maxPending && len(d.pendingOrder) > 0 {
+		old := d.pendingOrder[0]
+		d.pendingOrder = d.pendingOrder[1:]
+		if _, ok := d.pendingClosed[old]; ok {
+			delete(d.pendingClosed, old)
 			s.stats.linksLost++
-			break
 		}
 	}
 	d.pendingClosed[p] = j
+	d.pendingOrder = append(d.pendingOrder, p)
+	if len(d.pendingOrder) > 2*len(d.pendingClosed)+64 {
+		// Compact: drop keys of parents that arrived, keep the order.
+		live := d.pendingOrder[:0:0]
+		for _, k := range d.pendingOrder {
+			if _, ok := d.pendingClosed[k]; ok {
+				live = append(live, k)
+			}
+		}
+		d.pendingOrder = live
+	}
 }
 
 // assign places one span in a segment of its trace and rewrites it when it
