@@ -1,0 +1,154 @@
+package otlpudsreceiver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/tracebound/tracebound/extension/otlpudsreceiver/internal/metadata"
+)
+
+const (
+	benchSpansPerRequest = 1000
+	benchAttrsPerSpan    = 10
+)
+
+// benchTraces builds one request's worth of spans: 1000 spans of 10
+// attributes each, under one resource and scope.
+func benchTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "bench")
+	rs.Resource().Attributes().PutStr("component.name", "bench-component")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("bench")
+	now := time.Now()
+	spans := ss.Spans()
+	spans.EnsureCapacity(benchSpansPerRequest)
+	for i := range benchSpansPerRequest {
+		s := spans.AppendEmpty()
+		s.SetName(fmt.Sprintf("handle message %d", i%50))
+		s.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, byte(i % 7)})
+		s.SetSpanID(pcommon.SpanID{byte(i >> 8), byte(i), 3, 4, 5, 6, 7, 8})
+		s.SetParentSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, 0, 1})
+		s.SetKind(ptrace.SpanKindServer)
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		s.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+		attrs := s.Attributes()
+		for a := range benchAttrsPerSpan {
+			if a%2 == 0 {
+				attrs.PutStr(fmt.Sprintf("attr.string.%d", a), fmt.Sprintf("value-%d-%d", a, i))
+			} else {
+				attrs.PutInt(fmt.Sprintf("attr.int.%d", a), int64(i*a))
+			}
+		}
+	}
+	return td
+}
+
+// startStockOTLP starts the stock otlp receiver with HTTP on a unix socket.
+func startStockOTLP(b *testing.B, path string) component.Component {
+	f := otlpreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig()
+	cm := confmap.NewFromStringMap(map[string]any{
+		"protocols": map[string]any{
+			"http": map[string]any{"endpoint": path, "transport": "unix"},
+		},
+	})
+	require.NoError(b, cm.Unmarshal(cfg))
+	r, err := f.CreateTraces(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	require.NoError(b, r.Start(context.Background(), componenttest.NewNopHost()))
+	return r
+}
+
+func startOTLPUDS(b *testing.B, path string, mutate func(*Config)) component.Component {
+	cfg := createDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = path
+	if mutate != nil {
+		mutate(cfg)
+	}
+	r, err := NewFactory().CreateTraces(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	require.NoError(b, r.Start(context.Background(), componenttest.NewNopHost()))
+	return r
+}
+
+// BenchmarkReceiveTraces sends the same protobuf payload (1000 spans of 10
+// attributes per request) over a real unix socket to this receiver and to
+// the stock otlp receiver on `transport: unix`, both feeding a no-op
+// consumer, from GOMAXPROCS concurrent clients on keep-alive connections.
+func BenchmarkReceiveTraces(b *testing.B) {
+	body, err := ptraceotlp.NewExportRequestFromTraces(benchTraces()).MarshalProto()
+	require.NoError(b, err)
+
+	cases := []struct {
+		name  string
+		start func(b *testing.B, path string) component.Component
+	}{
+		{"otlp-stock-unix", startStockOTLP},
+		{"otlpuds", func(b *testing.B, path string) component.Component { return startOTLPUDS(b, path, nil) }},
+		{"otlpuds-peer-checks", func(b *testing.B, path string) component.Component {
+			return startOTLPUDS(b, path, func(cfg *Config) {
+				cfg.AllowedUIDs = []uint32{0, 1000}
+				cfg.AllowedGIDs = []uint32{0, 1000}
+				cfg.PeerAttributes = true
+			})
+		}},
+	}
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			path := filepath.Join(shortTempDir(b), "b.sock")
+			r := bc.start(b, path)
+			defer func() { require.NoError(b, r.Shutdown(context.Background())) }()
+			client := udsClient(b, path)
+
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, err := http.NewRequest(http.MethodPost, "http://otlpuds/v1/traces", bytes.NewReader(body))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					req.Header.Set("Content-Type", contentTypeProtobuf)
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			elapsed := time.Since(start)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)*benchSpansPerRequest/elapsed.Seconds(), "spans/s")
+			client.CloseIdleConnections()
+		})
+	}
+}
