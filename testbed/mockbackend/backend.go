@@ -35,9 +35,9 @@ type Options struct {
 	Record bool
 	// CountTraces counts spans per trace ID.
 	CountTraces bool
-	// CountAttribute names a resource attribute whose values are counted
-	// (spans per value); "" counts none.
-	CountAttribute string
+	// CountAttributes names resource attributes whose values are counted
+	// (spans per attribute and value).
+	CountAttributes []string
 }
 
 // Backend is a running mock OTLP/HTTP backend.
@@ -56,7 +56,7 @@ type Backend struct {
 
 	mu          sync.Mutex
 	traceCounts map[pcommon.TraceID]int
-	attrCounts  map[string]int64
+	attrCounts  map[string]map[string]int64
 	records     []SpanRecord
 }
 
@@ -70,7 +70,7 @@ func Start(opts Options) (*Backend, error) {
 		opts:       opts,
 		URL:        "http://" + ln.Addr().String(),
 		ln:         ln,
-		attrCounts: map[string]int64{},
+		attrCounts: map[string]map[string]int64{},
 	}
 	if opts.CountTraces {
 		b.traceCounts = map[pcommon.TraceID]int{}
@@ -129,13 +129,13 @@ func (b *Backend) TraceCounts() map[pcommon.TraceID]int {
 	return out
 }
 
-// AttributeCounts returns spans per value of Options.CountAttribute; spans
-// whose resource lacks it count under "".
-func (b *Backend) AttributeCounts() map[string]int64 {
+// AttributeCounts returns the spans per value of one of
+// Options.CountAttributes; spans whose resource lacks it count under "".
+func (b *Backend) AttributeCounts(attr string) map[string]int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make(map[string]int64, len(b.attrCounts))
-	for k, v := range b.attrCounts {
+	out := make(map[string]int64, len(b.attrCounts[attr]))
+	for k, v := range b.attrCounts[attr] {
 		out[k] = v
 	}
 	return out
@@ -203,24 +203,24 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 
 func (b *Backend) count(td ptrace.Traces) {
 	n := int64(td.SpanCount())
-	needLock := b.opts.Record || b.opts.CountTraces || b.opts.CountAttribute != ""
-	if needLock {
+	if b.opts.Record || b.opts.CountTraces || len(b.opts.CountAttributes) > 0 {
 		b.mu.Lock()
 		rss := td.ResourceSpans()
 		for i := range rss.Len() {
 			rs := rss.At(i)
-			var attrVal string
-			if b.opts.CountAttribute != "" {
-				if v, ok := rs.Resource().Attributes().Get(b.opts.CountAttribute); ok {
-					attrVal = v.AsString()
+			for _, attr := range b.opts.CountAttributes {
+				var val string
+				if v, ok := rs.Resource().Attributes().Get(attr); ok {
+					val = v.AsString()
 				}
+				if b.attrCounts[attr] == nil {
+					b.attrCounts[attr] = map[string]int64{}
+				}
+				b.attrCounts[attr][val] += int64(countSpans(rs))
 			}
 			sss := rs.ScopeSpans()
 			for j := range sss.Len() {
 				spans := sss.At(j).Spans()
-				if b.opts.CountAttribute != "" {
-					b.attrCounts[attrVal] += int64(spans.Len())
-				}
 				for k := range spans.Len() {
 					sp := spans.At(k)
 					if b.traceCounts != nil {
@@ -269,4 +269,12 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, fmt.Errorf("unsupported content encoding %q", enc)
 	}
 	return io.ReadAll(rd)
+}
+
+func countSpans(rs ptrace.ResourceSpans) int {
+	n := 0
+	for j := range rs.ScopeSpans().Len() {
+		n += rs.ScopeSpans().At(j).Spans().Len()
+	}
+	return n
 }

@@ -1,0 +1,78 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/mockbackend"
+)
+
+var backpressure = Scenario{
+	Name:  "backpressure",
+	Title: "Low memory_limiter and a backend outage: the client is refused, retries, and nothing is lost",
+	run:   runBackpressure,
+}
+
+// Memory limiter of the scenario: a soft limit of 48 MiB of heap, which a
+// few seconds of backend outage at the scenario's rate exceeds.
+const (
+	bpLimitMiB = 64
+	bpSpikeMiB = 16
+)
+
+func runBackpressure(e *Env) error {
+	rate := e.rate(pick(e, 20_000, 8_000))
+	d := e.duration(pick(e, 15*time.Second, 5*time.Second))
+	outage := d * 2 / 5
+	e.res.extra("memory_limiter", map[string]int{"limit_mib": bpLimitMiB, "spike_limit_mib": bpSpikeMiB})
+	e.res.extra("outage_seconds", outage.Seconds())
+	for _, p := range []string{Tracebound, Baseline} {
+		if err := e.backpressureRun(p, rate, d, outage); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration) error {
+	bs, err := newBackends(mockbackend.Options{Name: "main"})
+	if err != nil {
+		return err
+	}
+	defer closeAll(bs...)
+	// Retry forever, with a queue that never fills: memory_limiter, not the
+	// queue, is what holds the data back.
+	main := dest{Name: "main", URL: bs[0].URL, QueueSize: 100_000}
+	load := standardLoad(rate, d)
+	load.DrainTimeout = 90 * time.Second
+	spec := e.basePipeline(main)
+	if pipeline == Tracebound {
+		spec = e.tbPipeline(main)
+		routeAll(spec, &load, "main")
+	}
+	spec.MemLimitMiB, spec.SpikeMiB = bpLimitMiB, bpSpikeMiB
+	l, err := e.launch(pipeline+" backpressure", pipeline, spec, bs...)
+	if err != nil {
+		return err
+	}
+	bs[0].Fail(503, 0)
+	heal := time.AfterFunc(outage, func() { bs[0].Fail(0, 0) })
+	defer heal.Stop()
+	st, _, err := l.load(e.ctx, load, 0)
+	if err != nil {
+		l.finish(float64(rate), st)
+		return err
+	}
+	l.settle(func() bool { return l.delivered() >= st.SpansAccepted }, 10*time.Second, 90*time.Second)
+	run, m := l.finish(float64(rate), st)
+	r := e.res
+	r.check(Correctness, run.Label+": nothing lost: every span sent was accepted in the end and delivered",
+		st.SpansFailed == 0 && st.SpansAccepted == st.SpansSent && run.DeliveredSpans == st.SpansSent,
+		fmt.Sprintf("sent %d, accepted %d, failed %d (%s), delivered %d", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.LastError, run.DeliveredSpans))
+	e.pipelineAccounting(run, st, m, 1)
+	refused := m.Sum(mLimiterRefused, nil) + m.Sum(mReceiverRefused, nil)
+	r.check(Info, run.Label+": backpressure engaged", true,
+		fmt.Sprintf("%d refusals (429/503) of %d attempts, %d with Retry-After, %d retries; refused spans counted by the collector: %.0f; backend refused %d requests during the %s outage",
+			st.Throttled, st.Attempts, st.RetryAfterSeen, st.Retries, refused, bs[0].Refused(), outage))
+	return nil
+}

@@ -1,0 +1,111 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/loadgen"
+	"github.com/tracebound/tracebound/testbed/mockbackend"
+)
+
+var lifecycle = Scenario{
+	Name:  "lifecycle",
+	Title: "One long-lived trace among ordinary traces: bounded segments, valid trees, links",
+	Needs: []need{{"processors", "lifecycle_identity"}},
+	run:   runLifecycle,
+}
+
+const lifecycleMaxSpans = 2000
+
+func runLifecycle(e *Env) error {
+	lcSpans := pick(e, 200_000, 20_000)
+	traces := pick(e, 10_000, 1_000)
+	total := lcSpans + traces*10
+	rate := e.rate(pick(e, 30_000, 10_000))
+	// The run is bounded by its spans; the duration is only a ceiling.
+	d := e.duration(time.Duration(float64(total)/float64(rate)*float64(time.Second))*2 + 10*time.Second)
+	e.res.extra("lifecycle_spans", lcSpans)
+	e.res.extra("ordinary_traces", traces)
+	e.res.extra("max_spans", lifecycleMaxSpans)
+	for _, p := range []string{Tracebound, Baseline} {
+		if err := e.lifecycleRun(p, rate, d, lcSpans, traces, total); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, traces, total int) error {
+	bs, err := newBackends(mockbackend.Options{Name: "main", Record: true})
+	if err != nil {
+		return err
+	}
+	defer closeAll(bs...)
+	main := dest{Name: "main", URL: bs[0].URL}
+	load := loadgen.Config{
+		Rate:            rate,
+		Duration:        d,
+		SpansPerRequest: 500,
+		Workers:         4,
+		Trace: loadgen.TraceShape{SpansPerTrace: 10, Traces: traces,
+			Lifecycle: loadgen.LifecycleShape{Traces: 1, SpansPerTrace: lcSpans, HandlerSpans: 3}},
+		Identity:    &loadgen.Identity{Component: "worker", Solution: "queue", Revision: 7, Processes: 1},
+		RecordRoots: true,
+	}
+	spec := e.basePipeline(main)
+	if pipeline == Tracebound {
+		spec = e.tbPipeline(main)
+		spec.Lifecycle, spec.MaxSpans = true, lifecycleMaxSpans
+		routeAll(spec, &load, "main")
+	}
+	l, err := e.launch(pipeline+" lifecycle", pipeline, spec, bs...)
+	if err != nil {
+		return err
+	}
+	st, g, err := l.load(e.ctx, load, 0)
+	if err != nil {
+		l.finish(float64(rate), st)
+		return err
+	}
+	l.settle(func() bool { return l.delivered() >= st.SpansAccepted }, 5*time.Second, 60*time.Second)
+	run, m := l.finish(float64(rate), st)
+	r := e.res
+	r.check(Correctness, run.Label+": the whole plan was sent and accepted",
+		st.SpansSent == int64(total) && st.SpansAccepted == int64(total),
+		fmt.Sprintf("planned %d, sent %d, accepted %d, failed %d (%s)", total, st.SpansSent, st.SpansAccepted, st.SpansFailed, st.LastError))
+	e.pipelineAccounting(run, st, m, 1)
+
+	rep := mockbackend.Analyze(bs[0].Records(), g.IsRoot, lifecycleMaxSpans)
+	r.extra(pipeline+"_trees", rep)
+	if pipeline == Baseline {
+		r.check(Info, run.Label+": largest trace at the backend", true,
+			fmt.Sprintf("%d spans in one trace (Jaeger/Elasticsearch stops at 10,000, Dash0 at 2,000)", rep.MaxTraceSpans))
+		return nil
+	}
+	r.check(Correctness, run.Label+": every span arrives exactly once",
+		rep.UniqueSpans == total && rep.Duplicates == 0,
+		fmt.Sprintf("unique %d of %d, duplicates %d", rep.UniqueSpans, total, rep.Duplicates))
+	r.check(Correctness, run.Label+": no trace over 2 x max_spans",
+		rep.OverHardBound == 0 && rep.MaxTraceSpans <= 2*lifecycleMaxSpans,
+		fmt.Sprintf("largest trace %d spans, %d over max_spans %d (late parents), %d over twice", rep.MaxTraceSpans, rep.OverBound, lifecycleMaxSpans, rep.OverHardBound))
+	r.check(Correctness, run.Label+": every segment is a valid tree",
+		rep.BrokenParents == 0 && rep.MissingParents == 0,
+		fmt.Sprintf("%d spans whose parent is in another trace, %d whose parent never arrived", rep.BrokenParents, rep.MissingParents))
+	r.check(Correctness, run.Label+": re-rooted spans link to their original parent",
+		rep.RerootedWithoutLink == 0 && rep.DanglingLinks == 0 && rep.LinkTraceMismatch == 0,
+		fmt.Sprintf("%d re-rooted, %d without a parent link, %d links to unknown spans, %d links with the wrong trace ID", rep.Rerooted, rep.RerootedWithoutLink, rep.DanglingLinks, rep.LinkTraceMismatch))
+	r.check(Correctness, run.Label+": provenance attributes on moved spans", rep.BadProvenance == 0,
+		fmt.Sprintf("%d spans with inconsistent %s / %s", rep.BadProvenance, mockbackend.AttrOriginTraceID, mockbackend.AttrSegmentIndex))
+	wantSegments := lcSpans / lifecycleMaxSpans
+	r.check(Correctness, run.Label+": the long-lived trace was cut",
+		rep.SplitTraces >= 1 && rep.Segments >= wantSegments,
+		fmt.Sprintf("%d traces cut into %d segments (at least %d expected)", rep.SplitTraces, rep.Segments, wantSegments))
+	r.check(Info, run.Label+": segment sizes", true,
+		fmt.Sprintf("%d segments: min %d, p50 %d, p90 %d, max %d, mean %.0f", rep.SegmentSize.Count, rep.SegmentSize.Min, rep.SegmentSize.P50, rep.SegmentSize.P90, rep.SegmentSize.Max, rep.SegmentSize.Mean))
+	if has(m, mLifecycleSegments) {
+		r.check(Info, run.Label+": processor counters", true,
+			fmt.Sprintf("segments opened %.0f, spans moved %.0f, re-rooted %.0f, parent links lost %.0f; backend saw %d re-rooted",
+				m.Sum(mLifecycleSegments, nil), m.Sum(mLifecycleMoved, nil), m.Sum(mLifecycleRerooted, nil), m.Sum(mLifecycleLinksLost, nil), rep.Rerooted))
+	}
+	return nil
+}

@@ -1,0 +1,145 @@
+package scenario
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/collector"
+	"github.com/tracebound/tracebound/testbed/loadgen"
+	"github.com/tracebound/tracebound/testbed/mockbackend"
+)
+
+var routing = Scenario{
+	Name:  "routing",
+	Title: "Three destinations, one failing (503) and one slow: the healthy one gets all it is owed",
+	Needs: []need{{"processors", "trace_routing"}, {"exporters", "destinations"}},
+	run:   runRouting,
+}
+
+const (
+	attrAccount     = "trace_config.account"
+	attrDestination = "trace_config.destination"
+)
+
+var routingDests = []string{"healthy", "failing", "slow"}
+
+func runRouting(e *Env) error {
+	rate := e.rate(pick(e, 20_000, 3_000))
+	d := e.duration(pick(e, 15*time.Second, 3*time.Second))
+	slow := pick(e, time.Second, 300*time.Millisecond)
+	e.res.extra("slow_delay_ms", slow.Milliseconds())
+	for _, p := range []string{Tracebound, Baseline} {
+		if err := e.routingRun(p, rate, d, slow); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error {
+	var opts []mockbackend.Options
+	for _, n := range routingDests {
+		opts = append(opts, mockbackend.Options{Name: n, CountAttributes: []string{attrAccount, attrDestination}})
+	}
+	bs, err := newBackends(opts...)
+	if err != nil {
+		return err
+	}
+	defer closeAll(bs...)
+	healthy, failing, slowB := bs[0], bs[1], bs[2]
+	failing.Fail(503, 0)
+	slowB.SetDelay(slow)
+	dests := []dest{
+		{Name: "healthy", URL: healthy.URL},
+		// The failing destination gives up after 2s, so its loss is final
+		// (and counted) soon after the load ends.
+		{Name: "failing", URL: failing.URL, RetryMaxElapsed: 2 * time.Second},
+		{Name: "slow", URL: slowB.URL, Timeout: 10 * time.Second, QueueSize: 5000},
+	}
+	load := standardLoad(rate, d)
+	spec := e.basePipeline(dests...)
+	if pipeline == Tracebound {
+		spec = e.tbPipeline(dests...)
+		load.Routing = &loadgen.Routing{Destinations: routingDests, Account: "acct-1", Zone: "zone-1", Workspace: "ws-1", MissingEvery: 10}
+	}
+	l, err := e.launch(pipeline+" routing", pipeline, spec, bs...)
+	if err != nil {
+		return err
+	}
+	st, _, err := l.load(e.ctx, load, 0)
+	if err != nil {
+		l.finish(float64(rate), st)
+		return err
+	}
+	healthyAtEnd := healthy.Spans()
+
+	owed := func(name string) int64 { return st.ByDestination[name] }
+	if pipeline == Baseline {
+		// The stock pipeline cannot route: every exporter gets every span.
+		owed = func(string) int64 { return st.SpansAccepted }
+	}
+	var m collector.Metrics
+	lost := func(name string) float64 {
+		if pipeline == Tracebound {
+			return m.Sum(mDestLost, map[string]string{"destination": name})
+		}
+		return m.SumWhere(func(s collector.Sample) bool {
+			return (nameIs(s.Name, mExporterSendFailed) || nameIs(s.Name, "otelcol_exporter_enqueue_failed_spans")) &&
+				s.Labels["exporter"] == e.comps.OTLPHTTPExporter()+"/"+name
+		})
+	}
+	balanced := func() bool {
+		var err error
+		if m, err = l.process().Scrape(); err != nil {
+			return false
+		}
+		for _, b := range bs {
+			if float64(b.Spans())+lost(b.Name()) != float64(owed(b.Name())) {
+				return false
+			}
+		}
+		return true
+	}
+	l.settle(balanced, 15*time.Second, 60*time.Second)
+	run, fm := l.finish(float64(rate), st)
+	m = fm
+	// Loss is what the healthy destination did not get of what it was owed.
+	if o := owed("healthy"); o > 0 {
+		run.Loss = max(0, 1-float64(healthy.Spans())/float64(o))
+		run.Notes = append(run.Notes, "loss = share of the spans owed to the healthy destination that it did not receive")
+		e.res.Runs[len(e.res.Runs)-1] = run
+	}
+
+	r := e.res
+	ok, det := eq("healthy backend spans", float64(healthy.Spans()), float64(owed("healthy")))
+	r.check(Correctness, run.Label+": the healthy destination receives all routed to it", ok, det)
+	for _, b := range bs {
+		n := b.Name()
+		got, lo := float64(b.Spans()), lost(n)
+		r.check(Correctness, fmt.Sprintf("%s: sent = delivered + counted losses at %s", run.Label, n),
+			got+lo == float64(owed(n)), fmt.Sprintf("sent %d, delivered %.0f, counted lost %.0f", owed(n), got, lo))
+	}
+	lag := owed("healthy") - healthyAtEnd
+	share := int64(rate) / int64(len(routingDests))
+	r.check(Timing, run.Label+": the healthy destination keeps up (under 1 s behind when the load ends)",
+		lag <= share, fmt.Sprintf("%d spans behind at the end of the load (1 s of its share is %d)", lag, share))
+	if pipeline == Baseline {
+		r.check(Info, run.Label+": the stock pipeline cannot route", true,
+			fmt.Sprintf("every destination was sent all %d spans, whoever they belonged to", st.SpansAccepted))
+		return nil
+	}
+	missing := m.Sum(mRoutingDropped, map[string]string{"reason": "missing"})
+	ok, det = eq(mRoutingDropped+`{reason="missing"}`, missing, float64(st.ByDestination[""]))
+	r.check(Correctness, run.Label+": spans without a trace config are dropped and counted", ok, det)
+	for _, n := range routingDests {
+		ok, det = eq(fmt.Sprintf("%s{destination=%q}", mRoutingRouted, n), m.Sum(mRoutingRouted, map[string]string{"destination": n}), float64(owed(n)))
+		r.check(Correctness, fmt.Sprintf("%s: trace_routing counted the spans routed to %s", run.Label, n), ok, det)
+	}
+	routeAttr := healthy.AttributeCounts(attrDestination)
+	r.check(Correctness, run.Label+": the route attribute is removed before sending",
+		len(routeAttr) <= 1 && routeAttr[""] == healthy.Spans(), fmt.Sprintf("%s values at the backend: %v", attrDestination, routeAttr))
+	acct := healthy.AttributeCounts(attrAccount)
+	r.check(Correctness, run.Label+": the account stamp reaches the backend",
+		acct["acct-1"] == healthy.Spans(), fmt.Sprintf("%s values at the backend: %v", attrAccount, acct))
+	return nil
+}
