@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tracebound/tracebound/testbed/loadgen"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
 )
 
@@ -44,6 +45,8 @@ func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration
 	// queue, is what holds the data back.
 	main := dest{Name: "main", URL: bs[0].URL, QueueSize: 100_000}
 	load := standardLoad(rate, d)
+	// Larger spans (16 attributes of 64 bytes) fill the heap faster.
+	load.Span = loadgen.SpanShape{Attributes: 16, AttributeSize: 64}
 	load.DrainTimeout = 90 * time.Second
 	spec := e.basePipeline(main)
 	if pipeline == Tracebound {

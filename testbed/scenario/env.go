@@ -77,8 +77,8 @@ var stockNeeds = []need{{"receivers", "otlpuds"}, {"receivers", "otlp"}, {"proce
 
 // Execute runs one scenario and returns its result; it never panics on a
 // collector's failure but reports it as the result's status.
-func Execute(ctx context.Context, opts Options, sc Scenario) Result {
-	res := Result{Scenario: sc.Name, Title: sc.Title, Quick: opts.Quick, Started: time.Now().UTC()}
+func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
+	res = Result{Scenario: sc.Name, Title: sc.Title, Quick: opts.Quick, Started: time.Now().UTC()}
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}

@@ -1,0 +1,205 @@
+// Package report writes the testbed's results: one JSON file per scenario,
+// a chart per scenario (PNG, drawn with gonum.org/v1/plot), and SUMMARY.md,
+// a table of every scenario found in the results folder.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/scenario"
+)
+
+// Write stores res as <dir>/<scenario>.json with its chart <scenario>.png.
+func Write(dir string, res scenario.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if len(res.Runs) > 0 {
+		res.Chart = res.Scenario + ".png"
+		if err := WriteChart(res, filepath.Join(dir, res.Chart)); err != nil {
+			return fmt.Errorf("chart of %s: %w", res.Scenario, err)
+		}
+	}
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, res.Scenario+".json"), data, 0o644)
+}
+
+// Load reads every <scenario>.json of dir, in the order of scenario.All.
+func Load(dir string) ([]scenario.Result, error) {
+	var out []scenario.Result
+	for _, sc := range scenario.All() {
+		data, err := os.ReadFile(filepath.Join(dir, sc.Name+".json"))
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var r scenario.Result
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("%s.json: %w", sc.Name, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Machine describes where the results were measured.
+type Machine struct {
+	CPUs    int
+	CPU     string
+	GoVer   string
+	Binary  string
+	Version string
+}
+
+// ThisMachine reads the CPU model from /proc/cpuinfo.
+func ThisMachine(binary string) Machine {
+	m := Machine{CPUs: runtime.NumCPU(), GoVer: runtime.Version(), Binary: binary}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// WriteSummary writes <dir>/SUMMARY.md from the results.
+func WriteSummary(dir string, results []scenario.Result, m Machine) error {
+	var b strings.Builder
+	b.WriteString("# Testbed summary\n\n")
+	fmt.Fprintf(&b, "Written %s on %d CPUs (%s), %s, binary `%s`. ", time.Now().UTC().Format("2006-01-02 15:04 MST"), m.CPUs, m.CPU, m.GoVer, m.Binary)
+	b.WriteString("The load generator and the mock backends run on the same machine as the collector, so every figure includes their competition for the CPUs. ")
+	b.WriteString("CPU % is the collector's mean from ready to stop (100 = one core); CPU µs/span is its CPU time per delivered span; ")
+	b.WriteString("\"vs baseline\" divides tracebound's figure by the stock pipeline's (otlp receiver on `transport: unix` -> batch -> otlp_http) in the same scenario and at the same offered rate.\n\n")
+
+	b.WriteString("| Scenario | Pipeline | Offered spans/s | Delivered spans/s | Loss | CPU % | CPU µs/span | Peak RSS MiB | vs baseline | Status |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, r := range results {
+		link := r.Scenario
+		if r.Chart != "" {
+			link = fmt.Sprintf("[%s](%s)", r.Scenario, r.Chart)
+		}
+		if len(r.Runs) == 0 {
+			fmt.Fprintf(&b, "| %s | | | | | | | | | %s |\n", link, statusCell(r))
+			continue
+		}
+		for _, run := range r.Runs {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f%% | %.0f | %.2f | %.0f | %s | %s |\n",
+				link, run.Label, num(run.OfferedRate), num(run.DeliveredRate), 100*run.Loss, run.CPUPercent,
+				run.CPUMicrosPerSpan, run.PeakRSSMiB, versus(r, run), statusCell(r))
+		}
+	}
+
+	for _, r := range results {
+		fmt.Fprintf(&b, "\n## %s\n\n%s. **%s**", r.Scenario, r.Title, r.Status)
+		if r.Quick {
+			b.WriteString(" (quick mode)")
+		}
+		fmt.Fprintf(&b, ", %.0f s, run %s.\n\n", r.Seconds, r.Started.Format("2006-01-02 15:04 MST"))
+		if r.Reason != "" {
+			fmt.Fprintf(&b, "%s\n\n", r.Reason)
+		}
+		if len(r.Components) > 0 {
+			fmt.Fprintf(&b, "tracebound pipeline: `%s`\n\n", strings.Join(r.Components, " -> "))
+		}
+		for _, c := range r.Checks {
+			mark := "pass"
+			switch {
+			case c.Kind == scenario.Info:
+				mark = "info"
+			case !c.Pass && c.Kind == scenario.Timing && r.Quick:
+				mark = "FAIL (timing, not asserted in quick mode)"
+			case !c.Pass:
+				mark = "FAIL"
+			}
+			fmt.Fprintf(&b, "- %s [%s] %s: %s\n", mark, c.Kind, c.Name, c.Detail)
+		}
+		if len(r.Ratios) > 0 {
+			keys := make([]string, 0, len(r.Ratios))
+			for k := range r.Ratios {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			b.WriteString("\nRatios tracebound / baseline:")
+			for _, k := range keys {
+				fmt.Fprintf(&b, " %s x%.2f;", k, r.Ratios[k])
+			}
+			b.WriteString("\n")
+		}
+		for _, run := range r.Runs {
+			for _, n := range run.Notes {
+				fmt.Fprintf(&b, "\n_%s_: %s\n", run.Label, n)
+			}
+		}
+		if r.Chart != "" {
+			fmt.Fprintf(&b, "\n![%s](%s)\n", r.Scenario, r.Chart)
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "SUMMARY.md"), []byte(b.String()), 0o644)
+}
+
+func statusCell(r scenario.Result) string {
+	if r.Status == scenario.StatusSkipped {
+		return "skipped: " + strings.TrimPrefix(r.Reason, "skipped: ")
+	}
+	return r.Status
+}
+
+// versus compares a tracebound run with the baseline run of the same
+// scenario at the same offered rate (or the only baseline run).
+func versus(r scenario.Result, run scenario.Run) string {
+	if run.Pipeline != scenario.Tracebound {
+		return ""
+	}
+	var base *scenario.Run
+	for i := range r.Runs {
+		b := &r.Runs[i]
+		if b.Pipeline != scenario.Baseline {
+			continue
+		}
+		if base == nil || b.OfferedRate == run.OfferedRate {
+			base = b
+		}
+	}
+	if base == nil {
+		return ""
+	}
+	var parts []string
+	if base.CPUMicrosPerSpan > 0 {
+		parts = append(parts, fmt.Sprintf("CPU/span x%.2f", run.CPUMicrosPerSpan/base.CPUMicrosPerSpan))
+	}
+	if base.PeakRSSMiB > 0 {
+		parts = append(parts, fmt.Sprintf("RSS x%.2f", run.PeakRSSMiB/base.PeakRSSMiB))
+	}
+	if r.Scenario == "max-rate" && base.OfferedRate > 0 {
+		parts = append(parts, fmt.Sprintf("max rate x%.2f", run.OfferedRate/base.OfferedRate))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// num prints a rate with thousands separators.
+func num(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
