@@ -138,6 +138,9 @@ func validateEndpoint(path string) error {
 	if strings.HasPrefix(path, "@") {
 		return fmt.Errorf("endpoint: abstract sockets (%q) are not supported; use a file path", path)
 	}
+	if strings.HasPrefix(path, "~") {
+		return fmt.Errorf("endpoint: %q: \"~\" is not expanded; use an absolute path or one relative to the working folder", path)
+	}
 	if strings.HasSuffix(path, "/") {
 		return fmt.Errorf("endpoint: %q names a folder; name the socket file", path)
 	}

@@ -65,6 +65,8 @@ func TestLoadConfigInvalid(t *testing.T) {
 	}{
 		{"empty_endpoint", "endpoint: must be set to the socket path"},
 		{"folder_endpoint", `endpoint: "/run/tracebound/" names a folder`},
+		{"tilde_endpoint", `endpoint: "~/otlp.sock": "~" is not expanded`},
+		{"abstract_endpoint", `endpoint: abstract sockets ("@otlp") are not supported`},
 		{"dot_endpoint", `endpoint: "." does not name a socket file`},
 		{"long_endpoint", "endpoint: "},
 		{"tcp_transport", `transport: must be "unix"`},
