@@ -58,6 +58,9 @@ func takeOverStale(path string) (removed bool, err error) {
 		_ = conn.Close()
 		return false, fmt.Errorf("endpoint %q: another process is listening on this socket", path)
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // removed meanwhile
+	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		return false, fmt.Errorf("endpoint %q: cannot tell whether the socket is in use, leaving it: %w", path, err)
 	}
