@@ -166,10 +166,18 @@ offer:
 			seq++
 			continue
 		}
+		// A request the workers cannot take before the end of the offer is
+		// not offered at all: the run stays bounded by Duration.
+		offerTimer := time.NewTimer(time.Until(offerEnd))
 		select {
 		case jobs <- job{seq: seq, spans: n, body: body, dest: dest, hdr: hdr}:
+			offerTimer.Stop()
+		case <-offerTimer.C:
+			g.sent.Add(-int64(n))
+			break offer
 		case <-ctx.Done():
-			g.record(job{spans: n, dest: dest}, false, Result{Err: ctx.Err()})
+			offerTimer.Stop()
+			g.sent.Add(-int64(n))
 			break offer
 		}
 		seq++

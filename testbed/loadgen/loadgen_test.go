@@ -1,0 +1,155 @@
+package loadgen
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+func TestPlannerLifecycleRootArrivesLast(t *testing.T) {
+	shape := TraceShape{SpansPerTrace: 4, Traces: 25, Lifecycle: LifecycleShape{Traces: 1, SpansPerTrace: 101, HandlerSpans: 3}}
+	p := newPlanner(shape)
+	if got := p.total(); got != 201 {
+		t.Fatalf("total = %d, want 201", got)
+	}
+	buf := make([]spanSpec, 7)
+	var all []spanSpec
+	for {
+		n := p.fill(buf)
+		if n == 0 {
+			break
+		}
+		all = append(all, buf[:n]...)
+	}
+	if len(all) != 201 {
+		t.Fatalf("planned %d spans, want 201", len(all))
+	}
+	seen := map[[8]byte]bool{}
+	parentSeen := map[[8]byte]bool{} // parents named before they arrive
+	roots, lifetimes := 0, 0
+	for i, s := range all {
+		if seen[s.spanID] {
+			t.Fatalf("span ID repeated at %d", i)
+		}
+		seen[s.spanID] = true
+		if s.root {
+			roots++
+			if s.lifetime {
+				lifetimes++
+				if i != len(all)-1 {
+					t.Errorf("lifecycle root sent at %d of %d, want last", i, len(all))
+				}
+			}
+			continue
+		}
+		parentSeen[s.parentID] = true
+		if seen[s.parentID] {
+			t.Errorf("span %d: parent sent before its child", i)
+		}
+	}
+	if roots != 26 || lifetimes != 1 {
+		t.Errorf("roots = %d (lifecycle %d), want 26 (1)", roots, lifetimes)
+	}
+	for id := range parentSeen {
+		if !seen[id] {
+			t.Errorf("parent %x never sent", id)
+		}
+	}
+}
+
+func TestPlannerUnboundedNeverDone(t *testing.T) {
+	p := newPlanner(TraceShape{SpansPerTrace: 10})
+	buf := make([]spanSpec, 1000)
+	for range 10 {
+		if n := p.fill(buf); n != len(buf) {
+			t.Fatalf("fill = %d, want %d", n, len(buf))
+		}
+	}
+	if p.done() || p.total() != 0 {
+		t.Fatal("an unbounded plan must never be done")
+	}
+}
+
+// TestRetryHonoursRetryAfter serves OTLP/HTTP on a Unix socket that refuses
+// the first attempts with 503 and Retry-After: 1; the generator must wait and
+// succeed, counting nothing as failed.
+func TestRetryHonoursRetryAfter(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "otlp.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls atomic.Int64
+	var spans atomic.Int64
+	var firstRefusal, firstRetry atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		if n <= 2 {
+			firstRefusal.CompareAndSwap(0, time.Now().UnixNano())
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		firstRetry.CompareAndSwap(0, time.Now().UnixNano())
+		req := ptraceotlp.NewExportRequest()
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			t.Error(err)
+		}
+		if err := req.UnmarshalProto(body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if v := r.Header.Get(DefaultHeader); v == "" {
+			t.Error("trace config header missing")
+		}
+		spans.Add(int64(req.Traces().SpanCount()))
+		w.WriteHeader(http.StatusOK)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	g, err := New(Config{
+		Endpoint: sock, Rate: 1000, Duration: 200 * time.Millisecond, SpansPerRequest: 50, Workers: 1,
+		Identity: &Identity{Component: "c", Revision: 1},
+		Routing:  &Routing{Destinations: []string{"a", "b"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := g.Run(context.Background())
+	if st.SpansFailed != 0 || st.SpansAccepted != st.SpansSent || st.SpansSent == 0 {
+		t.Fatalf("stats: %+v", st)
+	}
+	if spans.Load() != st.SpansSent {
+		t.Errorf("server got %d spans, generator sent %d", spans.Load(), st.SpansSent)
+	}
+	if st.Throttled != 2 || st.RetryAfterSeen != 2 || st.Retries < 2 {
+		t.Errorf("throttled %d, retry-after %d, retries %d; want 2, 2, >=2", st.Throttled, st.RetryAfterSeen, st.Retries)
+	}
+	if wait := time.Duration(firstRetry.Load() - firstRefusal.Load()); wait < 900*time.Millisecond {
+		t.Errorf("retried after %s, want Retry-After's 1s", wait)
+	}
+	if st.ByDestination["a"]+st.ByDestination["b"] != st.SpansAccepted {
+		t.Errorf("by destination %v, accepted %d", st.ByDestination, st.SpansAccepted)
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	if d := parseRetryAfter("3"); d != 3*time.Second {
+		t.Errorf("3 -> %s", d)
+	}
+	if d := parseRetryAfter(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); d < 59*time.Minute {
+		t.Errorf("date -> %s", d)
+	}
+	if d := parseRetryAfter("soon"); d != 0 {
+		t.Errorf("soon -> %s", d)
+	}
+}
