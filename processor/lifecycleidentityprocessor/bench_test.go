@@ -1,0 +1,213 @@
+package lifecycleidentityprocessor
+
+import (
+	"context"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+)
+
+// benchBatch builds a request of spans of the given traces: nTraces traces
+// with perTrace spans each (a root and its children, children first), with
+// the default identity on the resource and five ordinary span attributes.
+func benchBatch(firstTrace uint64, nTraces, perTrace int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	setIdentity(rs.Resource().Attributes())
+	rs.Resource().Attributes().PutStr("service.name", "checkout")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	spans.EnsureCapacity(nTraces * perTrace)
+	for s := perTrace - 1; s >= 0; s-- { // children before the root, traces interleaved
+		for t := 0; t < nTraces; t++ {
+			sp := spans.AppendEmpty()
+			fillBenchSpan(sp, traceID(firstTrace+uint64(t)), uint64(s+1), 1)
+			if s == 0 {
+				sp.SetParentSpanID(pcommon.NewSpanIDEmpty())
+			}
+		}
+	}
+	return td
+}
+
+func fillBenchSpan(sp ptrace.Span, t pcommon.TraceID, id, parent uint64) {
+	sp.SetTraceID(t)
+	sp.SetSpanID(spanID(id))
+	sp.SetParentSpanID(spanID(parent))
+	sp.SetName("handle message")
+	sp.SetKind(ptrace.SpanKindConsumer)
+	sp.SetStartTimestamp(1_700_000_000_000_000_000)
+	sp.SetEndTimestamp(1_700_000_000_001_000_000)
+	a := sp.Attributes()
+	a.EnsureCapacity(8)
+	a.PutStr("messaging.system", "kafka")
+	a.PutStr("messaging.destination.name", "orders")
+	a.PutStr("messaging.operation", "process")
+	a.PutInt("messaging.batch.message_count", 1)
+	a.PutBool("retry", false)
+}
+
+func newBenchProcessor(b *testing.B, set processor.Settings) processor.Traces {
+	p, err := NewFactory().CreateTraces(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
+	require.NoError(b, err)
+	require.NoError(b, p.Start(context.Background(), componenttest.NewNopHost()))
+	b.Cleanup(func() { require.NoError(b, p.Shutdown(context.Background())) })
+	return p
+}
+
+// BenchmarkNeverSplit: traces that never split, default identity schema,
+// batches of 1000 spans from 100 traces (10 spans each). New traces keep
+// arriving, so the table fills to max_traces and evicts, as in production.
+// One op is one batch.
+func BenchmarkNeverSplit(b *testing.B) {
+	p := newBenchProcessor(b, nopSettings())
+	const pool = 32
+	batches := make([]ptrace.Traces, pool)
+	next := uint64(1)
+	for i := range batches {
+		batches[i] = benchBatch(next, 100, 10)
+		next += 100
+	}
+	ctx := context.Background()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := i % pool
+		if k == 0 && i > 0 {
+			// Give the pool fresh trace IDs (not timed): 10 spans per trace, ever.
+			b.StopTimer()
+			for _, td := range batches {
+				spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+				for s := 0; s < spans.Len(); s++ {
+					sp := spans.At(s)
+					t := sp.TraceID()
+					t[1]++
+					if t[1] == 0 {
+						t[2]++
+					}
+					sp.SetTraceID(t)
+				}
+			}
+			b.StartTimer()
+		}
+		if err := p.ConsumeTraces(ctx, batches[k]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	spans := float64(b.N) * 1000
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/spans, "ns/span")
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/spans, "allocs/span")
+}
+
+// lifecycleBatches builds one long-lived trace of n spans in batches of 1000:
+// a lifecycle root (never arriving) and handlers with four children each,
+// children arriving before their handler.
+func lifecycleBatches(t pcommon.TraceID, n int) []ptrace.Traces {
+	var out []ptrace.Traces
+	var spans ptrace.SpanSlice
+	id := uint64(2)
+	for made := 0; made < n; {
+		if made%1000 == 0 {
+			td := ptrace.NewTraces()
+			rs := td.ResourceSpans().AppendEmpty()
+			setIdentity(rs.Resource().Attributes())
+			spans = rs.ScopeSpans().AppendEmpty().Spans()
+			spans.EnsureCapacity(1000)
+			out = append(out, td)
+		}
+		handler := id
+		id++
+		for c := 0; c < 4 && made < n-1; c++ {
+			fillBenchSpan(spans.AppendEmpty(), t, id, handler)
+			id++
+			made++
+		}
+		fillBenchSpan(spans.AppendEmpty(), t, handler, 1) // parent: the lifecycle root
+		made++
+	}
+	return out
+}
+
+// BenchmarkLongLivedTrace: one trace of 100,000 spans in batches of 1000,
+// cut into 50 segments of 2000. One op is the whole trace.
+func BenchmarkLongLivedTrace(b *testing.B) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	var elapsedNs int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
+		batches := lifecycleBatches(traceID(uint64(i+1)), 100_000)
+		b.StartTimer()
+		for _, td := range batches {
+			if _, err := p.processTraces(ctx, td); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	elapsedNs = b.Elapsed().Nanoseconds()
+	b.ReportMetric(float64(elapsedNs)/float64(b.N)/100_000, "ns/span")
+}
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkMemoryNeverSplit: heap held after tracking 100,000 traces of 10
+// spans each (none splits).
+func BenchmarkMemoryNeverSplit(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		before := heapAlloc()
+		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
+		for t := uint64(0); t < 100_000; t += 100 {
+			if _, err := p.processTraces(ctx, benchBatch(t+1, 100, 10)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heapAlloc()
+		require.Equal(b, 100_000, p.split.tracked())
+		b.ReportMetric(float64(after-before)/100_000, "bytes/trace")
+		runtime.KeepAlive(p)
+	}
+}
+
+// BenchmarkMemorySplit: heap held after tracking traces that split: 50 traces
+// of 20,000 spans (10 segments each) and, separately, one of 100,000.
+func BenchmarkMemorySplit(b *testing.B) {
+	for _, tc := range []struct {
+		name           string
+		traces, spans_ int
+	}{{"50x20000", 50, 20_000}, {"1x100000", 1, 100_000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			for i := 0; i < b.N; i++ {
+				before := heapAlloc()
+				p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
+				for t := 0; t < tc.traces; t++ {
+					for _, td := range lifecycleBatches(traceID(uint64(t+1)), tc.spans_) {
+						if _, err := p.processTraces(ctx, td); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				after := heapAlloc()
+				b.ReportMetric(float64(after-before)/float64(tc.traces*tc.spans_), "bytes/span")
+				runtime.KeepAlive(p)
+			}
+		})
+	}
+}
