@@ -91,7 +91,7 @@ func (g *Generator) IsRoot(spanID [8]byte) bool {
 type job struct {
 	seq   int64
 	spans int
-	body  []byte
+	specs []spanSpec // encoded by the worker, so encoding runs in parallel
 	dest  string
 	hdr   string
 }
@@ -112,12 +112,16 @@ func (g *Generator) Run(ctx context.Context) Stats {
 	for range g.cfg.Workers {
 		wg.Go(func() {
 			for j := range jobs {
-				g.send(runCtx, j)
+				body, err := g.builder.build(j.specs, j.seq)
+				if err != nil {
+					g.record(j, false, Result{Err: err})
+					continue
+				}
+				g.send(runCtx, j, body)
 			}
 		})
 	}
 
-	specs := make([]spanSpec, g.cfg.SpansPerRequest)
 	var seq int64
 	var planned int64
 	offerStop := offerEnd
@@ -144,6 +148,7 @@ offer:
 		if !time.Now().Before(offerEnd) || ctx.Err() != nil {
 			break
 		}
+		specs := make([]spanSpec, g.cfg.SpansPerRequest)
 		n := g.plan.fill(specs)
 		if n == 0 {
 			break
@@ -160,17 +165,11 @@ offer:
 		hdr, dest := g.builder.header(seq)
 		planned += int64(n)
 		g.sent.Add(int64(n))
-		body, err := g.builder.build(specs[:n], seq)
-		if err != nil {
-			g.record(job{spans: n, dest: dest}, false, Result{Err: err})
-			seq++
-			continue
-		}
 		// A request the workers cannot take before the end of the offer is
 		// not offered at all: the run stays bounded by Duration.
 		offerTimer := time.NewTimer(time.Until(offerEnd))
 		select {
-		case jobs <- job{seq: seq, spans: n, body: body, dest: dest, hdr: hdr}:
+		case jobs <- job{seq: seq, spans: n, specs: specs[:n], dest: dest, hdr: hdr}:
 			offerTimer.Stop()
 		case <-offerTimer.C:
 			g.sent.Add(-int64(n))
@@ -200,7 +199,7 @@ offer:
 }
 
 // send posts one request, retrying while the policy allows.
-func (g *Generator) send(ctx context.Context, j job) {
+func (g *Generator) send(ctx context.Context, j job, body []byte) {
 	var headers map[string]string
 	if j.hdr != "" {
 		headers = map[string]string{g.cfg.Routing.Header: j.hdr}
@@ -208,7 +207,7 @@ func (g *Generator) send(ctx context.Context, j job) {
 	first := time.Now()
 	backoff := g.cfg.Retry.InitialInterval
 	for attempt := 0; ; attempt++ {
-		res := g.client.Post(ctx, j.body, g.cfg.JSON, headers)
+		res := g.client.Post(ctx, body, g.cfg.JSON, headers)
 		g.countAttempt(attempt, res)
 		if res.Status == 200 {
 			g.record(j, true, res)

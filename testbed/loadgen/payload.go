@@ -35,6 +35,7 @@ type payloadBuilder struct {
 	attrValue string
 	processes []process
 	started   time.Time
+	enc       *encoder
 }
 
 func newPayloadBuilder(cfg *Config) *payloadBuilder {
@@ -51,6 +52,7 @@ func newPayloadBuilder(cfg *Config) *payloadBuilder {
 			})
 		}
 	}
+	b.enc = newEncoder(b)
 	return b
 }
 
@@ -64,7 +66,16 @@ func newUUID() string {
 }
 
 // build encodes one request holding specs; seq picks the simulated process.
+// Protobuf bodies are written directly; JSON ones through pdata.
 func (b *payloadBuilder) build(specs []spanSpec, seq int64) ([]byte, error) {
+	if !b.cfg.JSON {
+		return b.enc.encode(specs, seq, b.started, time.Now()), nil
+	}
+	return b.buildPdata(specs, seq, time.Now())
+}
+
+// buildPdata builds the request with pdata.
+func (b *payloadBuilder) buildPdata(specs []spanSpec, seq int64, now time.Time) ([]byte, error) {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	res := rs.Resource().Attributes()
@@ -81,7 +92,6 @@ func (b *payloadBuilder) build(specs []spanSpec, seq int64) ([]byte, error) {
 	ss.Scope().SetName("testbed/loadgen")
 	spans := ss.Spans()
 	spans.EnsureCapacity(len(specs))
-	now := time.Now()
 	end := pcommon.NewTimestampFromTime(now)
 	start := pcommon.NewTimestampFromTime(now.Add(-time.Millisecond))
 	lifeStart := pcommon.NewTimestampFromTime(b.started)

@@ -176,18 +176,30 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	isJSON := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
-	req := ptraceotlp.NewExportRequest()
-	if isJSON {
-		err = req.UnmarshalJSON(body)
+	if !isJSON && !b.opts.Record && !b.opts.CountTraces && len(b.opts.CountAttributes) == 0 {
+		// Counting only: walk the wire format instead of decoding.
+		n, err := countSpansProto(body)
+		if err != nil {
+			b.badRequests.Add(1)
+			http.Error(w, "cannot decode: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.spans.Add(n)
+		b.requests.Add(1)
 	} else {
-		err = req.UnmarshalProto(body)
+		req := ptraceotlp.NewExportRequest()
+		if isJSON {
+			err = req.UnmarshalJSON(body)
+		} else {
+			err = req.UnmarshalProto(body)
+		}
+		if err != nil {
+			b.badRequests.Add(1)
+			http.Error(w, "cannot decode: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.count(req.Traces())
 	}
-	if err != nil {
-		b.badRequests.Add(1)
-		http.Error(w, "cannot decode: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	b.count(req.Traces())
 	b.bytes.Add(int64(len(body)))
 	resp := ptraceotlp.NewExportResponse()
 	var out []byte

@@ -126,3 +126,29 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("broken parents = %d, want 1", rep.BrokenParents)
 	}
 }
+
+func TestCountSpansProto(t *testing.T) {
+	td := traces("a", 1, 2, 3)
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().Attributes().PutStr("k", "v")
+	rs.ScopeSpans().AppendEmpty()
+	pb, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	n, err := countSpansProto(pb)
+	if err != nil || n != 4 {
+		t.Fatalf("count = %d, %v; want 4", n, err)
+	}
+	if _, err := countSpansProto(pb[:len(pb)-3]); err == nil {
+		t.Error("a truncated body must fail")
+	}
+	b, err := Start(Options{Name: "fast"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if st := post(t, b, pb, "application/x-protobuf", ""); st != 200 || b.Spans() != 4 {
+		t.Fatalf("status %d, spans %d", st, b.Spans())
+	}
+	if st := post(t, b, []byte{0xff, 0xff}, "application/x-protobuf", ""); st != 400 {
+		t.Fatalf("garbage: %d", st)
+	}
+}
