@@ -111,7 +111,11 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	}
 
 	r := e.res
-	ok, det := eq("healthy backend spans", float64(healthy.Spans()), float64(owed("healthy")))
+	ok, det := eq(mReceiverAccepted, m.Sum(mReceiverAccepted, nil), float64(st.SpansAccepted))
+	r.check(Correctness, run.Label+": receiver metrics match the generator", ok, det)
+	r.check(Correctness, run.Label+": every request accepted", st.SpansFailed == 0,
+		fmt.Sprintf("sent %d, accepted %d, failed %d (%s)", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.LastError))
+	ok, det = eq("healthy backend spans", float64(healthy.Spans()), float64(owed("healthy")))
 	r.check(Correctness, run.Label+": the healthy destination receives all routed to it", ok, det)
 	for _, b := range bs {
 		n := b.Name()
@@ -128,6 +132,15 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 			fmt.Sprintf("every destination was sent all %d spans, whoever they belonged to", st.SpansAccepted))
 		return nil
 	}
+	var delivered, losses float64
+	for _, b := range bs {
+		delivered += float64(b.Spans())
+		losses += lost(b.Name())
+	}
+	dropped := m.Sum(mRoutingDropped, nil) + m.Sum(mDestDropped, nil)
+	r.check(Correctness, run.Label+": sent = delivered + counted drops, over all destinations",
+		delivered+losses+dropped == float64(st.SpansAccepted),
+		fmt.Sprintf("sent %d = delivered %.0f + lost at destinations %.0f + dropped unrouted %.0f", st.SpansAccepted, delivered, losses, dropped))
 	missing := m.Sum(mRoutingDropped, map[string]string{"reason": "missing"})
 	ok, det = eq(mRoutingDropped+`{reason="missing"}`, missing, float64(st.ByDestination[""]))
 	r.check(Correctness, run.Label+": spans without a trace config are dropped and counted", ok, det)
