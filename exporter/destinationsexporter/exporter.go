@@ -25,6 +25,9 @@ type destinationsExporter struct {
 
 	unrouted metric.MeasurementOption
 	unknown  metric.MeasurementOption
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*destinationsExporter, error) {
@@ -92,8 +95,14 @@ func (e *destinationsExporter) start(ctx context.Context, host component.Host) e
 }
 
 // shutdown drains every destination's queue, all destinations at once, so a
-// slow destination's drain does not hold back the others'.
+// slow destination's drain does not hold back the others'. Shutting down
+// twice is harmless: the second call returns the first one's result.
 func (e *destinationsExporter) shutdown(ctx context.Context) error {
+	e.shutdownOnce.Do(func() { e.shutdownErr = e.shutdownAll(ctx) })
+	return e.shutdownErr
+}
+
+func (e *destinationsExporter) shutdownAll(ctx context.Context) error {
 	errs := make([]error, len(e.dests))
 	var wg sync.WaitGroup
 	for i, d := range e.dests {
