@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
@@ -53,6 +54,9 @@ type destination struct {
 	attrs     metric.MeasurementOption
 	queueFull metric.MeasurementOption
 	sendFail  metric.MeasurementOption
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // subExporterID names the exporter of one destination: otlp_http/<name>, or
@@ -148,7 +152,14 @@ func (d *destination) start(ctx context.Context, host component.Host) error {
 
 // shutdown stops retries first, then drains the queue (one attempt per
 // queued request, as a stock exporter does), then stops the HTTP client.
+// Later calls return the first call's result: a failed start shuts down
+// what it started, and the collector then shuts the exporter down again.
 func (d *destination) shutdown(ctx context.Context) error {
+	d.shutdownOnce.Do(func() { d.shutdownErr = d.shutdownLayers(ctx) })
+	return d.shutdownErr
+}
+
+func (d *destination) shutdownLayers(ctx context.Context) error {
 	var err error
 	for _, c := range []component.Component{d.retry, d.queue, d.http} {
 		err = multierr.Append(err, c.Shutdown(ctx))
