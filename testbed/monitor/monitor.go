@@ -150,10 +150,12 @@ func (m *Monitor) sample() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	u, err := Read(m.pid)
-	if err != nil {
-		return // the process is gone; SetPID may follow
-	}
 	now := time.Now()
+	if err != nil {
+		// The process is gone (SetPID may follow): it uses nothing.
+		m.samples = append(m.samples, Sample{At: now.Sub(m.start)})
+		return
+	}
 	s := Sample{At: now.Sub(m.start), RSSBytes: u.RSSBytes}
 	if dt := now.Sub(m.lastAt).Seconds(); dt > 0 {
 		s.CPUPercent = 100 * (u.CPUSeconds - m.last.CPUSeconds) / dt

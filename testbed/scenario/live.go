@@ -173,7 +173,7 @@ func (l *live) load(ctx context.Context, cfg loadgen.Config, base int64) (loadge
 func (l *live) settle(done func() bool, stall, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
 	last, lastMove := l.delivered(), time.Now()
-	for time.Now().Before(deadline) {
+	for time.Now().Before(deadline) && l.e.ctx.Err() == nil {
 		if done() {
 			return true
 		}
