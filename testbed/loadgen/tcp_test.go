@@ -1,0 +1,41 @@
+package loadgen_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/loadgen"
+	"github.com/tracebound/tracebound/testbed/mockbackend"
+)
+
+// TestTCPToMockBackend sends a bounded plan over TCP, protobuf then JSON, to
+// a mock backend and checks every span arrives once, with its tree intact.
+func TestTCPToMockBackend(t *testing.T) {
+	for _, json := range []bool{false, true} {
+		b, err := mockbackend.Start(mockbackend.Options{Name: "tcp", Record: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := loadgen.New(loadgen.Config{
+			Endpoint: b.URL, Rate: 20_000, Duration: 10 * time.Second, SpansPerRequest: 100, Workers: 2, JSON: json,
+			Trace:       loadgen.TraceShape{SpansPerTrace: 5, Traces: 100, Lifecycle: loadgen.LifecycleShape{Traces: 2, SpansPerTrace: 250}},
+			RecordRoots: true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.PlannedSpans() != 1000 {
+			t.Fatalf("planned %d", g.PlannedSpans())
+		}
+		st := g.Run(context.Background())
+		if st.SpansSent != 1000 || st.SpansAccepted != 1000 || b.Spans() != 1000 {
+			t.Fatalf("json=%v: sent %d accepted %d backend %d (%s)", json, st.SpansSent, st.SpansAccepted, b.Spans(), st.LastError)
+		}
+		rep := mockbackend.Analyze(b.Records(), g.IsRoot, 0)
+		if rep.UniqueSpans != 1000 || rep.Traces != 102 || rep.MaxTraceSpans != 250 || rep.MissingParents != 0 || rep.Rerooted != 0 {
+			t.Errorf("json=%v: %+v", json, rep)
+		}
+		_ = b.Close()
+	}
+}
