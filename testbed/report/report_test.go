@@ -1,0 +1,57 @@
+package report
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tracebound/tracebound/testbed/scenario"
+)
+
+func TestWriteLoadSummary(t *testing.T) {
+	dir := t.TempDir()
+	tl := []scenario.Point{{T: 1, DeliveredRate: 1000, CPUPercent: 20, RSSMiB: 40}, {T: 2, DeliveredRate: 1000, CPUPercent: 22, RSSMiB: 41}}
+	steady := scenario.Result{Scenario: "steady", Title: "Steady", Status: scenario.StatusPassed,
+		Runs: []scenario.Run{
+			{Label: "tracebound 1k/s", Pipeline: scenario.Tracebound, OfferedRate: 1000, DeliveredRate: 1000, CPUMicrosPerSpan: 3, PeakRSSMiB: 60, Timeline: tl},
+			{Label: "baseline 1k/s", Pipeline: scenario.Baseline, OfferedRate: 1000, DeliveredRate: 1000, CPUMicrosPerSpan: 2, PeakRSSMiB: 40, Timeline: tl},
+		},
+		Checks: []scenario.Check{{Name: "every span delivered", Kind: scenario.Correctness, Pass: true, Detail: "1000 of 1000"}},
+	}
+	skipped := scenario.Result{Scenario: "routing", Status: scenario.StatusSkipped, Reason: "skipped: lacks processors/trace_routing"}
+	for _, r := range []scenario.Result{steady, skipped} {
+		if err := Write(dir, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Open(filepath.Join(dir, "steady.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := png.Decode(f); err != nil {
+		t.Fatalf("chart is not a PNG: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "routing.png")); !os.IsNotExist(err) {
+		t.Error("a skipped scenario has no chart")
+	}
+	results, err := Load(dir)
+	if err != nil || len(results) != 2 || results[0].Scenario != "steady" {
+		t.Fatalf("load: %v %+v", err, results)
+	}
+	if err := WriteSummary(dir, results, ThisMachine("bin/x")); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := os.ReadFile(filepath.Join(dir, "SUMMARY.md"))
+	for _, want := range []string{
+		"| [steady](steady.png) | tracebound 1k/s | 1,000 | 1,000 | 0.00% | 0 | 3.00 | 60 | CPU/span x1.50, RSS x1.50 | passed |",
+		"skipped: lacks processors/trace_routing",
+		"![steady](steady.png)",
+	} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
+		}
+	}
+}
