@@ -226,6 +226,7 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 	<-l.tickDone
 	sum := l.mon.Stop()
 	run.Seconds = time.Since(l.start).Seconds()
+	run.Load = st
 	run.SentSpans, run.AcceptedSpans, run.FailedSpans = st.SpansSent, st.SpansAccepted, st.SpansFailed
 	run.DeliveredSpans = l.delivered()
 	if st.OfferTime > 0 {

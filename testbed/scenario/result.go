@@ -1,6 +1,10 @@
 package scenario
 
-import "time"
+import (
+	"time"
+
+	"github.com/tracebound/tracebound/testbed/loadgen"
+)
 
 // CheckKind says what a failed check means.
 type CheckKind string
@@ -65,10 +69,12 @@ type Run struct {
 	CPUMicrosPerSpan float64 `json:"cpu_us_per_span"`
 	PeakRSSMiB       float64 `json:"peak_rss_mib"`
 	// Seconds is the wall time from the collector's start to its stop.
-	Seconds  float64            `json:"seconds"`
-	Timeline []Point            `json:"timeline"`
-	Metrics  map[string]float64 `json:"metrics,omitempty"`
-	Notes    []string           `json:"notes,omitempty"`
+	Seconds  float64 `json:"seconds"`
+	Timeline []Point `json:"timeline"`
+	// Load is what the generator counted.
+	Load    loadgen.Stats      `json:"load"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	Notes   []string           `json:"notes,omitempty"`
 }
 
 // Result is the outcome of one scenario.
