@@ -25,7 +25,7 @@ type panel struct {
 }
 
 var panels = []panel{
-	{"Delivered rate", "spans/s", func(p scenario.Point) float64 { return p.DeliveredRate }},
+	{"Delivered rate (dashed: offered)", "spans/s", func(p scenario.Point) float64 { return p.DeliveredRate }},
 	{"Collector CPU", "% of one core", func(p scenario.Point) float64 { return p.CPUPercent }},
 	{"Collector RSS", "MiB", func(p scenario.Point) float64 { return p.RSSMiB }},
 }
@@ -63,6 +63,21 @@ func WriteChart(res scenario.Result, path string) error {
 			}
 			line.Width = vg.Points(1.5)
 			p.Add(line)
+			if i == 0 {
+				// The rate the generator offered, dashed.
+				sent := make(plotter.XYs, len(run.Timeline))
+				for j, pt := range run.Timeline {
+					sent[j].X, sent[j].Y = pt.T, pt.SentRate
+				}
+				dashed, err := plotter.NewLine(sent)
+				if err != nil {
+					return err
+				}
+				dashed.Color = line.Color
+				dashed.Width = vg.Points(1)
+				dashed.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+				p.Add(dashed)
+			}
 		}
 		plots[i] = []*plot.Plot{p}
 	}
