@@ -124,7 +124,6 @@ func (g *Generator) Run(ctx context.Context) Stats {
 
 	var seq int64
 	var planned int64
-	offerStop := offerEnd
 offer:
 	for {
 		if g.cfg.MaxRequests > 0 && seq >= int64(g.cfg.MaxRequests) {
@@ -181,7 +180,7 @@ offer:
 		}
 		seq++
 	}
-	offerStop = time.Now()
+	offerStop := time.Now()
 	close(jobs)
 	wg.Wait()
 

@@ -55,16 +55,22 @@ func eq(name string, got, want float64) (bool, string) {
 }
 
 // pipelineAccounting checks, for one run through a healthy backend, that
-// every span sent was accepted and delivered once, and that the collector's
-// own metrics say the same: receiver accepted = sent, exporters sent =
-// delivered, and the tracebound processors counted every span.
+// every span sent was accepted and delivered once (see deliveryAccounting).
 func (e *Env) pipelineAccounting(run Run, st loadgen.Stats, m collector.Metrics, fanout int64) {
-	r := e.res
-	r.check(Correctness, run.Label+": every request accepted", st.SpansFailed == 0 && st.SpansRejected == 0,
+	e.res.check(Correctness, run.Label+": every request accepted", st.SpansFailed == 0 && st.SpansRejected == 0,
 		fmt.Sprintf("sent %d, accepted %d, failed %d, rejected %d (%s)", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.SpansRejected, st.LastError))
-	ok, d := eq("delivered spans", float64(run.DeliveredSpans), float64(fanout*st.SpansAccepted))
+	e.deliveryAccounting(run, st.SpansAccepted, m, fanout)
+}
+
+// deliveryAccounting checks that every span the collector accepted reached
+// the backends fanout times, and that the collector's own metrics say the
+// same: receiver accepted = the generator's accepted, exporters sent =
+// delivered, and the tracebound processors counted every span.
+func (e *Env) deliveryAccounting(run Run, accepted int64, m collector.Metrics, fanout int64) {
+	r := e.res
+	ok, d := eq("delivered spans", float64(run.DeliveredSpans), float64(fanout*accepted))
 	r.check(Correctness, run.Label+": every accepted span delivered once", ok, d)
-	ok, d = eq(mReceiverAccepted, m.Sum(mReceiverAccepted, nil), float64(st.SpansAccepted))
+	ok, d = eq(mReceiverAccepted, m.Sum(mReceiverAccepted, nil), float64(accepted))
 	r.check(Correctness, run.Label+": receiver metrics match the generator", ok, d)
 	ok, d = eq("exporter sent spans", exporterSent(m), float64(run.DeliveredSpans))
 	r.check(Correctness, run.Label+": exporter metrics match the backend", ok, d)
@@ -72,7 +78,7 @@ func (e *Env) pipelineAccounting(run Run, st loadgen.Stats, m collector.Metrics,
 		return
 	}
 	if has(m, mLifecycleProcessed) {
-		ok, d = eq(mLifecycleProcessed, m.Sum(mLifecycleProcessed, nil), float64(st.SpansAccepted))
+		ok, d = eq(mLifecycleProcessed, m.Sum(mLifecycleProcessed, nil), float64(accepted))
 		r.check(Correctness, run.Label+": lifecycle_identity counted every span", ok, d)
 	}
 	if e.has("processors", "lifecycle_identity") {
@@ -80,7 +86,7 @@ func (e *Env) pipelineAccounting(run Run, st loadgen.Stats, m collector.Metrics,
 		r.check(Correctness, run.Label+": no identity violations on well-formed spans", v == 0, fmt.Sprintf("%s: %.0f", mLifecycleViolation, v))
 	}
 	if has(m, mRoutingRouted) {
-		ok, d = eq(mRoutingRouted, m.Sum(mRoutingRouted, nil), float64(fanout*st.SpansAccepted))
+		ok, d = eq(mRoutingRouted, m.Sum(mRoutingRouted, nil), float64(fanout*accepted))
 		r.check(Correctness, run.Label+": trace_routing routed every span", ok, d)
 	}
 }

@@ -103,12 +103,7 @@ func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps 
 
 	// Overload may make the generator give up on refused requests, but
 	// whatever the collector accepted must arrive.
-	ok, d := eq("delivered spans", float64(run.DeliveredSpans), float64(total.SpansAccepted))
-	e.res.check(Correctness, run.Label+": every accepted span delivered once", ok, d)
-	ok, d = eq(mReceiverAccepted, m.Sum(mReceiverAccepted, nil), float64(total.SpansAccepted))
-	e.res.check(Correctness, run.Label+": receiver metrics match the generator", ok, d)
-	ok, d = eq("exporter sent spans", exporterSent(m), float64(run.DeliveredSpans))
-	e.res.check(Correctness, run.Label+": exporter metrics match the backend", ok, d)
+	e.deliveryAccounting(run, total.SpansAccepted, m, 1)
 	return good, nil
 }
 
