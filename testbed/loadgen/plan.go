@@ -23,7 +23,6 @@ type planner struct {
 	next  uint64 // ID counter
 
 	// ordinary trace in progress
-	ordTraces int // traces started
 	ordTrace  [16]byte
 	ordRoot   [8]byte
 	ordLeft   int // spans still to send of the current trace, root included
@@ -123,7 +122,6 @@ func (p *planner) pickLifecycle() bool {
 
 func (p *planner) nextOrdinary() spanSpec {
 	if p.ordLeft == 0 {
-		p.ordTraces++
 		p.ordTrace = p.newTraceID()
 		p.ordRoot = p.newSpanID()
 		p.ordLeft = p.shape.SpansPerTrace

@@ -290,7 +290,7 @@ func closeAll(bs ...*mockbackend.Backend) {
 	}
 }
 
-// newBackend starts a backend or panics the scenario with an error.
+// newBackends starts one backend per options, or none if one fails.
 func newBackends(opts ...mockbackend.Options) ([]*mockbackend.Backend, error) {
 	var out []*mockbackend.Backend
 	for _, o := range opts {
