@@ -23,11 +23,11 @@ type planner struct {
 	next  uint64 // ID counter
 
 	// ordinary trace in progress
-	ordTrace  [16]byte
-	ordRoot   [8]byte
-	ordLeft   int // spans still to send of the current trace, root included
-	ordSpans  int64
-	ordTotal  int64 // 0: unbounded
+	ordTrace [16]byte
+	ordRoot  [8]byte
+	ordLeft  int // spans still to send of the current trace, root included
+	ordSpans int64
+	ordTotal int64 // 0: unbounded
 
 	// lifecycle traces, sent one after the other
 	lcIndex   int
