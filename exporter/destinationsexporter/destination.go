@@ -43,7 +43,8 @@ const (
 // and the queue is drained with one attempt per request. Only the queue
 // layer reports the standard exporter metrics (otelcol_exporter_sent_spans,
 // send_failed_spans, enqueue_failed_spans, queue_size, queue_capacity), so
-// nothing is counted twice; the inner layers keep the real logger.
+// nothing is counted twice; the inner layers log through the real logger,
+// minus their per-attempt "Rejecting data" errors (see logging.go).
 type destination struct {
 	name  string
 	queue exporter.Traces
@@ -83,6 +84,7 @@ func newDestination(ctx context.Context, parent exporter.Settings, name string, 
 
 	inner := set
 	inner.MeterProvider = noopmetric.NewMeterProvider()
+	inner.Logger = withoutAttemptFailures(set.Logger)
 
 	noTimeout := exporterhelper.NewDefaultTimeoutConfig()
 	noTimeout.Timeout = 0 // the HTTP client's timeout bounds each attempt
