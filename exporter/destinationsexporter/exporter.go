@@ -47,6 +47,11 @@ func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Co
 	for _, name := range sortedNames(cfg.Destinations) {
 		d, err := newDestination(ctx, set, name, cfg.Destinations[name], tb)
 		if err != nil {
+			// Release what the destinations built so far registered
+			// (queue gauges); none of them was started.
+			for _, built := range e.dests {
+				_ = built.shutdown(ctx)
+			}
 			tb.Shutdown()
 			return nil, fmt.Errorf("destinations::%s: %w", name, err)
 		}

@@ -1,19 +1,12 @@
 package destinationsexporter
 
 import (
-	"context"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-
-	"github.com/tracebound/tracebound/exporter/destinationsexporter/internal/metadata"
 )
 
 func testRouter(defaults ...int) *router {
@@ -60,31 +53,6 @@ func TestRouterDefaultsAreIndependentCopies(t *testing.T) {
 	assert.False(t, has)
 	assert.Equal(t, 2, rt.batches[1].SpanCount())
 	assert.Zero(t, rt.unroutedSpans)
-}
-
-func TestSubExporterID(t *testing.T) {
-	assert.Equal(t, "otlp_http/tempo", subExporterID(component.NewID(metadata.Type), "tempo").String())
-	assert.Equal(t, "otlp_http/gw.tempo", subExporterID(component.NewIDWithName(metadata.Type, "gw"), "tempo").String())
-}
-
-// A destination that cannot start fails the exporter's start, naming it,
-// and the destinations already started are shut down.
-func TestStartFailureNamesDestination(t *testing.T) {
-	storage := component.MustNewIDWithName("file_storage", "missing")
-	broken := destinationConfig("http://127.0.0.1:1")
-	broken.QueueConfig.Get().StorageID = &storage
-	cfg := createDefaultConfig().(*Config)
-	cfg.Destinations = map[string]*otlphttpexporter.Config{
-		"a-ok":   destinationConfig("http://127.0.0.1:1"),
-		"broken": broken,
-	}
-	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
-	require.NoError(t, err)
-	err = exp.Start(context.Background(), componenttest.NewNopHost())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), `destination "broken"`)
-	require.NoError(t, exp.Shutdown(context.Background()))
 }
 
 // BenchmarkRouterSplit routes a 1000-span batch of 100 resources over three
