@@ -23,6 +23,8 @@ const (
 	DefaultAttributeSize   = 16
 	DefaultHandlerSpans    = 3
 	DefaultHeader          = "cf-trace-config"
+	DefaultRetryInitial    = 100 * time.Millisecond
+	DefaultRetryMax        = 2 * time.Second
 )
 
 // Config describes one load run.
@@ -189,10 +191,10 @@ func (c *Config) applyDefaults() error {
 		}
 	}
 	if c.Retry.InitialInterval <= 0 {
-		c.Retry.InitialInterval = 100 * time.Millisecond
+		c.Retry.InitialInterval = DefaultRetryInitial
 	}
 	if c.Retry.MaxInterval <= 0 {
-		c.Retry.MaxInterval = 2 * time.Second
+		c.Retry.MaxInterval = DefaultRetryMax
 	}
 	if c.Retry.MaxElapsed <= 0 {
 		c.Retry.MaxElapsed = c.Duration + c.DrainTimeout
