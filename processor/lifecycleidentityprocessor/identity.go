@@ -43,6 +43,9 @@ type rule struct {
 // concurrent use; the processor serialises calls.
 type identityChecker struct {
 	rules []rule
+	// lens has bit n%64 set when some key is n bytes long: most attribute
+	// keys are rejected without a string comparison.
+	lens uint64
 
 	// Per resource: the value of each key on the resource and the verdict for
 	// it, computed once per resource.
@@ -74,6 +77,7 @@ func newIdentityChecker(attrs []AttributeRule) *identityChecker {
 		r.tags[kindType] = "type:" + a.Key
 		r.tags[kindPattern] = "pattern:" + a.Key
 		c.rules[i] = r
+		c.lens |= 1 << (len(a.Key) & 63)
 	}
 	return c
 }
@@ -119,6 +123,9 @@ func (c *identityChecker) beginResource(attrs pcommon.Map) {
 
 // index returns the position of key in the schema, or -1.
 func (c *identityChecker) index(key string) int {
+	if c.lens&(1<<(len(key)&63)) == 0 {
+		return -1
+	}
 	for i := range c.rules {
 		if len(c.rules[i].key) == len(key) && c.rules[i].key == key {
 			return i

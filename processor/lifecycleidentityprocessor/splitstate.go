@@ -11,8 +11,9 @@ import (
 // to split (or has split). It answers, for every arriving span, "was I named
 // as a parent in an earlier segment?" and "is my parent in a closed segment?".
 //
-//   - seenCur: span IDs placed in the current segment (exact, 8 bytes each,
-//     at most 2 x max_spans; the buffer is reused from segment to segment).
+//   - seenCur: 32-bit digests (spanHash) of the span IDs placed in the
+//     current segment (4 bytes each, at most 2 x max_spans; the buffer is
+//     reused from segment to segment).
 //   - pendingCur: span IDs named as parent in the current segment that have
 //     not arrived (exact; usually a handful: the lifecycle root and the
 //     handlers still in flight).
@@ -20,15 +21,16 @@ import (
 //     named them first, so a late parent joins that segment. Exact, capped
 //     at max_spans entries; an entry forgotten at the cap is counted as a
 //     parent link lost.
-//   - closed: span IDs of all closed segments, in a scalable Bloom filter
-//     (about 1.5 to 3 bytes per span). A false "yes" only re-roots a child
-//     (with its link) whose parent was in fact in its own segment.
+//   - closed: digests of the span IDs of all closed segments, in a scalable
+//     Bloom filter (about 1.75 to 3.5 bytes per span). A false "yes" only
+//     re-roots a child (with its link) whose parent was in fact in its own
+//     segment or had not arrived.
 type splitState struct {
 	base          uint64   // first segment index this state knows about
 	counts        []uint32 // spans in closed segment base+i
 	segID         pcommon.TraceID
 	originHex     string
-	seenCur       []uint64
+	seenCur       []uint32
 	pendingCur    map[uint64]struct{}
 	pendingClosed map[uint64]uint64
 	pendingOrder  []uint64 // pendingClosed keys, oldest first (may hold stale keys)
@@ -60,7 +62,7 @@ func (d *splitState) closeCurrent(s *splitter, k uint64, count uint32) {
 		slices.Sort(d.seenCur)
 		d.scratch = d.scratch[:0]
 		for id := range d.pendingCur {
-			if _, found := slices.BinarySearch(d.seenCur, id); !found {
+			if _, found := slices.BinarySearch(d.seenCur, spanHash(id)); !found {
 				d.scratch = append(d.scratch, id)
 			}
 		}
@@ -70,8 +72,8 @@ func (d *splitState) closeCurrent(s *splitter, k uint64, count uint32) {
 		}
 		clear(d.pendingCur)
 	}
-	for _, id := range d.seenCur {
-		d.closed.add(id)
+	for _, h := range d.seenCur {
+		d.closed.add(uint64(h))
 	}
 	d.seenCur = d.seenCur[:0]
 }
@@ -90,7 +92,7 @@ func (d *splitState) parentInCurrent(s *splitter, p uint64) bool {
 	if _, ok := d.pendingClosed[p]; ok {
 		return true // p will join the earlier segment that named it first
 	}
-	if d.closed.has(p) {
+	if d.closed.has(uint64(spanHash(p))) {
 		return true // p is in a closed segment (or a false positive)
 	}
 	d.pendingCur[p] = struct{}{}
@@ -106,12 +108,12 @@ func (d *splitState) parentInClosed(s *splitter, p, j uint64) bool {
 	if _, ok := d.pendingCur[p]; ok {
 		return true
 	}
-	if d.closed.has(p) {
+	if d.closed.has(uint64(spanHash(p))) {
 		// p arrived in some closed segment, maybe j; which one is not kept,
 		// so re-root to stay a valid tree.
 		return true
 	}
-	if slices.Contains(d.seenCur, p) { // rare path: a late parent's parent arrived first
+	if slices.Contains(d.seenCur, spanHash(p)) { // rare path: a late parent's parent arrived first
 		return true
 	}
 	s.addPendingClosed(d, p, j)

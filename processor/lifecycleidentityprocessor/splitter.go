@@ -83,13 +83,16 @@ func newSplitter(cfg SplitConfig, epoch time.Time) *splitter {
 		epoch:      epoch,
 		table:      newTraceTable(),
 		lastIdx:    nilIdx,
+		now:        -1,
 	}
 }
 
 // begin sets the arrival time of the batch about to be processed and drops
 // the state of idle traces.
 func (s *splitter) begin(now time.Time) {
-	s.now = int64(now.Sub(s.epoch))
+	// Every batch gets its own instant, so "already moved to the recent end
+	// during this batch" is a comparison of lastSeen with now.
+	s.now = max(int64(now.Sub(s.epoch)), s.now+1)
 	s.nowWall = uint64(now.UnixMicro())
 	s.evictIdle()
 }
@@ -133,6 +136,10 @@ func (s *splitter) lookup(t pcommon.TraceID) int32 {
 	}
 	i, ok := s.table.get(t)
 	if ok {
+		if s.table.at(i).lastSeen == s.now {
+			s.lastID, s.lastIdx = t, i
+			return i // already moved to the recent end during this batch
+		}
 		s.table.touch(i)
 	} else {
 		if s.table.n >= s.maxTraces {
@@ -265,14 +272,14 @@ func (s *splitter) assign(span ptrace.Span) {
 	}
 	if inClosed {
 		*d.count(seg)++
-		d.closed.add(sid)
+		d.closed.add(uint64(spanHash(sid)))
 	} else {
 		ts.count++
 		if d == nil && (ts.count > s.trackSpans || s.now-ts.opened >= s.trackAge) {
 			d = s.startDetail(ts)
 		}
 		if d != nil && sid != 0 {
-			d.seenCur = append(d.seenCur, sid)
+			d.seenCur = append(d.seenCur, spanHash(sid))
 		}
 	}
 

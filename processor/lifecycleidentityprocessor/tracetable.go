@@ -3,7 +3,7 @@ package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/p
 import "go.opentelemetry.io/collector/pdata/pcommon"
 
 // traceState is what the processor holds for every tracked trace. It is kept
-// small (56 bytes, plus about 30 bytes of index map) because most traces never
+// small (56 bytes, plus 16 to 32 bytes of index) because most traces never
 // split; per-span state lives in splitState and exists only for traces that
 // grow large or old (see splitter.startDetail).
 type traceState struct {
@@ -29,7 +29,7 @@ const (
 // intrusive doubly linked list ordered by last activity: the head is the
 // least recently active trace, evicted first.
 type traceTable struct {
-	index  map[pcommon.TraceID]int32
+	index  traceIndex
 	chunks []*[chunkSize]traceState
 	slots  int32 // slots handed out so far
 	free   int32 // head of the free list, linked through next
@@ -39,7 +39,7 @@ type traceTable struct {
 }
 
 func newTraceTable() traceTable {
-	return traceTable{index: make(map[pcommon.TraceID]int32), free: nilIdx, head: nilIdx, tail: nilIdx}
+	return traceTable{index: newTraceIndex(), free: nilIdx, head: nilIdx, tail: nilIdx}
 }
 
 func (t *traceTable) at(i int32) *traceState {
@@ -47,8 +47,7 @@ func (t *traceTable) at(i int32) *traceState {
 }
 
 func (t *traceTable) get(id pcommon.TraceID) (int32, bool) {
-	i, ok := t.index[id]
-	return i, ok
+	return t.index.get(id, t)
 }
 
 // insert adds a trace at the most recently active end and returns its slot.
@@ -65,7 +64,7 @@ func (t *traceTable) insert(id pcommon.TraceID) int32 {
 		t.slots++
 	}
 	*t.at(i) = traceState{id: id, prev: nilIdx, next: nilIdx, detail: noDetail}
-	t.index[id] = i
+	t.index.put(id, i)
 	t.pushBack(i)
 	t.n++
 	return i
@@ -74,7 +73,7 @@ func (t *traceTable) insert(id pcommon.TraceID) int32 {
 // remove forgets a trace and frees its slot.
 func (t *traceTable) remove(i int32) {
 	ts := t.at(i)
-	delete(t.index, ts.id)
+	t.index.del(ts.id, t)
 	t.unlink(i)
 	*ts = traceState{next: t.free}
 	t.free = i
