@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func routingConfig(socketPath string, backends map[string]*otlpBackend) string {
+func routingConfig(socketPath string, metricsPort int, backends map[string]*otlpBackend) string {
 	dests := ""
 	for name, b := range backends {
 		dests += fmt.Sprintf("      %s:\n        endpoint: %s\n        retry_on_failure:\n          enabled: false\n", name, b.URL)
@@ -28,20 +28,18 @@ exporters:
   destinations:
     destinations:
 %s
-service:
-  telemetry:
-    metrics:
-      level: none
+service:%s
   pipelines:
     traces:
       receivers: [otlpuds]
       processors: [trace_routing, batch]
       exporters: [destinations]
-`, socketPath, dests)
+`, socketPath, dests, telemetryConfig(metricsPort))
 }
 
 // Requests over one socket with different trace config headers reach exactly
-// the destinations they name; a request without one is dropped.
+// the destinations they name; a request without one is dropped and counted;
+// a destination that goes down changes nothing for the others.
 func TestRoutingByTraceConfigHeader(t *testing.T) {
 	backends := map[string]*otlpBackend{
 		"tempo":  newOTLPBackend(t),
@@ -50,7 +48,8 @@ func TestRoutingByTraceConfigHeader(t *testing.T) {
 	}
 	dir := shortTempDir(t)
 	socket := filepath.Join(dir, "otlp.sock")
-	startCollector(t, writeConfig(t, dir, routingConfig(socket, backends)), socket)
+	metricsPort := freePort(t)
+	startCollector(t, writeConfig(t, dir, routingConfig(socket, metricsPort, backends)), socket)
 	client := udsClient(socket)
 
 	raw := `{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo"]}`
@@ -80,4 +79,22 @@ func TestRoutingByTraceConfigHeader(t *testing.T) {
 			assert.Equal(t, "a2", s.resource["trace_config.account"])
 		}
 	}
+
+	require.Eventually(t, func() bool {
+		return selfMetric(t, metricsPort, "otelcol_processor_trace_routing_spans_dropped", `reason="missing"`) == 5
+	}, 10*time.Second, 50*time.Millisecond, "the request without a trace config is counted as dropped")
+
+	// The vendor backend goes away; tempo and audit still get everything.
+	backends["vendor"].Close()
+	both := base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a3","destinations":["tempo","vendor","audit"]}`))
+	for i := 0; i < 5; i++ {
+		postTraces(t, client, makeTraces(byte(10+i), 10), map[string]string{"cf-trace-config": both})
+	}
+	require.Eventually(t, func() bool {
+		return backends["tempo"].spanCount() == 60 && backends["audit"].spanCount() == 57
+	}, 5*time.Second, 50*time.Millisecond, "healthy destinations keep receiving while one is down")
+	assert.Equal(t, 7, backends["vendor"].spanCount())
+	require.Eventually(t, func() bool {
+		return selfMetric(t, metricsPort, "otelcol_exporter_destinations_spans_lost", `destination="vendor"`) == 50
+	}, 20*time.Second, 100*time.Millisecond, "what the down destination loses is counted")
 }
