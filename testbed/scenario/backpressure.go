@@ -76,7 +76,7 @@ func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration
 	}
 	r.check(Correctness, run.Label+": nothing lost: every span sent was accepted in the end and delivered",
 		st.SpansFailed == 0 && st.SpansAccepted == st.SpansSent && run.DeliveredSpans == st.SpansSent,
-		fmt.Sprintf("sent %d, accepted %d, failed %d (%s), delivered %d", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.LastError, run.DeliveredSpans))
+		fmt.Sprintf("sent %d, accepted %d, failed %d%s, delivered %d", st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st), run.DeliveredSpans))
 	e.pipelineAccounting(run, st, m, 1)
 	refused := m.Sum(mLimiterRefused, nil) + m.Sum(mReceiverRefused, nil)
 	r.check(Info, run.Label+": backpressure engaged", true,

@@ -58,7 +58,7 @@ func eq(name string, got, want float64) (bool, string) {
 // every span sent was accepted and delivered once (see deliveryAccounting).
 func (e *Env) pipelineAccounting(run Run, st loadgen.Stats, m collector.Metrics, fanout int64) {
 	e.res.check(Correctness, run.Label+": every request accepted", st.SpansFailed == 0 && st.SpansRejected == 0,
-		fmt.Sprintf("sent %d, accepted %d, failed %d, rejected %d (%s)", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.SpansRejected, st.LastError))
+		fmt.Sprintf("sent %d, accepted %d, failed %d, rejected %d%s", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.SpansRejected, lastError(st)))
 	e.deliveryAccounting(run, st.SpansAccepted, m, fanout)
 }
 
@@ -89,4 +89,12 @@ func (e *Env) deliveryAccounting(run Run, accepted int64, m collector.Metrics, f
 		ok, d = eq(mRoutingRouted, m.Sum(mRoutingRouted, nil), float64(fanout*accepted))
 		r.check(Correctness, run.Label+": trace_routing routed every span", ok, d)
 	}
+}
+
+// lastError renders the generator's last error for a check's detail.
+func lastError(st loadgen.Stats) string {
+	if st.LastError == "" {
+		return ""
+	}
+	return " (last error: " + firstLine(st.LastError) + ")"
 }

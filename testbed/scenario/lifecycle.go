@@ -72,7 +72,7 @@ func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, 
 	r := e.res
 	r.check(Correctness, run.Label+": the whole plan was sent and accepted",
 		st.SpansSent == int64(total) && st.SpansAccepted == int64(total),
-		fmt.Sprintf("planned %d, sent %d, accepted %d, failed %d (%s)", total, st.SpansSent, st.SpansAccepted, st.SpansFailed, st.LastError))
+		fmt.Sprintf("planned %d, sent %d, accepted %d, failed %d%s", total, st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st)))
 	e.pipelineAccounting(run, st, m, 1)
 
 	rep := mockbackend.Analyze(bs[0].Records(), g.IsRoot, lifecycleMaxSpans)

@@ -62,7 +62,7 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 		spec = e.tbPipeline(dests...)
 		load.Routing = &loadgen.Routing{Destinations: routingDests, Account: "acct-1", Zone: "zone-1", Workspace: "ws-1", MissingEvery: 10}
 	}
-	l, err := e.launch(pipeline+" routing", pipeline, spec, bs...)
+	l, err := e.launch(pipeline+" routing (healthy dest.)", pipeline, spec, bs...)
 	if err != nil {
 		return err
 	}
@@ -103,10 +103,13 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	l.settle(balanced, 15*time.Second, 60*time.Second)
 	run, fm := l.finish(float64(rate), st)
 	m = fm
-	// Loss is what the healthy destination did not get of what it was owed.
-	if o := owed("healthy"); o > 0 {
+	// The summary's rates and loss are those of the healthy destination:
+	// what it was owed and what it received.
+	if o := owed("healthy"); o > 0 && st.OfferTime > 0 {
+		run.OfferedRate = float64(o) / st.OfferTime.Seconds()
+		run.DeliveredRate = float64(healthy.Spans()) / st.OfferTime.Seconds()
 		run.Loss = max(0, 1-float64(healthy.Spans())/float64(o))
-		run.Notes = append(run.Notes, "loss = share of the spans owed to the healthy destination that it did not receive")
+		run.Notes = append(run.Notes, fmt.Sprintf("offered, delivered and loss are the healthy destination's: the spans/s routed to it and received by it (the load was %d spans/s over all destinations); CPU per span divides by the spans delivered to all backends", rate))
 		e.res.Runs[len(e.res.Runs)-1] = run
 	}
 
@@ -114,7 +117,7 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	ok, det := eq(mReceiverAccepted, m.Sum(mReceiverAccepted, nil), float64(st.SpansAccepted))
 	r.check(Correctness, run.Label+": receiver metrics match the generator", ok, det)
 	r.check(Correctness, run.Label+": every request accepted", st.SpansFailed == 0,
-		fmt.Sprintf("sent %d, accepted %d, failed %d (%s)", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.LastError))
+		fmt.Sprintf("sent %d, accepted %d, failed %d%s", st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st)))
 	ok, det = eq("healthy backend spans", float64(healthy.Spans()), float64(owed("healthy")))
 	r.check(Correctness, run.Label+": the healthy destination receives all routed to it", ok, det)
 	for _, b := range bs {
