@@ -17,14 +17,13 @@ import (
 
 // live is one collector under test with its backends, monitor and timeline.
 type live struct {
-	e          *Env
-	label      string
-	pipeline   string
-	spec       pipelineSpec
-	components []string
-	cfgPath    string
-	port       int
-	backends   []*mockbackend.Backend
+	e        *Env
+	label    string
+	pipeline string
+	spec     pipelineSpec
+	cfgPath  string
+	port     int
+	backends []*mockbackend.Backend
 
 	mu    sync.Mutex
 	proc  *collector.Process
@@ -56,7 +55,7 @@ func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*moc
 	if err != nil {
 		return nil, err
 	}
-	l := &live{e: e, label: label, pipeline: pipeline, spec: spec, components: comps, cfgPath: path, port: port, backends: backends}
+	l := &live{e: e, label: label, pipeline: pipeline, spec: spec, cfgPath: path, port: port, backends: backends}
 	if pipeline == Tracebound {
 		e.res.Components = comps
 	}
@@ -191,22 +190,13 @@ func (l *live) settle(done func() bool, stall, timeout time.Duration) bool {
 // config and returns how long the socket took to accept again (from the
 // kill).
 func (l *live) restart() (time.Duration, error) {
-	old := l.process()
 	killed := time.Now()
-	old.Kill()
-	p, err := collector.Start(l.e.Binary, l.cfgPath, l.port)
-	if err != nil {
-		return 0, err
-	}
-	if _, err := waitAccepting(l.spec.Socket, 15*time.Second, p); err != nil {
-		p.Kill()
+	l.process().Kill()
+	if err := l.startProcess(); err != nil {
 		return 0, err
 	}
 	took := time.Since(killed)
-	l.mu.Lock()
-	l.proc = p
-	l.mu.Unlock()
-	l.mon.SetPID(p.PID())
+	l.mon.SetPID(l.process().PID())
 	return took, nil
 }
 
