@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 )
 
@@ -36,38 +35,6 @@ type socketFile struct {
 type socketOptions struct {
 	mode uint32
 	gid  int // -1: keep the collector's group
-}
-
-// takeOverStale clears the way for a new socket at path. A missing path is
-// fine. A socket that nobody answers on (connection refused) is removed and
-// reported with removed=true. A live socket, or anything that is not a
-// socket, is an error naming the path; nothing is deleted then.
-func takeOverStale(path string) (removed bool, err error) {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("endpoint %q: %w", path, err)
-	}
-	if fi.Mode()&fs.ModeSocket == 0 {
-		return false, fmt.Errorf("endpoint %q exists and is not a socket (%s); refusing to replace it", path, fi.Mode().Type())
-	}
-	conn, err := net.DialTimeout("unix", path, staleProbeTimeout)
-	if err == nil {
-		_ = conn.Close()
-		return false, fmt.Errorf("endpoint %q: another process is listening on this socket", path)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil // removed meanwhile
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return false, fmt.Errorf("endpoint %q: cannot tell whether the socket is in use, leaving it: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("endpoint %q: removing stale socket: %w", path, err)
-	}
-	return true, nil
 }
 
 // listenSocket creates the socket at path with the configured mode and
@@ -107,15 +74,17 @@ func listenSocket(path string, opts socketOptions) (*net.UnixListener, *socketFi
 			return fail(fmt.Errorf("setting socket_group (gid %d): %w", opts.gid, err))
 		}
 	}
+	// Remember the socket's identity before it becomes reachable at path:
+	// whatever is at path later is only ours if it is this same inode.
+	info, err := os.Lstat(tmpSock)
+	if err != nil {
+		return fail(err)
+	}
 	if err = os.Link(tmpSock, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fail(errors.New("a file appeared at the path while the socket was being created"))
 		}
 		return fail(fmt.Errorf("moving socket into place: %w", err))
-	}
-	info, err := os.Lstat(path)
-	if err != nil {
-		return fail(err)
 	}
 	return ln, &socketFile{path: path, info: info}, nil
 }
