@@ -103,6 +103,21 @@ func (e encoding) marshalStatus(st *spb.Status) ([]byte, error) {
 // body.
 const maxPooledBuffer = 8 << 20
 
+// maxPreGrow bounds how much of a body's announced Content-Length is
+// allocated before the bytes arrive: a peer announcing 20 MiB and sending
+// nothing must not cost 20 MiB per connection. Larger bodies grow as they
+// are read.
+const maxPreGrow = 1 << 20
+
+// preGrowSize is the room to make in a body buffer before reading a body
+// of the announced contentLength (-1 when unknown, as after decompression).
+func preGrowSize(contentLength, maxBodySize int64) int {
+	if contentLength <= 0 || contentLength > maxBodySize {
+		return 0
+	}
+	return int(min(contentLength, maxPreGrow)) + bytes.MinRead
+}
+
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func getBuffer() *bytes.Buffer {

@@ -34,9 +34,7 @@ func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request) (enc
 		return encodingUnknown, nil, false
 	}
 	buf := getBuffer()
-	if n := req.ContentLength; n > 0 && n <= r.maxBodySize {
-		buf.Grow(int(n) + bytes.MinRead)
-	}
+	buf.Grow(preGrowSize(req.ContentLength, r.maxBodySize))
 	_, err := buf.ReadFrom(req.Body)
 	_ = req.Body.Close()
 	if err != nil {

@@ -467,3 +467,13 @@ func TestSignalWithoutConsumerIs404(t *testing.T) {
 func retryInfo(d time.Duration) *errdetails.RetryInfo {
 	return &errdetails.RetryInfo{RetryDelay: durationpb.New(d)}
 }
+
+func TestPreGrowSizeIsBounded(t *testing.T) {
+	const limit = 20 << 20
+	assert.Zero(t, preGrowSize(-1, limit), "unknown length")
+	assert.Zero(t, preGrowSize(0, limit))
+	assert.Zero(t, preGrowSize(limit+1, limit), "over the limit: answered 413, nothing to keep")
+	assert.Equal(t, 1000+bytes.MinRead, preGrowSize(1000, limit))
+	// A peer announcing a huge body gets at most maxPreGrow before sending.
+	assert.Equal(t, maxPreGrow+bytes.MinRead, preGrowSize(limit, limit))
+}
