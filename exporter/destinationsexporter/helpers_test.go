@@ -36,6 +36,7 @@ type backend struct {
 	spans     int
 	requests  int
 	resources []pcommon.Map
+	lastAt    time.Time // when the last accepted request was recorded
 }
 
 func newBackend(t *testing.T, status int, hold func(r *http.Request)) *backend {
@@ -81,6 +82,7 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.requests++
 	b.spans += td.SpanCount()
+	b.lastAt = time.Now()
 	for i := 0; i < td.ResourceSpans().Len(); i++ {
 		attrs := pcommon.NewMap()
 		td.ResourceSpans().At(i).Resource().Attributes().CopyTo(attrs)
@@ -96,6 +98,13 @@ func (b *backend) spanCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.spans
+}
+
+// lastAccepted is when the backend last recorded an accepted request.
+func (b *backend) lastAccepted() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lastAt
 }
 
 func (b *backend) requestCount() int {
