@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -25,10 +26,14 @@ const (
 )
 
 // socketFile is the socket file this receiver created, remembered so that
-// shutdown removes it only while it is still ours.
+// shutdown removes it only while it is still ours. The inode is pinned
+// until then: once the listener is closed (shutdown closes it first, then
+// waits for requests in flight), another process may replace the file, and
+// without the pin the new file could get the same inode number.
 type socketFile struct {
 	path string
 	info os.FileInfo
+	pin  io.Closer
 }
 
 // socketOptions are the resolved access settings of the socket file.
@@ -76,17 +81,18 @@ func listenSocket(path string, opts socketOptions) (*net.UnixListener, *socketFi
 	}
 	// Remember the socket's identity before it becomes reachable at path:
 	// whatever is at path later is only ours if it is this same inode.
-	info, err := os.Lstat(tmpSock)
+	info, pin, err := pinFile(tmpSock)
 	if err != nil {
 		return fail(err)
 	}
 	if err = os.Link(tmpSock, path); err != nil {
+		_ = pin.Close()
 		if errors.Is(err, fs.ErrExist) {
 			return fail(errors.New("a file appeared at the path while the socket was being created"))
 		}
 		return fail(fmt.Errorf("moving socket into place: %w", err))
 	}
-	return ln, &socketFile{path: path, info: info}, nil
+	return ln, &socketFile{path: path, info: info, pin: pin}, nil
 }
 
 // makeTempDir creates a private folder (0700) in dir with a short random
@@ -115,6 +121,7 @@ func (s *socketFile) remove() error {
 	if s == nil {
 		return nil
 	}
+	defer s.pin.Close()
 	fi, err := os.Lstat(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -122,7 +129,7 @@ func (s *socketFile) remove() error {
 	if err != nil {
 		return fmt.Errorf("endpoint %q: %w", s.path, err)
 	}
-	if !os.SameFile(fi, s.info) {
+	if !sameFileAndTime(fi, s.info) {
 		return nil
 	}
 	if err := os.Remove(s.path); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -403,3 +403,32 @@ func contains(s []int, v int) bool {
 	}
 	return false
 }
+
+// TestRemoveSparesAReplacementAfterClose plays a restart that overlaps a
+// graceful shutdown: the listener is closed (requests in flight still
+// running), a new process removes the socket and creates its own at the
+// same path. The inode of the old socket is free by then; the new file must
+// not be taken for ours even if the filesystem reuses the inode number.
+func TestRemoveSparesAReplacementAfterClose(t *testing.T) {
+	for range 5 {
+		path := filepath.Join(shortTempDir(t), "otlp.sock")
+		ln, sock, err := listenSocket(path, socketOptions{mode: 0o600, gid: -1})
+		require.NoError(t, err)
+		require.NoError(t, ln.Close())
+
+		// The new process is another otlpuds: it takes over the socket it
+		// finds stale and creates its own the same way.
+		removed, err := takeOverStale(path)
+		require.NoError(t, err)
+		require.True(t, removed)
+		theirs, theirSock, err := listenSocket(path, socketOptions{mode: 0o600, gid: -1})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = theirSock.remove() })
+
+		require.NoError(t, sock.remove())
+		conn, err := net.Dial("unix", path)
+		require.NoError(t, err, "the other process's socket must survive our shutdown")
+		_ = conn.Close()
+		require.NoError(t, theirs.Close())
+	}
+}
