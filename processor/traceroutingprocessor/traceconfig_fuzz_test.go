@@ -13,7 +13,10 @@ import (
 // that input over the size limit is refused before decoding, and that what
 // is accepted respects every limit and survives a round trip.
 // Seeds: the f.Add calls and testdata/fuzz/FuzzParseTraceConfig.
-// Run: go test -run '^$' -fuzz FuzzParseTraceConfig -fuzztime 2m ./processor/traceroutingprocessor/
+// Run: go test -run '^$' -fuzz FuzzParseTraceConfig -fuzztime 3000000x ./processor/traceroutingprocessor/
+// A count, not a duration: with a duration, Go 1.26's fuzz coordinator can
+// end a clean run with a spurious "context deadline exceeded" failure and no
+// failing input (go.dev/issue/75804, fixed in Go 1.27).
 func FuzzParseTraceConfig(f *testing.F) {
 	for _, seed := range []string{
 		sampleConfig,
