@@ -17,6 +17,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/pdata/testdata"
 
 	"github.com/tracebound/tracebound/extension/otlpudsreceiver/internal/metadatatest"
 )
@@ -207,4 +209,25 @@ func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	_, err = io.Copy(dst, src)
 	require.NoError(t, err)
 	require.NoError(t, dst.Close())
+}
+
+// TestPeerAttributesCannotBeSpoofed sends resources that already claim peer
+// attributes: the kernel's values replace them.
+func TestPeerAttributesCannotBeSpoofed(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.PeerAttributes = true
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, cfg, cons)
+
+	td := testdata.GenerateTraces(1)
+	attrs := td.ResourceSpans().At(0).Resource().Attributes()
+	attrs.PutInt(attrPeerUID, 4242)
+	attrs.PutStr(attrPeerGID, "root")
+	attrs.PutInt(attrPeerPID, 1)
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	resp, _ := post(t, r.client, pathTraces, body, ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, ts.AllTraces(), 1)
+	assertPeerAttrs(t, ts.AllTraces()[0].ResourceSpans().At(0).Resource().Attributes(), os.Getpid(), os.Getuid(), os.Getgid())
 }
