@@ -45,9 +45,11 @@ type Config struct {
 	// folder), `transport` is always "unix" (default "unix"; any other value
 	// is an error), `max_request_body_size` (default 20 MiB),
 	// `include_metadata` (default false), `compression_algorithms` (default
-	// all confighttp offers), `read_header_timeout` (default 1m),
-	// `write_timeout` (default 30s), `auth`, `middlewares`,
-	// `response_headers`, `cors`. `tls` is refused: the kernel already
+	// all confighttp offers), `read_timeout` (default 0, none),
+	// `read_header_timeout` (default 1m), `write_timeout` (default 30s),
+	// `keepalive::idle_timeout` (default 1m), `auth`, `middlewares`,
+	// `response_headers`, `cors` (default none each). `dialer` is ignored
+	// (the receiver dials nothing). `tls` is refused: the kernel already
 	// authenticates the peer of a Unix socket.
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 
