@@ -29,8 +29,8 @@ func newTraceIndex() traceIndex {
 }
 
 func entryOf(h uint32, slot int32) uint64 { return uint64(h)<<32 | uint64(uint32(slot+1)) }
-func entrySlot(e uint64) int32          { return int32(uint32(e)) - 1 }
-func entryHash(e uint64) uint32         { return uint32(e >> 32) }
+func entrySlot(e uint64) int32            { return int32(uint32(e)) - 1 }
+func entryHash(e uint64) uint32           { return uint32(e >> 32) }
 
 // find returns the position of t in entries, or -1.
 func (x *traceIndex) find(t pcommon.TraceID, tab *traceTable) int {
