@@ -274,7 +274,9 @@ func TestSocketNeverMoreOpenThanConfigured(t *testing.T) {
 		cons, _, _, _ := sinks()
 		comp, _ := createReceiver(t, cfg, cons)
 		require.NoError(t, comp.Start(context.Background(), componenttest.NewNopHost()))
-		time.Sleep(5 * time.Millisecond)
+		// Keep watching until the watcher has seen the socket at least once
+		// (a fixed sleep can pass before it is even scheduled on a busy box).
+		require.Eventually(t, func() bool { return seen.Load() > 0 }, 10*time.Second, time.Millisecond)
 		stop.Store(true)
 		wg.Wait()
 		require.NoError(t, comp.Shutdown(context.Background()))
