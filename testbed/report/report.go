@@ -109,7 +109,7 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 		if r.Quick {
 			b.WriteString(" (quick mode)")
 		}
-		fmt.Fprintf(&b, ", %.0f s, run %s.\n\n", r.Seconds, r.Started.Format("2006-01-02 15:04 MST"))
+		fmt.Fprintf(&b, ", %.0f s, run %s, load average %.2f at the start.\n\n", r.Seconds, r.Started.Format("2006-01-02 15:04 MST"), r.LoadAvg)
 		if r.Reason != "" {
 			fmt.Fprintf(&b, "%s\n\n", r.Reason)
 		}

@@ -78,7 +78,7 @@ var stockNeeds = []need{{"receivers", "otlpuds"}, {"receivers", "otlp"}, {"proce
 // Execute runs one scenario and returns its result; it never panics on a
 // collector's failure but reports it as the result's status.
 func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
-	res = Result{Scenario: sc.Name, Title: sc.Title, Quick: opts.Quick, Started: time.Now().UTC()}
+	res = Result{Scenario: sc.Name, Title: sc.Title, Quick: opts.Quick, Started: time.Now().UTC(), LoadAvg: loadAvg()}
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
@@ -187,4 +187,15 @@ func (e *Env) tbPipeline(dests ...dest) pipelineSpec {
 // otlp_http.
 func (e *Env) basePipeline(dests ...dest) pipelineSpec {
 	return pipelineSpec{Baseline: true, Socket: e.socket(), Dests: dests}
+}
+
+// loadAvg reads the 1-minute load average; 0 when unknown.
+func loadAvg() float64 {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var v float64
+	_, _ = fmt.Sscan(string(data), &v)
+	return v
 }

@@ -86,7 +86,10 @@ type Result struct {
 	Reason  string    `json:"reason,omitempty"`
 	Quick   bool      `json:"quick"`
 	Started time.Time `json:"started"`
-	Seconds float64   `json:"seconds"`
+	// LoadAvg is the machine's 1-minute load average when the scenario
+	// started (from /proc/loadavg): other work competes for the CPUs.
+	LoadAvg float64 `json:"load_avg"`
+	Seconds float64 `json:"seconds"`
 	// Components is the tracebound pipeline the scenario ran.
 	Components []string       `json:"components,omitempty"`
 	Runs       []Run          `json:"runs"`
