@@ -261,3 +261,46 @@ func TestQueueFullCountedNotReturned(t *testing.T) {
 	assert.Equal(t, int64(6)-lostFull, counter(t, tel, metricSent, "destination", "blocked"))
 	assert.Equal(t, int(6-lostFull), blocked.spanCount())
 }
+
+// Destinations shut down at once: while one drains slowly (its backend holds
+// every answer), another's retries stop and its loss is counted, instead of
+// retrying on until the slow drain ends.
+func TestShutdownDoesNotWaitDestinationByDestination(t *testing.T) {
+	held, g := newGatedBackend(t)
+	failing := newBackend(t, http.StatusServiceUnavailable, nil)
+	heldCfg := destinationConfig(held.srv.URL)
+	heldCfg.ClientConfig.Timeout = 10 * time.Second
+	heldCfg.QueueConfig.Get().NumConsumers = 1
+	failingCfg := destinationConfig(failing.srv.URL)
+	failingCfg.RetryConfig.MaxElapsedTime = time.Minute // retries until shut down
+	cfg := createDefaultConfig().(*Config)
+	cfg.Destinations = map[string]*otlphttpexporter.Config{
+		"a-held":    heldCfg, // sorted first: a one-by-one shutdown would wait on it
+		"b-failing": failingCfg,
+	}
+	exp, tel := startExporter(t, cfg)
+
+	for range 3 {
+		require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(
+			resourceSpec{destination: "a-held", spans: 2},
+			resourceSpec{destination: "b-failing", spans: 2},
+		)))
+	}
+	require.Eventually(t, func() bool { return g.arrived.Load() == 1 }, time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // b-failing is retrying
+	require.Zero(t, counter(t, tel, metricLost, "destination", "b-failing", "reason", "send_failed"))
+
+	done := make(chan error, 1)
+	go func() { done <- exp.Shutdown(context.Background()) }()
+	require.Eventually(t, func() bool {
+		return counter(t, tel, metricLost, "destination", "b-failing", "reason", "send_failed") == 6
+	}, 2*time.Second, 10*time.Millisecond, "b-failing must stop retrying while a-held still drains")
+	select {
+	case err := <-done:
+		t.Fatalf("shutdown returned (%v) before a-held drained", err)
+	default:
+	}
+	g.open()
+	require.NoError(t, <-done)
+	assert.Equal(t, 6, held.spanCount())
+}
