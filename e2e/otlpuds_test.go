@@ -31,7 +31,7 @@ func TestConfigsValidate(t *testing.T) {
 
 func TestComponentsListed(t *testing.T) {
 	out := runBinary(t, "components")
-	for _, name := range []string{"otlpuds", "otlp", "batch", "memory_limiter", "trace_routing", "destinations", "otlp_http", "otlp_grpc", "debug", "health_check", "pprof", "zpages", "file_storage"} {
+	for _, name := range []string{"otlpuds", "otlp", "batch", "memory_limiter", "lifecycle_identity", "trace_routing", "destinations", "otlp_http", "otlp_grpc", "debug", "health_check", "pprof", "zpages", "file_storage"} {
 		assert.Contains(t, out, "name: "+name+"\n", "component %s missing from the build", name)
 	}
 }
