@@ -95,15 +95,16 @@ func (l *layeredBloom) has(key uint64) bool {
 // that continues afterwards opens a fresh segment instead of growing one that
 // may be closed. Two generations of fixed size rotate: it remembers at least
 // the last `capacity` evictions and at most twice as many, in fixed memory
-// (16 bits per remembered trace, about 0.05% false positives).
+// (24 bits per remembered trace, about 0.003% false positives: a false
+// positive renames a brand-new trace, so it is kept rare).
 type evictedSet struct {
 	cur, prev *bloom
 }
 
 func newEvictedSet(capacity int) *evictedSet {
 	return &evictedSet{
-		cur:  newBloom(capacity, 16, 7),
-		prev: newBloom(capacity, 16, 7),
+		cur:  newBloom(capacity, 24, 12),
+		prev: newBloom(capacity, 24, 12),
 	}
 }
 
