@@ -25,10 +25,11 @@ type live struct {
 	port     int
 	backends []*mockbackend.Backend
 
-	mu    sync.Mutex
-	proc  *collector.Process
-	mon   *monitor.Monitor
-	start time.Time
+	mu        sync.Mutex
+	proc      *collector.Process
+	restarted bool // the exporter counters no longer cover the whole run
+	mon       *monitor.Monitor
+	start     time.Time
 
 	sent     atomic.Pointer[func() int64]
 	ticks    []tick
@@ -196,6 +197,9 @@ func (l *live) restart() (time.Duration, error) {
 		return 0, err
 	}
 	took := time.Since(killed)
+	l.mu.Lock()
+	l.restarted = true
+	l.mu.Unlock()
 	l.mon.SetPID(l.process().PID())
 	return took, nil
 }
@@ -204,7 +208,19 @@ func (l *live) restart() (time.Duration, error) {
 // run's figures (sent and delivered are filled by the caller's load).
 func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics) {
 	p := l.process()
-	metrics, err := p.Scrape()
+	l.mu.Lock()
+	restarted := l.restarted
+	l.mu.Unlock()
+	// An exporter counts a request as sent when its answer is back, a
+	// moment after the backend counted it: give the counters that moment.
+	var metrics collector.Metrics
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		metrics, err = p.Scrape()
+		if err != nil || restarted || exporterSent(metrics) >= float64(l.delivered()) || time.Now().After(deadline) {
+			break
+		}
+	}
 	run := Run{Label: l.label, Pipeline: l.pipeline, Start: l.start.Sub(l.e.start).Seconds(), OfferedRate: offered}
 	if err != nil {
 		run.Notes = append(run.Notes, "final scrape failed: "+err.Error())
