@@ -13,7 +13,7 @@ IMAGE        ?= tracebound:dev
 GO_SOURCES   := $(shell find extension processor exporter -name '*.go' -not -name '*_test.go' 2>/dev/null)
 COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
 
-.PHONY: all build run test test-unit test-e2e bench lint fmt generate docker testbed testbed-quick clean
+.PHONY: all build run test bench lint fmt generate docker testbed clean
 
 all: build
 
@@ -37,10 +37,12 @@ run: build
 	@mkdir -p run
 	$(BINARY) --config $(CONFIG)
 
-# Unit, property, fuzz-seed and end-to-end tests (the e2e tests build the
-# binary through `make build`), then the testbed's quick mode.
+# Components: unit, golden, property and fuzz-seed tests under the race
+# detector. Then the end-to-end tests and the testbed's quick mode, which
+# build the binary through `make build` and run it.
 test:
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 10m ./extension/... ./processor/... ./exporter/...
+	$(GO) test -count=1 -timeout 15m ./e2e/... ./testbed/...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
