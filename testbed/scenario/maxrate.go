@@ -29,28 +29,30 @@ func runMaxRate(e *Env) error {
 	first := e.rate(pick(e, 25_000, 2_000))
 	stepTime := e.duration(pick(e, 6*time.Second, 2*time.Second))
 	maxSteps := pick(e, 8, 2)
-	best := map[string]int{}
+	best, peak := map[string]int{}, map[string]float64{}
 	for _, p := range []string{Tracebound, Baseline} {
-		ramp, err := e.ramp(p, first, stepTime, maxSteps)
+		good, top, err := e.ramp(p, first, stepTime, maxSteps)
 		if err != nil {
 			return err
 		}
-		best[p] = ramp
+		best[p], peak[p] = good, top
 	}
 	if best[Baseline] > 0 {
 		e.res.ratio("max_rate", float64(best[Tracebound])/float64(best[Baseline]))
 	}
 	e.res.check(Info, "highest rate delivered at >= 99%", true,
-		fmt.Sprintf("tracebound %d spans/s, baseline %d spans/s", best[Tracebound], best[Baseline]))
+		fmt.Sprintf("tracebound %d spans/s, baseline %d spans/s (peak delivery %.0f and %.0f spans/s, in overload)", best[Tracebound], best[Baseline], peak[Tracebound], peak[Baseline]))
 	return nil
 }
 
 // ramp runs one collector under rising rates, each step 1.5 times the last,
-// and returns the highest rate delivered at 99% or more.
-func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps int) (int, error) {
+// then halves the gap between the last good and the first bad rate; it
+// returns the highest rate delivered at 99% or more and the peak delivered
+// rate of any step.
+func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps int) (int, float64, error) {
 	bs, err := newBackends(mockbackend.Options{Name: "main"})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer closeAll(bs...)
 	main := dest{Name: "main", URL: bs[0].URL}
@@ -62,13 +64,14 @@ func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps 
 	}
 	l, err := e.launch(pipeline+" ramp", pipeline, spec, bs...)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var total loadgen.Stats
 	var steps []step
-	good, bestRate := 0, 0.0
-	rate := first
-	for range maxSteps {
+	good, bad := 0, 0 // highest rate delivered at >= 99%, lowest that was not
+	goodRate, peakRate := 0.0, 0.0
+	rate, refine := first, pick(e, 2, 1)
+	for i, limit := 0, maxSteps+refine; i < limit; i++ {
 		load := standardLoad(rate, stepTime)
 		load.Workers = 16
 		load.DrainTimeout = 5 * time.Second
@@ -76,7 +79,7 @@ func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps 
 		before := l.delivered()
 		st, _, err := l.load(e.ctx, load, total.SpansSent)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		addStats(&total, st)
 		target := before + st.SpansAccepted
@@ -85,18 +88,34 @@ func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps 
 		s.Ratio = float64(s.Delivered) / (float64(rate) * stepTime.Seconds())
 		s.DeliveredRate = float64(s.Delivered) / stepTime.Seconds()
 		steps = append(steps, s)
-		bestRate = max(bestRate, s.DeliveredRate)
+		peakRate = max(peakRate, s.DeliveredRate)
 		e.logf("   %s: %d spans/s offered, %.1f%% delivered", pipeline, rate, 100*s.Ratio)
-		if s.Ratio < 0.99 {
+		if s.Ratio >= 0.99 {
+			good, goodRate = rate, s.DeliveredRate
+		} else {
+			bad = rate
+		}
+		if bad == 0 {
+			if i+1 >= maxSteps {
+				break
+			}
+			rate = roundRate(rate * 3 / 2)
+			continue
+		}
+		// Past the limit: halve the gap between the last good and the
+		// first bad rate, refine times.
+		next := roundRate((good + bad) / 2)
+		if refine == 0 || next <= good || next >= bad {
 			break
 		}
-		good = rate
-		rate = (rate*3/2 + 999) / 1000 * 1000
+		refine--
+		rate = next
 	}
 	l.settle(func() bool { return l.delivered() >= total.SpansAccepted }, 3*time.Second, 30*time.Second)
 	run, m := l.finish(float64(good), total)
-	run.DeliveredRate = bestRate
-	run.Notes = append(run.Notes, fmt.Sprintf("offered = highest rate delivered at >= 99%%; delivered = best step's rate; %d steps of %s", len(steps), stepTime))
+	run.DeliveredRate = goodRate
+	run.Notes = append(run.Notes, fmt.Sprintf("offered = the highest rate delivered at >= 99%%, delivered = what that step delivered; %d steps of %s, peak delivery %.0f spans/s; loss, CPU and RSS cover the whole ramp",
+		len(steps), stepTime, peakRate))
 	e.res.Runs[len(e.res.Runs)-1] = run
 	e.res.extra(pipeline+"_steps", steps)
 	e.res.extra(pipeline+"_max_rate", good)
@@ -104,7 +123,7 @@ func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps 
 	// Overload may make the generator give up on refused requests, but
 	// whatever the collector accepted must arrive.
 	e.deliveryAccounting(run, total.SpansAccepted, m, 1)
-	return good, nil
+	return good, peakRate, nil
 }
 
 // addStats adds the counts of b to a.
@@ -127,3 +146,6 @@ func addStats(a *loadgen.Stats, b loadgen.Stats) {
 		a.LastError = b.LastError
 	}
 }
+
+// roundRate rounds a rate up to a thousand spans/s.
+func roundRate(r int) int { return (r + 999) / 1000 * 1000 }
