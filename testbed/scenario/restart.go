@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tracebound/tracebound/testbed/mockbackend"
@@ -76,7 +77,7 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 	if pipeline == Baseline {
 		detail := fmt.Sprintf("accepting again %s after SIGKILL", out.took.Round(time.Millisecond))
 		if out.err != nil {
-			detail = "did not come back: " + firstLine(out.err.Error())
+			detail = "did not come back: " + startError(out.err.Error())
 		}
 		r.check(Info, label+": stock otlp receiver on transport unix after SIGKILL", true, detail)
 		return nil
@@ -108,4 +109,17 @@ func firstLine(s string) string {
 		return s[:300]
 	}
 	return s
+}
+
+// startError shortens a failed start to the collector's own error message
+// when its log line carries one.
+func startError(s string) string {
+	const key = `"error": "`
+	if i := strings.Index(s, key); i >= 0 {
+		rest := s[i+len(key):]
+		if j := strings.IndexByte(rest, '"'); j >= 0 {
+			return "the collector failed to start: " + rest[:j]
+		}
+	}
+	return firstLine(s)
 }
