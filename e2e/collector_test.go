@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,10 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tracebound/tracebound/testbed/collector"
 )
 
 // binaryPath is the collector under test, built once per test run by TestMain.
@@ -50,93 +49,50 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// collector is one running otelcol-tracebound process.
-type collector struct {
-	cmd    *exec.Cmd
-	output *syncBuffer
-	done   chan error
-}
-
-// syncBuffer collects the collector's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// writeConfig writes a collector config into the test's temp folder.
-func writeConfig(t *testing.T, dir, yaml string) string {
+// writeConfig writes a collector config into dir; configFor gets the port on
+// which the collector must serve its own metrics.
+func writeConfig(t *testing.T, dir string, configFor func(metricsPort int) string) (path string, metricsPort int) {
 	t.Helper()
-	path := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+	metricsPort, err := collector.FreePort()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path
-}
-
-// startCollector runs the binary on configPath and waits until the socket
-// accepts connections. The process is stopped with SIGTERM at test cleanup.
-func startCollector(t *testing.T, configPath, socketPath string) *collector {
-	t.Helper()
-	c := &collector{output: &syncBuffer{}, done: make(chan error, 1)}
-	c.cmd = exec.Command(binaryPath, "--config", configPath)
-	c.cmd.Stdout = c.output
-	c.cmd.Stderr = c.output
-	if err := c.cmd.Start(); err != nil {
+	path, err = collector.WriteConfig(dir, "config", configFor(metricsPort))
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { c.done <- c.cmd.Wait() }()
+	return path, metricsPort
+}
+
+// startCollector runs the binary (through the testbed's process runner) on
+// configPath and waits until socketPath accepts connections. The process is
+// stopped with SIGTERM at test cleanup.
+func startCollector(t *testing.T, configPath string, metricsPort int, socketPath string) *collector.Process {
+	t.Helper()
+	p, err := collector.Start(binaryPath, configPath, metricsPort)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
-		c.stop(t)
+		if err := p.Stop(30 * time.Second); err != nil {
+			t.Errorf("collector did not stop cleanly: %v", err)
+		}
 		if t.Failed() {
-			t.Logf("collector output:\n%s", c.output.String())
+			t.Logf("collector log:\n%s", p.LogTail(50))
 		}
 	})
-	if err := waitForSocket(socketPath, 30*time.Second, c.done); err != nil {
-		t.Fatalf("collector did not start: %v\n%s", err, c.output.String())
+	if err := waitForSocket(socketPath, 30*time.Second, p.Exited()); err != nil {
+		t.Fatalf("collector did not start: %v\n%s", err, p.LogTail(50))
 	}
-	return c
+	return p
 }
 
-// stop sends SIGTERM and waits for a clean exit.
-func (c *collector) stop(t *testing.T) {
-	t.Helper()
-	if c.cmd.ProcessState != nil {
-		return
-	}
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(30 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		t.Errorf("collector did not stop within 30s of SIGTERM")
-	}
-}
-
-// kill sends SIGKILL, as a crash or OOM kill would, and waits for the exit.
-func (c *collector) kill() {
-	_ = c.cmd.Process.Kill()
-	<-c.done
-}
-
-func waitForSocket(path string, timeout time.Duration, exited <-chan error) error {
+func waitForSocket(path string, timeout time.Duration, exited <-chan struct{}) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return fmt.Errorf("collector exited: %v", err)
+		case <-exited:
+			return errors.New("collector exited")
 		default:
 		}
 		conn, err := net.Dial("unix", path)
@@ -147,6 +103,17 @@ func waitForSocket(path string, timeout time.Duration, exited <-chan error) erro
 		time.Sleep(50 * time.Millisecond)
 	}
 	return errors.New("socket " + path + " never accepted a connection")
+}
+
+// selfMetric sums the collector's own metric name over the series whose
+// labels include match; 0 when there is none.
+func selfMetric(t *testing.T, p *collector.Process, name string, match map[string]string) float64 {
+	t.Helper()
+	m, err := p.Scrape()
+	if err != nil {
+		t.Fatalf("scraping self metrics: %v", err)
+	}
+	return m.Sum(name, match)
 }
 
 // udsClient returns an HTTP client whose every request goes to socketPath.

@@ -11,11 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/testbed/collector"
+	"github.com/tracebound/tracebound/testbed/mockbackend"
 )
 
 const e2eMaxSpans = 1000
 
-func lifecycleConfig(socketPath, backendURL string) string {
+func lifecycleConfig(socketPath, backendURL string, metricsPort int) string {
 	return fmt.Sprintf(`
 receivers:
   otlpuds:
@@ -30,15 +33,12 @@ exporters:
   otlp_http:
     endpoint: %s
 service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
+%s  pipelines:
     traces:
       receivers: [otlpuds]
       processors: [lifecycle_identity, batch]
       exporters: [otlp_http]
-`, socketPath, e2eMaxSpans, backendURL)
+`, socketPath, e2eMaxSpans, backendURL, collector.TelemetryYAML(metricsPort))
 }
 
 // lifecycleSpans builds one long-lived trace as a service produces it: a root
@@ -97,67 +97,46 @@ func batchOf(spans []ptrace.Span) ptrace.Traces {
 // built binary; the backend gets every span exactly once and no trace over
 // the bound, each a valid tree whose re-rooted spans link to their parent.
 func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
-	backend := newOTLPBackend(t)
+	backend := newBackend(t, "backend")
 	dir := shortTempDir(t)
 	socket := filepath.Join(dir, "otlp.sock")
-	startCollector(t, writeConfig(t, dir, lifecycleConfig(socket, backend.URL)), socket)
+	cfg, metricsPort := writeConfig(t, dir, func(port int) string { return lifecycleConfig(socket, backend.URL, port) })
+	startCollector(t, cfg, metricsPort, socket)
 	client := udsClient(socket)
 
 	long := lifecycleSpans(pcommon.TraceID{0xaa, 1}, 6667) // 20,001 spans
+	sentAsRoot := map[[8]byte]bool{}
+	for _, s := range long {
+		if s.ParentSpanID().IsEmpty() {
+			sentAsRoot[s.SpanID()] = true
+		}
+	}
 	sent := len(long)
 	for i := 0; i < len(long); i += 500 {
 		end := min(i+500, len(long))
 		postTraces(t, client, batchOf(long[i:end]), nil)
-		// Ordinary traces interleaved with the long one.
-		postTraces(t, client, makeTraces(byte(i/500+1), 20), nil)
+		// Ordinary traces interleaved with the long one: each a root and
+		// children of it.
+		ordinary := makeTraces(byte(i/500+1), 20)
+		postTraces(t, client, ordinary, nil)
+		sentAsRoot[ordinary.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()] = true
 		sent += 20
 	}
 
-	require.Eventually(t, func() bool { return backend.spanCount() >= sent }, 60*time.Second, 100*time.Millisecond,
+	require.Eventually(t, func() bool { return backend.Spans() >= int64(sent) }, 60*time.Second, 100*time.Millisecond,
 		"backend should receive all %d spans", sent)
 	time.Sleep(500 * time.Millisecond) // anything doubled would arrive now
-	spans := backend.spans()
-	require.Len(t, spans, sent, "every span exactly once")
 
-	type key struct {
-		trace pcommon.TraceID
-		span  pcommon.SpanID
-	}
-	perTrace := map[pcommon.TraceID]int{}
-	longSegments := map[pcommon.TraceID]bool{}
-	present := map[key]bool{}
-	seen := map[pcommon.SpanID]bool{} // span IDs are unique across the input
-	for _, s := range spans {
-		id := s.span.TraceID()
-		perTrace[id]++
-		if s.resource["service.name"] == "lifecycle-e2e" {
-			longSegments[id] = true
-		}
-		assert.False(t, seen[s.span.SpanID()], "span %s doubled", s.span.SpanID())
-		seen[s.span.SpanID()] = true
-		present[key{id, s.span.SpanID()}] = true
-	}
-	for id, n := range perTrace {
-		assert.LessOrEqual(t, n, 2*e2eMaxSpans, "trace %s holds %d spans", id, n)
-	}
-	assert.GreaterOrEqual(t, len(longSegments), 20, "20,001 spans at max_spans %d make at least 20 segments", e2eMaxSpans)
-
-	links := 0
-	for _, s := range spans {
-		parent := s.span.ParentSpanID()
-		if parent.IsEmpty() {
-			continue
-		}
-		assert.True(t, present[key{s.span.TraceID(), parent}], "span %s: parent %s not in its output trace", s.span.SpanID(), parent)
-	}
-	for _, s := range spans {
-		for i := 0; i < s.span.Links().Len(); i++ {
-			l := s.span.Links().At(i)
-			if v, ok := l.Attributes().Get("lifecycle.link.type"); ok && v.Str() == "parent" {
-				links++
-				assert.Equal(t, pcommon.TraceID{0xaa, 1}, l.TraceID())
-			}
-		}
-	}
-	assert.Positive(t, links, "re-rooted spans link back to their original parent")
+	rep := mockbackend.Analyze(backend.Records(), func(id [8]byte) bool { return sentAsRoot[id] }, e2eMaxSpans)
+	assert.Equal(t, sent, rep.UniqueSpans, "every span arrives")
+	assert.Zero(t, rep.Duplicates, "no span arrives twice")
+	assert.Zero(t, rep.OverHardBound, "no trace over 2 x max_spans (largest: %d)", rep.MaxTraceSpans)
+	assert.Zero(t, rep.BrokenParents, "every span's parent is in its own output trace")
+	assert.Zero(t, rep.MissingParents, "every parent arrives")
+	assert.Positive(t, rep.Rerooted, "spans whose parent is in a closed segment are re-rooted")
+	assert.Zero(t, rep.RerootedWithoutLink, "re-rooted spans link back to their original parent")
+	assert.Zero(t, rep.DanglingLinks)
+	assert.Zero(t, rep.LinkTraceMismatch)
+	assert.Zero(t, rep.BadProvenance, "moved spans carry origin trace ID and segment index")
+	assert.GreaterOrEqual(t, rep.Segments, 20, "20,001 spans at max_spans %d make at least 20 segments", e2eMaxSpans)
 }

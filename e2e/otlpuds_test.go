@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +14,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/tracebound/tracebound/testbed/collector"
 )
 
 // Every ready config in configs/ must be accepted by the binary we ship.
@@ -38,7 +39,7 @@ func TestComponentsListed(t *testing.T) {
 
 // udsToBackendConfig is the smallest pipeline a user runs: the socket in,
 // otlphttp out.
-func udsToBackendConfig(socketPath, backendURL string) string {
+func udsToBackendConfig(socketPath, backendURL string, metricsPort int) string {
 	return fmt.Sprintf(`
 receivers:
   otlpuds:
@@ -51,17 +52,16 @@ exporters:
     endpoint: %s
     compression: gzip
 service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
+%s  pipelines:
     traces:
       receivers: [otlpuds]
       processors: [batch]
       exporters: [otlp_http]
-`, socketPath, backendURL)
+`, socketPath, backendURL, collector.TelemetryYAML(metricsPort))
 }
 
+// makeTraces builds one trace of n spans: a root (the first span) and its
+// children.
 func makeTraces(traceID byte, n int) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
@@ -71,6 +71,9 @@ func makeTraces(traceID byte, n int) ptrace.Traces {
 		s := ss.AppendEmpty()
 		s.SetTraceID(pcommon.TraceID{traceID, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 		s.SetSpanID(pcommon.SpanID{traceID, byte(i >> 16), byte(i >> 8), byte(i), 1, 1, 1, 1})
+		if i > 0 {
+			s.SetParentSpanID(pcommon.SpanID{traceID, 0, 0, 0, 1, 1, 1, 1})
+		}
 		s.SetName(fmt.Sprintf("span-%d", i))
 		s.SetStartTimestamp(pcommon.Timestamp(time.Now().UnixNano()))
 		s.SetEndTimestamp(pcommon.Timestamp(time.Now().UnixNano()))
@@ -95,43 +98,41 @@ func postTraces(t *testing.T, client *http.Client, td ptrace.Traces, header map[
 }
 
 func TestSpansOverSocketReachBackend(t *testing.T) {
-	backend := newOTLPBackend(t)
+	backend := newBackend(t, "backend")
 	dir := shortTempDir(t)
 	socket := filepath.Join(dir, "sub", "otlp.sock")
-	cfg := writeConfig(t, dir, udsToBackendConfig(socket, backend.URL))
-	startCollector(t, cfg, socket)
+	cfg, metricsPort := writeConfig(t, dir, func(port int) string { return udsToBackendConfig(socket, backend.URL, port) })
+	startCollector(t, cfg, metricsPort, socket)
 
 	client := udsClient(socket)
 	postTraces(t, client, makeTraces(1, 100), nil)
 	postTraces(t, client, makeTraces(2, 50), nil)
 
-	require.Eventually(t, func() bool { return backend.spanCount() == 150 }, 20*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return backend.Spans() == 150 }, 20*time.Second, 50*time.Millisecond,
 		"backend should receive all 150 spans")
-	for _, s := range backend.spans() {
-		assert.Equal(t, "e2e", s.resource["service.name"])
-	}
+	assert.Equal(t, map[string]int64{"e2e": 150}, backend.AttributeCounts("service.name"))
 }
 
 // A collector killed with SIGKILL leaves its socket file behind; the next
 // start must take it over instead of failing with "address already in use".
 func TestRestartAfterSIGKILL(t *testing.T) {
-	backend := newOTLPBackend(t)
+	backend := newBackend(t, "backend")
 	dir := shortTempDir(t)
 	socket := filepath.Join(dir, "otlp.sock")
-	cfg := writeConfig(t, dir, udsToBackendConfig(socket, backend.URL))
+	cfg, metricsPort := writeConfig(t, dir, func(port int) string { return udsToBackendConfig(socket, backend.URL, port) })
 
-	first := startCollector(t, cfg, socket)
-	first.kill()
+	first := startCollector(t, cfg, metricsPort, socket)
+	first.Kill()
 	fi, err := os.Stat(socket)
 	require.NoError(t, err, "a SIGKILLed collector leaves its socket file")
 	require.Equal(t, os.ModeSocket, fi.Mode().Type())
 
-	second := startCollector(t, cfg, socket)
+	second := startCollector(t, cfg, metricsPort, socket)
 	postTraces(t, udsClient(socket), makeTraces(3, 10), nil)
-	require.Eventually(t, func() bool { return backend.spanCount() == 10 }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return backend.Spans() == 10 }, 20*time.Second, 50*time.Millisecond)
 
-	second.stop(t)
+	require.NoError(t, second.Stop(30*time.Second))
 	_, err = os.Stat(socket)
 	assert.True(t, os.IsNotExist(err), "a clean shutdown removes the socket file")
-	assert.False(t, strings.Contains(second.output.String(), "address already in use"))
+	assert.NotContains(t, second.LogTail(1000), "address already in use")
 }
