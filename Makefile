@@ -13,7 +13,7 @@ IMAGE        ?= tracebound:dev
 GO_SOURCES   := $(shell find extension processor exporter -name '*.go' -not -name '*_test.go' 2>/dev/null)
 COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
 
-.PHONY: all build run test bench lint fmt generate docker testbed clean
+.PHONY: all build run test bench lint fmt generate docker testbed testbed-quick clean
 
 all: build
 
@@ -66,8 +66,15 @@ generate:
 docker:
 	docker build -t $(IMAGE) .
 
+# Every scenario at full size (about 6 minutes on 2 cores); the report goes to
+# testbed/results/SUMMARY.md with a chart per scenario.
 testbed: build
 	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -out testbed/results
+
+# Small rates, a few seconds each, into a temp folder so the committed report
+# stays as it is.
+testbed-quick: build
+	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -quick -out $${TMPDIR:-/tmp}/tracebound-testbed
 
 clean:
 	rm -rf bin _build run
