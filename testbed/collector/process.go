@@ -81,6 +81,7 @@ func Start(binary, configPath string, metricsPort int) (*Process, error) {
 	p.logFile = f
 	p.cmd = exec.Command(binary, "--config", configPath)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.SysProcAttr = procAttr()
 	if err := p.cmd.Start(); err != nil {
 		f.Close()
 		return nil, err

@@ -44,6 +44,7 @@ type Env struct {
 	start time.Time
 	dir   string
 	seq   int
+	lives []*live // every collector launched, for clean-up
 }
 
 type need struct{ kind, name string }
@@ -83,6 +84,13 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 		opts.Log = io.Discard
 	}
 	defer func() { res.Seconds = time.Since(res.Started).Seconds() }()
+	defer func() {
+		// Deferred before the clean-up below, so it runs after it: a
+		// panicking scenario leaves no collector behind either.
+		if r := recover(); r != nil {
+			res.Status, res.Reason = StatusError, fmt.Sprintf("panic: %v", r)
+		}
+	}()
 	comps, err := collector.ListComponents(opts.Binary)
 	if err != nil {
 		res.Status, res.Reason = StatusError, err.Error()
@@ -114,6 +122,9 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 		defer os.RemoveAll(dir)
 	}
 	e := &Env{Options: opts, ctx: ctx, comps: comps, res: &res, start: time.Now(), dir: dir}
+	// Runs before the work folder is removed: stop every collector the
+	// scenario did not finish (it returned an error or panicked).
+	defer e.cleanup()
 	e.logf("== %s (%s mode)", sc.Name, map[bool]string{true: "quick", false: "full"}[opts.Quick])
 	if err := sc.run(e); err != nil {
 		res.Status, res.Reason = StatusError, err.Error()
@@ -132,6 +143,13 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 	}
 	e.logf("   %s in %.0fs", res.Status, time.Since(e.start).Seconds())
 	return res
+}
+
+// cleanup shuts down every collector still running.
+func (e *Env) cleanup() {
+	for _, l := range e.lives {
+		l.shutdown()
+	}
 }
 
 func (e *Env) logf(format string, args ...any) {

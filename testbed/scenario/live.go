@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -28,8 +29,13 @@ type live struct {
 	mu        sync.Mutex
 	proc      *collector.Process
 	restarted bool // the exporter counters no longer cover the whole run
+	closed    bool // shut down: a restart in flight must not leave a process
 	mon       *monitor.Monitor
 	start     time.Time
+
+	closeOnce sync.Once
+	stopErr   error
+	summary   monitor.Summary
 
 	sent     atomic.Pointer[func() int64]
 	ticks    []tick
@@ -67,6 +73,9 @@ func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*moc
 	l.mon = monitor.Start(l.proc.PID(), time.Second)
 	l.stopTick, l.tickDone = make(chan struct{}), make(chan struct{})
 	go l.tickLoop()
+	// Execute shuts down whatever a scenario left running (an error or a
+	// panic between launch and finish), so no collector outlives it.
+	e.lives = append(e.lives, l)
 	e.logf("   %s: started (%s)", label, strings.Join(comps, " -> "))
 	return l, nil
 }
@@ -82,9 +91,30 @@ func (l *live) startProcess() error {
 		return err
 	}
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		// A restart raced with shutdown: this process has no owner.
+		p.Kill()
+		return errors.New("collector started after its run was shut down; killed")
+	}
 	l.proc = p
-	l.mu.Unlock()
 	return nil
+}
+
+// shutdown stops the collector (SIGTERM, then SIGKILL after 20 s), the
+// timeline and the monitor, once; finish and Execute's clean-up both call
+// it.
+func (l *live) shutdown() {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		p := l.proc
+		l.mu.Unlock()
+		l.stopErr = p.Stop(20 * time.Second)
+		close(l.stopTick)
+		<-l.tickDone
+		l.summary = l.mon.Stop()
+	})
 }
 
 // waitAccepting probes the socket until it answers 200 and returns how long
@@ -225,12 +255,11 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 	if err != nil {
 		run.Notes = append(run.Notes, "final scrape failed: "+err.Error())
 	}
-	if err := p.Stop(20 * time.Second); err != nil {
-		run.Notes = append(run.Notes, err.Error())
+	l.shutdown()
+	if l.stopErr != nil {
+		run.Notes = append(run.Notes, l.stopErr.Error())
 	}
-	close(l.stopTick)
-	<-l.tickDone
-	sum := l.mon.Stop()
+	sum := l.summary
 	run.Seconds = time.Since(l.start).Seconds()
 	run.Load = st
 	run.SentSpans, run.AcceptedSpans, run.FailedSpans = st.SpansSent, st.SpansAccepted, st.SpansFailed
