@@ -16,8 +16,11 @@ type Stats struct {
 	RequestsFailed   int64 `json:"requests_failed"`
 	Attempts         int64 `json:"attempts"`
 	Retries          int64 `json:"retries"`
-	// Throttled counts 429 and 503 answers.
-	Throttled int64 `json:"throttled"`
+	// Throttled counts 429 and 503 answers; SpansThrottled the spans those
+	// answers refused (a request refused twice counts twice), which is what
+	// a collector counts as refused.
+	Throttled      int64 `json:"throttled"`
+	SpansThrottled int64 `json:"spans_throttled"`
 	// RetryAfterSeen counts refusals that carried a Retry-After header.
 	RetryAfterSeen int64 `json:"retry_after_seen"`
 	ConnErrors     int64 `json:"conn_errors"`
@@ -207,7 +210,7 @@ func (g *Generator) send(ctx context.Context, j job, body []byte) {
 	backoff := g.cfg.Retry.InitialInterval
 	for attempt := 0; ; attempt++ {
 		res := g.client.Post(ctx, body, g.cfg.JSON, headers)
-		g.countAttempt(attempt, res)
+		g.countAttempt(attempt, res, j.spans)
 		if res.Status == 200 {
 			g.record(j, true, res)
 			return
@@ -237,7 +240,7 @@ func (g *Generator) send(ctx context.Context, j job, body []byte) {
 	}
 }
 
-func (g *Generator) countAttempt(attempt int, res Result) {
+func (g *Generator) countAttempt(attempt int, res Result, spans int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.stats.Attempts++
@@ -250,6 +253,7 @@ func (g *Generator) countAttempt(attempt int, res Result) {
 		g.stats.ConnErrors++
 	case 429, 503:
 		g.stats.Throttled++
+		g.stats.SpansThrottled += int64(spans)
 		if res.RetryAfter > 0 {
 			g.stats.RetryAfterSeen++
 		}

@@ -131,8 +131,8 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	if spans.Load() != st.SpansSent {
 		t.Errorf("server got %d spans, generator sent %d", spans.Load(), st.SpansSent)
 	}
-	if st.Throttled != 2 || st.RetryAfterSeen != 2 || st.Retries < 2 {
-		t.Errorf("throttled %d, retry-after %d, retries %d; want 2, 2, >=2", st.Throttled, st.RetryAfterSeen, st.Retries)
+	if st.Throttled != 2 || st.RetryAfterSeen != 2 || st.Retries < 2 || st.SpansThrottled != 100 {
+		t.Errorf("throttled %d (%d spans), retry-after %d, retries %d; want 2 (100), 2, >=2", st.Throttled, st.SpansThrottled, st.RetryAfterSeen, st.Retries)
 	}
 	if wait := time.Duration(firstRetry.Load() - firstRefusal.Load()); wait < 900*time.Millisecond {
 		t.Errorf("retried after %s, want Retry-After's 1s", wait)

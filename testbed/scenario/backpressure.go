@@ -78,9 +78,20 @@ func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration
 		st.SpansFailed == 0 && st.SpansAccepted == st.SpansSent && run.DeliveredSpans == st.SpansSent,
 		fmt.Sprintf("sent %d, accepted %d, failed %d%s, delivered %d", st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st), run.DeliveredSpans))
 	e.pipelineAccounting(run, st, m, 1)
-	refused := m.Sum(mLimiterRefused, nil) + m.Sum(mReceiverRefused, nil)
-	r.check(Info, run.Label+": backpressure engaged", true,
-		fmt.Sprintf("%d refusals (429/503) of %d attempts, %d with Retry-After, %d retries; refused spans counted by the collector: %.0f; backend refused %d requests during the %s outage",
-			st.Throttled, st.Attempts, st.RetryAfterSeen, st.Retries, refused, bs[0].Refused(), outage))
+	// Without a refusal the scenario would prove nothing about the client's
+	// retries: the limiter must have pushed back.
+	r.check(Correctness, run.Label+": backpressure engaged: the collector refused and the generator retried",
+		st.Throttled > 0 && st.Retries >= st.Throttled,
+		fmt.Sprintf("%d refusals (429/503) of %d attempts, %d with Retry-After, %d retries; backend refused %d requests during the %s outage",
+			st.Throttled, st.Attempts, st.RetryAfterSeen, st.Retries, bs[0].Refused(), outage))
+	// The receiver counts the spans of every refused request (the limiter
+	// counts the same spans again, so the two are not added).
+	ok, det := eq(mReceiverRefused, m.Sum(mReceiverRefused, nil), float64(st.SpansThrottled))
+	r.check(Correctness, run.Label+": receiver refused spans match the generator's refusals",
+		ok, fmt.Sprintf("%s (%s: %.0f)", det, mLimiterRefused, m.Sum(mLimiterRefused, nil)))
+	if pipeline == Tracebound {
+		r.check(Correctness, run.Label+": every refusal carries Retry-After",
+			st.RetryAfterSeen == st.Throttled, fmt.Sprintf("%d of %d refusals", st.RetryAfterSeen, st.Throttled))
+	}
 	return nil
 }

@@ -134,6 +134,7 @@ func addStats(a *loadgen.Stats, b loadgen.Stats) {
 	a.Attempts += b.Attempts
 	a.Retries += b.Retries
 	a.Throttled += b.Throttled
+	a.SpansThrottled += b.SpansThrottled
 	a.RetryAfterSeen += b.RetryAfterSeen
 	a.ConnErrors += b.ConnErrors
 	a.SpansSent += b.SpansSent
