@@ -187,3 +187,46 @@ func TestDirectEncodingMatchesPdata(t *testing.T) {
 		}
 	}
 }
+
+// TestStopsByItself runs the generator against a socket whose server never
+// answers: Run must still return once Duration and DrainTimeout are over,
+// counting every offered span as failed, and MaxRequests must bound what is
+// offered.
+func TestStopsByItself(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "hang.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	var calls atomic.Int64
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		calls.Add(1)
+		<-release
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	defer close(release)
+
+	g, err := New(Config{
+		Endpoint: sock, Rate: 0, Duration: 300 * time.Millisecond, DrainTimeout: 500 * time.Millisecond,
+		RequestTimeout: time.Minute, SpansPerRequest: 10, Workers: 2, MaxRequests: 5,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan Stats, 1)
+	go func() { done <- g.Run(context.Background()) }()
+	var st Stats
+	select {
+	case st = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return 10s after its 300ms duration and 500ms drain")
+	}
+	if st.Requests > 5 || st.SpansAccepted != 0 || st.SpansFailed != st.SpansSent || st.SpansSent != 10*st.Requests {
+		t.Errorf("stats: %+v", st)
+	}
+	if calls.Load() == 0 {
+		t.Error("no request reached the server")
+	}
+}
