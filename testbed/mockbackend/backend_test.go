@@ -117,7 +117,7 @@ func TestAnalyze(t *testing.T) {
 	if rep.BrokenParents != 0 || rep.MissingParents != 0 || rep.BadProvenance != 0 {
 		t.Errorf("trees: %+v", rep)
 	}
-	if rep.SplitTraces != 1 || rep.Segments != 2 || rep.SegmentSize.Max != 3 || rep.SegmentSize.Min != 2 {
+	if rep.SplitTraces != 1 || rep.Segments != 2 || rep.Moved != 2 || rep.SegmentSize.Max != 3 || rep.SegmentSize.Min != 2 {
 		t.Errorf("segments: %+v", rep)
 	}
 	// A child left in another trace than its parent is a broken tree.

@@ -89,6 +89,9 @@ type TreeReport struct {
 	// inconsistent: an origin without a segment index >= 1 or the reverse,
 	// or an origin equal to the span's own trace ID.
 	BadProvenance int `json:"bad_provenance"`
+	// Moved counts spans that carry provenance attributes (moved to a
+	// segment k >= 1).
+	Moved int `json:"moved"`
 	// SplitTraces is the number of input traces that were cut, Segments the
 	// output traces they became.
 	SplitTraces int          `json:"split_traces"`
@@ -154,6 +157,9 @@ func Analyze(records []SpanRecord, isRoot func([8]byte) bool, maxSpans int) Tree
 		segs[r.TraceID] = struct{}{}
 
 		hasOrigin, hasIndex := r.OriginTraceID != "", r.SegmentIndex != -1
+		if hasOrigin {
+			rep.Moved++
+		}
 		if hasOrigin != hasIndex || (hasIndex && r.SegmentIndex < 1) ||
 			(hasOrigin && r.OriginTraceID == hex.EncodeToString(r.TraceID[:])) {
 			rep.BadProvenance++
