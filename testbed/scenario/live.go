@@ -245,9 +245,19 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 	// moment after the backend counted it: give the counters that moment.
 	var metrics collector.Metrics
 	var err error
+	// After a restart the backends also hold what the killed process sent:
+	// wait instead for the exporters to have sent what this process's
+	// receiver accepted.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		metrics, err = p.Scrape()
-		if err != nil || restarted || exporterSent(metrics) >= float64(l.delivered()) || time.Now().After(deadline) {
+		if err != nil || time.Now().After(deadline) {
+			break
+		}
+		target := float64(l.delivered())
+		if restarted {
+			target = metrics.Sum(mReceiverAccepted, nil)
+		}
+		if exporterSent(metrics) >= target {
 			break
 		}
 	}

@@ -66,7 +66,7 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 	if out.err == nil {
 		l.settle(func() bool { return l.delivered() >= st.SpansAccepted }, 3*time.Second, 15*time.Second)
 	}
-	run, _ := l.finish(float64(rate), st)
+	run, m := l.finish(float64(rate), st)
 	r := e.res
 	label := run.Label
 	if out.err != nil {
@@ -93,6 +93,12 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 	r.check(Correctness, label+": delivery resumes after the restart",
 		out.err == nil && run.DeliveredSpans > out.delivered,
 		fmt.Sprintf("backend had %d spans at the restart, %d at the end", out.delivered, run.DeliveredSpans))
+	// The metrics are the restarted process's own: whatever it accepted,
+	// it delivered.
+	accepted, sent := m.Sum(mReceiverAccepted, nil), exporterSent(m)
+	r.check(Correctness, label+": the restarted collector delivered every span it accepted",
+		out.err == nil && accepted > 0 && sent == accepted && float64(run.DeliveredSpans) >= sent,
+		fmt.Sprintf("restarted process: %s %.0f, exporter sent %.0f; backend %d in all", mReceiverAccepted, accepted, sent, run.DeliveredSpans))
 	r.check(Info, label+": spans lost with the killed process", true,
 		fmt.Sprintf("accepted %d, delivered %d: %d lost in memory (no persistent queue configured), %d failed at the client",
 			st.SpansAccepted, run.DeliveredSpans, max(0, st.SpansAccepted-run.DeliveredSpans), st.SpansFailed))
