@@ -106,14 +106,17 @@ func (l *live) startProcess() error {
 // it.
 func (l *live) shutdown() {
 	l.closeOnce.Do(func() {
+		// The timeline and the monitor stop first, so the monitor's last
+		// sample reads the live process: the CPU it used since the sample
+		// before counts (read after the exit, it would be lost).
+		close(l.stopTick)
+		<-l.tickDone
+		l.summary = l.mon.Stop()
 		l.mu.Lock()
 		l.closed = true
 		p := l.proc
 		l.mu.Unlock()
 		l.stopErr = p.Stop(20 * time.Second)
-		close(l.stopTick)
-		<-l.tickDone
-		l.summary = l.mon.Stop()
 	})
 }
 
