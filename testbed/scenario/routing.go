@@ -116,8 +116,8 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	r := e.res
 	ok, det := eq(mReceiverAccepted, m.Sum(mReceiverAccepted, nil), float64(st.SpansAccepted))
 	r.check(Correctness, run.Label+": receiver metrics match the generator", ok, det)
-	r.check(Correctness, run.Label+": every request accepted", st.SpansFailed == 0,
-		fmt.Sprintf("sent %d, accepted %d, failed %d%s", st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st)))
+	r.check(Correctness, run.Label+": every request accepted", st.SpansFailed == 0 && st.SpansRejected == 0,
+		fmt.Sprintf("sent %d, accepted %d, failed %d, rejected %d%s", st.SpansSent, st.SpansAccepted, st.SpansFailed, st.SpansRejected, lastError(st)))
 	ok, det = eq("healthy backend spans", float64(healthy.Spans()), float64(owed("healthy")))
 	r.check(Correctness, run.Label+": the healthy destination receives all routed to it", ok, det)
 	for _, b := range bs {
