@@ -185,6 +185,26 @@ func BenchmarkMemoryNeverSplit(b *testing.B) {
 	}
 }
 
+// BenchmarkMemoryMidSize: heap held after tracking 10,000 traces of 100 spans
+// each (none splits; each outgrows the inline prefix, so each has per-span
+// state). No target: it shows what a trace past the prefix costs.
+func BenchmarkMemoryMidSize(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		before := heapAlloc()
+		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
+		for t := uint64(0); t < 10_000; t += 10 {
+			if _, err := p.processTraces(ctx, benchBatch(t+1, 10, 100)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heapAlloc()
+		require.Equal(b, 10_000, p.split.tracked())
+		b.ReportMetric(float64(after-before)/10_000, "bytes/trace")
+		runtime.KeepAlive(p)
+	}
+}
+
 // BenchmarkMemorySplit: heap held after tracking traces that split: 50 traces
 // of 20,000 spans (10 segments each) and, separately, one of 100,000.
 func BenchmarkMemorySplit(b *testing.B) {

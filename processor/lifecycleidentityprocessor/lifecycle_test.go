@@ -11,8 +11,8 @@ import (
 // TestLongLivedTraceDefaults: the product's case with the shipped defaults.
 // A lifecycle trace of 20,000 spans (handlers with four children each,
 // children first) and its root arriving last: every output trace is bounded,
-// every tree valid (no parent link lost, even with per-span state starting at
-// half a segment), and the root lands in segment 0.
+// every tree valid (no parent link lost, even for the spans of the trace's
+// prefix), and the root lands in segment 0.
 func TestLongLivedTraceDefaults(t *testing.T) {
 	tt := newTelemetry(t)
 	p := newCore(t, createDefaultConfig().(*Config), newFakeClock(), telemetrySettings(tt))

@@ -137,48 +137,37 @@ func build(bs [][]tspan) []ptrace.Traces {
 	return out
 }
 
-// TestPropertyInvariants: with per-span state from the first span (the
-// knob tests can turn), every invariant holds exactly; tree breaks are only
-// those counted as lost parent links.
+// TestPropertyInvariants: with the shipped behaviour (a prefix recorded in
+// the trace's slot, per-span state once it is full or segment 0 closes) and
+// with per-span state from the first span (the knob tests can turn), every
+// invariant holds exactly: invariant 3 breaks only where a parent link is
+// counted as lost.
 func TestPropertyInvariants(t *testing.T) {
-	for seed := uint64(1); seed <= 40; seed++ {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(seed, 7))
-			w := genWorkload(r, 40)
-			maxSpans := 2 + r.IntN(30)
-			tt := componenttest.NewTelemetry()
-			defer func() { require.NoError(t, tt.Shutdown(t.Context())) }()
-			p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt))
-			p.split.trackSpans, p.split.trackAge = 0, 0
-			outs := run(t, p, build(w.batches(r, 64)))
-			v := checkInvariants(w.spans, outs, maxSpans)
-			require.Empty(t, v.hard, "maxSpans=%d", maxSpans)
-			lost := counterValue(t, tt, "otelcol_processor_lifecycle_identity_parent_links_lost")
-			assert.LessOrEqual(t, int64(v.lost), lost, "maxSpans=%d: %v", maxSpans, v.trees)
-			require.NoError(t, p.shutdown(t.Context()))
-		})
+	for _, mode := range []string{"default", "track-all"} {
+		var rerooted, total int64
+		for seed := uint64(1); seed <= 60; seed++ {
+			t.Run(fmt.Sprint(mode, "/", seed), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(seed, 7))
+				w := genWorkload(r, 40)
+				maxSpans := 2 + r.IntN(30)
+				tt := componenttest.NewTelemetry()
+				defer func() { require.NoError(t, tt.Shutdown(t.Context())) }()
+				p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt))
+				if mode == "track-all" {
+					p.split.trackSpans, p.split.trackAge = 0, 0
+				}
+				outs := run(t, p, build(w.batches(r, 64)))
+				v := checkInvariants(w.spans, outs, maxSpans)
+				require.Empty(t, v.hard, "maxSpans=%d", maxSpans)
+				lost := counterValue(t, tt, "otelcol_processor_lifecycle_identity_parent_links_lost")
+				assert.LessOrEqual(t, int64(v.lost), lost, "maxSpans=%d: %v", maxSpans, v.trees)
+				rerooted += counterValue(t, tt, mRerooted)
+				total += int64(len(w.spans))
+				require.NoError(t, p.shutdown(t.Context()))
+			})
+		}
+		t.Logf("%s: %d of %d spans re-rooted", mode, rerooted, total)
 	}
-}
-
-// TestPropertyDefaultTracking: with the shipped thresholds (per-span state
-// from half of max_spans or half of max_age), invariants 1, 2, 4 and 5 hold
-// exactly; invariant 3 can break only for a parent and child that straddle
-// the point where per-span state began, which the test reports.
-func TestPropertyDefaultTracking(t *testing.T) {
-	var broken, total int
-	for seed := uint64(100); seed < 130; seed++ {
-		r := rand.New(rand.NewPCG(seed, 7))
-		w := genWorkload(r, 40)
-		maxSpans := 2 + r.IntN(30)
-		p := newCore(t, testConfig(maxSpans), newFakeClock(), nopSettings())
-		outs := run(t, p, build(w.batches(r, 64)))
-		v := checkInvariants(w.spans, outs, maxSpans)
-		require.Empty(t, v.hard, "seed %d maxSpans=%d", seed, maxSpans)
-		broken += v.broken
-		total += len(w.spans)
-	}
-	t.Logf("default tracking: %d of %d spans kept a parent in another segment (%.3f%%)", broken, total, 100*float64(broken)/float64(total))
-	assert.Less(t, float64(broken)/float64(total), 0.02)
 }
 
 // TestPropertyEvictionAndAge: time moves, segments close by age, state is

@@ -7,9 +7,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// splitState is the per-span memory of a trace that is large or old enough
-// to split (or has split). It answers, for every arriving span, "was I named
-// as a parent in an earlier segment?" and "is my parent in a closed segment?".
+// splitState is the per-span memory of a trace that outgrew its prefix (see
+// prefix.go) or split. It answers, for every arriving span, "was I named as a
+// parent in an earlier segment?" and "is my parent in a closed segment?"
+// (together with the frozen seen set of the trace's prefix, for the spans of
+// segment 0 that arrived before this state began).
 //
 //   - seenCur: 32-bit digests (spanHash) of the span IDs placed in the
 //     current segment (4 bytes each, at most 2 x max_spans; the buffer is
@@ -26,6 +28,7 @@ import (
 //     re-roots a child (with its link) whose parent was in fact in its own
 //     segment or had not arrived.
 type splitState struct {
+	seg           uint64   // index of the current segment
 	base          uint64   // first segment index this state knows about
 	counts        []uint32 // spans in closed segment base+i
 	segID         pcommon.TraceID
@@ -39,14 +42,33 @@ type splitState struct {
 }
 
 func newSplitState(t pcommon.TraceID, seg uint64, maxSpans uint32) *splitState {
-	return &splitState{
-		base:          seg,
-		segID:         segmentTraceID(t, seg),
-		originHex:     hex.EncodeToString(t[:]),
-		pendingCur:    make(map[uint64]struct{}),
-		pendingClosed: make(map[uint64]uint64),
-		closed:        layeredBloom{first: int(maxSpans)},
+	d := &splitState{
+		seg:    seg,
+		base:   seg,
+		segID:  segmentTraceID(t, seg),
+		closed: layeredBloom{first: int(maxSpans)},
 	}
+	if seg != 0 {
+		d.originHex = hex.EncodeToString(t[:])
+	}
+	return d
+}
+
+// setSegment makes segment k of trace t the current one.
+func (d *splitState) setSegment(t pcommon.TraceID, k uint64) {
+	d.seg = k
+	d.segID = segmentTraceID(t, k)
+	if d.originHex == "" {
+		d.originHex = hex.EncodeToString(t[:])
+	}
+}
+
+// named records p as named in the current segment and not arrived.
+func (d *splitState) named(p uint64) {
+	if d.pendingCur == nil {
+		d.pendingCur = make(map[uint64]struct{})
+	}
+	d.pendingCur[p] = struct{}{}
 }
 
 // closeCurrent folds the current segment k, which holds count spans, into the
@@ -85,7 +107,15 @@ func (d *splitState) count(j uint64) *uint32 {
 
 // parentInCurrent decides for a span placed in the current segment whether
 // its parent p stays its parent (false) or the span must be re-rooted (true).
-func (d *splitState) parentInCurrent(s *splitter, p uint64) bool {
+//
+// When segment 0 has closed, the seen set of the trace's prefix answers for
+// the spans of segment 0 that arrived before this state began: a parent whose
+// fingerprint is there may be in segment 0, so the span is re-rooted. (The
+// parents the prefix named and that had not arrived are in pendingClosed,
+// exact.) A false positive re-roots the span too, with its link; if p then
+// arrives in the current segment it is marked present there (splitter.assign),
+// so its later children keep it.
+func (d *splitState) parentInCurrent(p uint64, seen *seenSet) bool {
 	if _, ok := d.pendingCur[p]; ok {
 		return false
 	}
@@ -95,13 +125,16 @@ func (d *splitState) parentInCurrent(s *splitter, p uint64) bool {
 	if d.closed.has(uint64(spanHash(p))) {
 		return true // p is in a closed segment (or a false positive)
 	}
-	d.pendingCur[p] = struct{}{}
+	if d.seg != 0 && seen.has(seenFP(p)) {
+		return true // p arrived in segment 0 (or a false positive)
+	}
+	d.named(p)
 	return false
 }
 
 // parentInClosed decides the same for a late parent placed in closed
 // segment j.
-func (d *splitState) parentInClosed(s *splitter, p, j uint64) bool {
+func (d *splitState) parentInClosed(s *splitter, p, j uint64, seen *seenSet) bool {
 	if k, ok := d.pendingClosed[p]; ok {
 		return k != j
 	}
@@ -115,6 +148,9 @@ func (d *splitState) parentInClosed(s *splitter, p, j uint64) bool {
 	}
 	if slices.Contains(d.seenCur, spanHash(p)) { // rare path: a late parent's parent arrived first
 		return true
+	}
+	if j != 0 && seen.has(seenFP(p)) {
+		return true // p arrived in segment 0 (or a false positive)
 	}
 	s.addPendingClosed(d, p, j)
 	return false

@@ -1,6 +1,7 @@
 package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
 
 import (
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -47,9 +48,9 @@ type splitStats struct {
 type splitter struct {
 	maxSpans   uint32
 	capSpans   uint32 // 2 x max_spans: no segment ever holds more
-	trackSpans uint32 // count at which per-span state begins
+	trackSpans uint32 // count beyond which per-span state begins (tests only; default never)
 	maxAge     int64
-	trackAge   int64 // age at which per-span state begins
+	trackAge   int64 // age at which per-span state begins (tests only; default never)
 	idle       int64
 	maxTraces  int
 	maxPending int // cap of splitState.pendingClosed
@@ -60,6 +61,7 @@ type splitter struct {
 
 	table       traceTable
 	details     []*splitState
+	named       namedSlab // open parents named by the prefixes of traces
 	freeDetails []int32
 	evicted     *evictedSet // allocated at the first eviction
 	lastRestart uint64
@@ -74,9 +76,9 @@ func newSplitter(cfg SplitConfig, epoch time.Time) *splitter {
 	return &splitter{
 		maxSpans:   uint32(cfg.MaxSpans),
 		capSpans:   uint32(2 * cfg.MaxSpans),
-		trackSpans: uint32(cfg.MaxSpans / 2),
+		trackSpans: math.MaxUint32, // the prefix decides when per-span state begins (prefix.go)
 		maxAge:     int64(cfg.MaxAge),
-		trackAge:   int64(cfg.MaxAge / 2),
+		trackAge:   math.MaxInt64,
 		idle:       int64(cfg.IdleTimeout),
 		maxTraces:  cfg.MaxTraces,
 		maxPending: cfg.MaxSpans,
@@ -112,6 +114,9 @@ func (s *splitter) evict(i int32, reason int) {
 		s.evicted = newEvictedSet(max(s.maxTraces, minEvictedMemory))
 	}
 	s.evicted.add(traceHash(ts.id))
+	if ts.named != 0 {
+		s.named.drain(&ts.named, nil)
+	}
 	if ts.detail != noDetail {
 		s.details[ts.detail] = nil
 		s.freeDetails = append(s.freeDetails, ts.detail)
@@ -125,6 +130,7 @@ func (s *splitter) evict(i int32, reason int) {
 func (s *splitter) reset() {
 	s.table = newTraceTable()
 	s.details, s.freeDetails, s.evicted = nil, nil, nil
+	s.named = namedSlab{}
 	s.lastIdx = nilIdx
 }
 
@@ -165,8 +171,7 @@ func (s *splitter) restart(ts *traceState) {
 		k = s.lastRestart + 1
 	}
 	s.lastRestart = k
-	ts.seg = k
-	s.startDetail(ts)
+	s.startDetail(ts, k)
 	s.stats.segments++
 }
 
@@ -177,9 +182,15 @@ func (s *splitter) detail(ts *traceState) *splitState {
 	return s.details[ts.detail]
 }
 
-// startDetail allocates per-span state for a trace.
-func (s *splitter) startDetail(ts *traceState) *splitState {
-	d := newSplitState(ts.id, ts.seg, s.maxSpans)
+// startDetail allocates per-span state for a trace whose current segment is
+// seg. The parents its prefix named that have not arrived become parents
+// named in segment 0 (the prefix is in segment 0), and its seen set is
+// frozen.
+func (s *splitter) startDetail(ts *traceState, seg uint64) *splitState {
+	d := newSplitState(ts.id, seg, s.maxSpans)
+	if ts.named != 0 {
+		s.named.drain(&ts.named, d.named)
+	}
 	if n := len(s.freeDetails); n > 0 {
 		ts.detail = s.freeDetails[n-1]
 		s.freeDetails = s.freeDetails[:n-1]
@@ -195,16 +206,15 @@ func (s *splitter) startDetail(ts *traceState) *splitState {
 func (s *splitter) openSegment(ts *traceState) *splitState {
 	d := s.detail(ts)
 	if d == nil {
-		d = s.startDetail(ts)
+		d = s.startDetail(ts, 0) // a trace without per-span state is in segment 0
 	}
-	d.closeCurrent(s, ts.seg, ts.count)
-	ts.seg++
-	if ts.seg > restartBase && ts.seg > s.lastRestart {
-		s.lastRestart = ts.seg // keep later restarts above this one
+	d.closeCurrent(s, d.seg, ts.count)
+	d.setSegment(ts.id, d.seg+1)
+	if d.seg > restartBase && d.seg > s.lastRestart {
+		s.lastRestart = d.seg // keep later restarts above this one
 	}
 	ts.count = 0
 	ts.opened = s.now
-	d.segID = segmentTraceID(ts.id, ts.seg)
 	s.stats.segments++
 	return d
 }
@@ -221,6 +231,9 @@ func (s *splitter) addPendingClosed(d *splitState, p, j uint64) {
 			s.stats.linksLost++
 		}
 	}
+	if d.pendingClosed == nil {
+		d.pendingClosed = make(map[uint64]uint64)
+	}
 	d.pendingClosed[p] = j
 	d.pendingOrder = append(d.pendingOrder, p)
 	if len(d.pendingOrder) > 2*len(d.pendingClosed)+64 {
@@ -235,8 +248,30 @@ func (s *splitter) addPendingClosed(d *splitState, p, j uint64) {
 	}
 }
 
+// nameInPrefix records p as a parent named by a prefix span; false when the
+// list of open parents is full.
+func (s *splitter) nameInPrefix(ts *traceState, p uint64) bool {
+	found, n := s.named.find(ts.named, p)
+	if found {
+		return true
+	}
+	if n >= maxOpenNamed {
+		return false
+	}
+	s.named.push(&ts.named, p)
+	return true
+}
+
 // assign places one span in a segment of its trace and rewrites it when it
 // leaves segment 0 or its parent landed in another segment.
+//
+// Until a trace has per-span state, its spans stay in segment 0 and are
+// recorded in its prefix (see prefix.go); no decision needs more. Per-span
+// state begins when the prefix is full or segment 0 closes. From then on, a
+// parent named by the prefix that has not arrived is known exactly (as named
+// in segment 0: it joins segment 0 when it arrives), and a span of a later
+// segment whose parent's fingerprint is in the prefix's seen set is
+// re-rooted with its link (a false positive costs only that re-root).
 func (s *splitter) assign(span ptrace.Span) {
 	t := span.TraceID()
 	if t.IsEmpty() {
@@ -244,10 +279,43 @@ func (s *splitter) assign(span ptrace.Span) {
 	}
 	ts := s.table.at(s.lookup(t))
 	sid := spanKey(span.SpanID())
+	parent := span.ParentSpanID()
+	p := spanKey(parent)
 	d := s.detail(ts)
 
+	if d == nil {
+		// The prefix: segment 0, no per-span state yet.
+		closing := ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge
+		wasNamed := sid != 0 && ts.named != 0 && s.named.remove(&ts.named, sid)
+		if !closing || (wasNamed && ts.count < s.capSpans) { // a late parent joins segment 0 even when full
+			ts.count++
+			if ts.count <= s.trackSpans && s.now-ts.opened < s.trackAge &&
+				(sid == 0 || ts.seen.add(seenFP(sid))) &&
+				(p == 0 || s.nameInPrefix(ts, p)) {
+				return
+			}
+			// The prefix is full: per-span state begins with this span,
+			// still in segment 0, where no span is re-rooted.
+			d = s.startDetail(ts, 0)
+			if sid != 0 {
+				d.seenCur = append(d.seenCur, spanHash(sid))
+			}
+			if p != 0 {
+				d.parentInCurrent(p, &ts.seen)
+			}
+			return
+		}
+		if wasNamed {
+			s.stats.linksLost++ // its segment 0 is at 2 x max_spans
+		}
+		// Segment 0 closes: per-span state begins (openSegment) below.
+	}
+
 	// A span named earlier as a parent joins the segment that named it first.
-	seg := ts.seg
+	var seg uint64
+	if d != nil {
+		seg = d.seg
+	}
 	late, inClosed := false, false
 	if d != nil && sid != 0 {
 		if _, ok := d.pendingCur[sid]; ok {
@@ -268,33 +336,35 @@ func (s *splitter) assign(span ptrace.Span) {
 	}
 	if !late && (ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge) {
 		d = s.openSegment(ts)
-		seg = ts.seg
+		seg = d.seg
 	}
 	if inClosed {
 		*d.count(seg)++
 		d.closed.add(uint64(spanHash(sid)))
 	} else {
 		ts.count++
-		if d == nil && (ts.count > s.trackSpans || s.now-ts.opened >= s.trackAge) {
-			d = s.startDetail(ts)
-		}
-		if d != nil && sid != 0 {
+		if sid != 0 {
 			d.seenCur = append(d.seenCur, spanHash(sid))
+			if seg != 0 && ts.seen.has(seenFP(sid)) {
+				// A false positive of the prefix's seen set (this span is
+				// arriving now): mark it present in this segment, so that
+				// its later children keep it as their parent.
+				d.named(sid)
+			}
 		}
 	}
 
 	reroot := false
-	parent := span.ParentSpanID()
-	if p := spanKey(parent); p != 0 && d != nil {
+	if p != 0 {
 		if inClosed {
-			reroot = d.parentInClosed(s, p, seg)
+			reroot = d.parentInClosed(s, p, seg, &ts.seen)
 		} else {
-			reroot = d.parentInCurrent(s, p)
+			reroot = d.parentInCurrent(p, &ts.seen)
 		}
 	}
 
 	if seg != 0 {
-		if seg == ts.seg {
+		if seg == d.seg {
 			span.SetTraceID(d.segID)
 		} else {
 			span.SetTraceID(segmentTraceID(t, seg))

@@ -3,18 +3,22 @@ package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/p
 import "go.opentelemetry.io/collector/pdata/pcommon"
 
 // traceState is what the processor holds for every tracked trace. It is kept
-// small (56 bytes, plus 16 to 32 bytes of index) because most traces never
-// split; per-span state lives in splitState and exists only for traces that
-// grow large or old (see splitter.startDetail).
+// small (72 bytes, plus 16 to 32 bytes of index) because most traces never
+// split: the first spans of a trace are recorded in the inline seen set and
+// the shared list of open parents (prefix.go);
+// per-span state lives in splitState and exists only for traces that outgrow
+// the prefix or split (see splitter.startDetail). A trace without splitState
+// is in segment 0; the index of the current segment lives in splitState.
 type traceState struct {
 	id       pcommon.TraceID
-	lastSeen int64  // nanoseconds since the processor started, last arrival
-	opened   int64  // nanoseconds since the processor started, current segment opened
-	seg      uint64 // index of the current segment
-	count    uint32 // spans in the current segment
-	prev     int32  // LRU list, towards the least recently active
-	next     int32  // LRU list, towards the most recently active
-	detail   int32  // index into splitter.details, or noDetail
+	lastSeen int64   // nanoseconds since the processor started, last arrival
+	opened   int64   // nanoseconds since the processor started, current segment opened
+	count    uint32  // spans in the current segment
+	prev     int32   // LRU list, towards the least recently active
+	next     int32   // LRU list, towards the most recently active
+	detail   int32   // index into splitter.details, or noDetail
+	named    int32   // open parents named in the prefix: list head in splitter.named (index+1), 0 if none
+	seen     seenSet // fingerprints of the span IDs of the prefix (see prefix.go)
 }
 
 const (
