@@ -1,6 +1,7 @@
 package lifecycleidentityprocessor
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -142,4 +143,26 @@ func TestPrefixFalsePositiveOnlyReroots(t *testing.T) {
 	out = collect(run(t, p, []ptrace.Traces{batch(in)}))
 	assert.Equal(t, int64(1), out[4].index)
 	assert.Equal(t, spanID(twin), out[4].parent, "the twin arrived in this segment: no re-root")
+}
+
+// TestPropertyPrefixFalsePositives: with fingerprints narrowed to 3 bits, the
+// prefix's seen set answers "maybe" for most parents; trees stay valid (a
+// false positive only re-roots a span with its link) and no degradation goes
+// uncounted.
+func TestPropertyPrefixFalsePositives(t *testing.T) {
+	defer func(m uint16) { seenFPMask = m }(seenFPMask)
+	seenFPMask = 7
+	for seed := uint64(400); seed < 460; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 7))
+			w := genWorkload(r, 40)
+			maxSpans := 2 + r.IntN(60)
+			tt := newTelemetry(t)
+			p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt))
+			outs := run(t, p, build(w.batches(r, 64)))
+			v := checkInvariants(w.spans, outs, maxSpans)
+			require.Empty(t, v.hard, "maxSpans=%d", maxSpans)
+			assert.LessOrEqual(t, int64(v.lost), counterValue(t, tt, mLinksLost), "maxSpans=%d: %v", maxSpans, v.trees)
+		})
+	}
 }
