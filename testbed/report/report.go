@@ -98,8 +98,12 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 			continue
 		}
 		for _, run := range r.Runs {
+			offered := num(run.OfferedRate)
+			if run.RateIsLowerBound {
+				offered = "≥ " + offered
+			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f%% | %.0f | %.2f | %.0f | %s | %s |\n",
-				link, run.Label, num(run.OfferedRate), num(run.DeliveredRate), 100*run.Loss, run.CPUPercent,
+				link, run.Label, offered, num(run.DeliveredRate), 100*run.Loss, run.CPUPercent,
 				run.CPUMicrosPerSpan, run.PeakRSSMiB, versus(r, run), statusCell(r))
 		}
 	}
@@ -186,7 +190,17 @@ func versus(r scenario.Result, run scenario.Run) string {
 		parts = append(parts, fmt.Sprintf("RSS x%.2f", run.PeakRSSMiB/base.PeakRSSMiB))
 	}
 	if r.Scenario == "max-rate" && base.OfferedRate > 0 {
-		parts = append(parts, fmt.Sprintf("max rate x%.2f", run.OfferedRate/base.OfferedRate))
+		// A ramp that never fell under 99% gives a floor, not a limit.
+		switch {
+		case run.RateIsLowerBound && base.RateIsLowerBound:
+			parts = append(parts, "max rate: neither limit reached")
+		case run.RateIsLowerBound:
+			parts = append(parts, fmt.Sprintf("max rate ≥ x%.2f", run.OfferedRate/base.OfferedRate))
+		case base.RateIsLowerBound:
+			parts = append(parts, fmt.Sprintf("max rate ≤ x%.2f", run.OfferedRate/base.OfferedRate))
+		default:
+			parts = append(parts, fmt.Sprintf("max rate x%.2f", run.OfferedRate/base.OfferedRate))
+		}
 	}
 	return strings.Join(parts, ", ")
 }

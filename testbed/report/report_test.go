@@ -55,3 +55,22 @@ func TestWriteLoadSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxRateLowerBound: a ramp that never fell under 99% is shown as a
+// floor, in the rate and in the ratio to the baseline.
+func TestMaxRateLowerBound(t *testing.T) {
+	dir := t.TempDir()
+	res := scenario.Result{Scenario: "max-rate", Status: scenario.StatusPassed, Runs: []scenario.Run{
+		{Label: "tracebound ramp", Pipeline: scenario.Tracebound, OfferedRate: 437000, DeliveredRate: 436900, RateIsLowerBound: true},
+		{Label: "baseline ramp", Pipeline: scenario.Baseline, OfferedRate: 328000, DeliveredRate: 328000},
+	}}
+	if err := WriteSummary(dir, []scenario.Result{res}, ThisMachine("bin/x")); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := os.ReadFile(filepath.Join(dir, "SUMMARY.md"))
+	for _, want := range []string{"| tracebound ramp | ≥ 437,000 | 436,900 |", "max rate ≥ x1.33", "| baseline ramp | 328,000 |"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
+		}
+	}
+}

@@ -62,6 +62,9 @@ type Run struct {
 	DeliveredSpans int64 `json:"delivered_spans"`
 	// Loss is 1 - delivered/sent (0 when nothing was sent).
 	Loss float64 `json:"loss"`
+	// RateIsLowerBound marks a max-rate ramp that never fell under 99%:
+	// OfferedRate is then its last step, and the limit lies above it.
+	RateIsLowerBound bool `json:"rate_is_lower_bound,omitempty"`
 	// CPUPercent is the collector's mean CPU (% of one core) from ready to
 	// stop; CPUMicrosPerSpan its CPU time per delivered span.
 	CPUPercent       float64 `json:"cpu_percent"`
