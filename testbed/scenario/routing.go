@@ -128,7 +128,13 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	}
 	lag := owed("healthy") - healthyAtEnd
 	share := int64(rate) / int64(len(routingDests))
-	r.check(Timing, run.Label+": the healthy destination keeps up (under 1 s behind when the load ends)",
+	// Asserted for tracebound only, as in steady and restart: the
+	// baseline's figures are a reference, not a claim.
+	lagKind := Timing
+	if pipeline == Baseline {
+		lagKind = Info
+	}
+	r.check(lagKind, run.Label+": the healthy destination keeps up (under 1 s behind when the load ends)",
 		lag <= share, fmt.Sprintf("%d spans behind at the end of the load (1 s of its share is %d)", lag, share))
 	if pipeline == Baseline {
 		r.check(Info, run.Label+": the stock pipeline cannot route", true,
