@@ -23,7 +23,10 @@ import (
 type Options struct {
 	// Binary is the collector binary (bin/otelcol-tracebound).
 	Binary string
-	// WorkDir holds configs, sockets and logs; a temporary folder when "".
+	// WorkDir keeps each scenario's collector configs, sockets and logs in
+	// WorkDir/<scenario> (emptied first); "" uses a temporary folder,
+	// removed at the end. Keep it short: socket paths are limited to 107
+	// bytes.
 	WorkDir string
 	// Quick runs small rates for a few seconds and asserts correctness
 	// only.
@@ -111,8 +114,23 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 			filepath.Base(opts.Binary), strings.Join(missing, ", "), opts.Binary)
 		return res
 	}
-	dir := opts.WorkDir
-	if dir == "" {
+	var dir string
+	if opts.WorkDir != "" {
+		// Kept for the user to read: one fresh folder per scenario, since
+		// socket names repeat and a killed collector leaves its socket.
+		// Absolute: the socket path must read as a path, not a TCP address.
+		dir, err = filepath.Abs(filepath.Join(opts.WorkDir, sc.Name))
+		if err == nil {
+			err = os.RemoveAll(dir)
+		}
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			res.Status, res.Reason = StatusError, err.Error()
+			return res
+		}
+	} else {
 		// Socket paths must stay short (108 bytes): a short temp name.
 		dir, err = os.MkdirTemp("", "tb-")
 		if err != nil {

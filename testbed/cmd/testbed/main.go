@@ -30,6 +30,7 @@ func run() int {
 	rate := flag.Int("rate", 0, "offered rate in spans/s, replacing each scenario's own (steady: one rate; max-rate: the first step)")
 	duration := flag.Duration("duration", 0, "load duration, replacing each scenario's own (steady: per run; max-rate: per step; lifecycle: a ceiling)")
 	quick := flag.Bool("quick", false, "quick mode: small rates, a few seconds each; timing checks are reported, not asserted")
+	workdir := flag.String("workdir", "", "keep each scenario's collector configs and logs in <workdir>/<scenario> (default: a temporary folder, removed)")
 	list := flag.Bool("list", false, "list the scenarios and exit")
 	flag.Parse()
 
@@ -58,7 +59,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := scenario.Options{Binary: *binary, Quick: *quick, Rate: *rate, Duration: *duration, Log: os.Stderr}
+	opts := scenario.Options{Binary: *binary, WorkDir: *workdir, Quick: *quick, Rate: *rate, Duration: *duration, Log: os.Stderr}
 	start := time.Now()
 	bad := 0
 	for _, s := range scenarios {
