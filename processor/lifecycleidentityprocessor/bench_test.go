@@ -231,3 +231,54 @@ func BenchmarkMemorySplit(b *testing.B) {
 		})
 	}
 }
+
+// wideBatch builds nTraces traces of 101 spans each: a root, 20 handlers and
+// 4 children per handler, all children first, then the handlers, then the
+// root, traces interleaved. 21 parents are open at once, more than the
+// prefix holds, so every trace takes per-span state.
+func wideBatch(firstTrace uint64, nTraces int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	setIdentity(rs.Resource().Attributes())
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	spans.EnsureCapacity(nTraces * 101)
+	add := func(id, parent uint64) {
+		for t := 0; t < nTraces; t++ {
+			fillBenchSpan(spans.AppendEmpty(), traceID(firstTrace+uint64(t)), id, parent)
+		}
+	}
+	for h := uint64(0); h < 20; h++ {
+		for c := uint64(0); c < 4; c++ {
+			add(100+4*h+c, 2+h)
+		}
+	}
+	for h := uint64(0); h < 20; h++ {
+		add(2+h, 1)
+	}
+	for t := 0; t < nTraces; t++ {
+		sp := spans.AppendEmpty()
+		fillBenchSpan(sp, traceID(firstTrace+uint64(t)), 1, 1)
+		sp.SetParentSpanID(pcommon.NewSpanIDEmpty())
+	}
+	return td
+}
+
+// BenchmarkMemoryMidSizeWide: heap held after tracking 10,000 traces of 101
+// spans with 21 parents open at once (none splits; each takes per-span
+// state). No target.
+func BenchmarkMemoryMidSizeWide(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		before := heapAlloc()
+		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
+		for t := uint64(0); t < 10_000; t += 10 {
+			if _, err := p.processTraces(ctx, wideBatch(t+1, 10)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		after := heapAlloc()
+		require.Equal(b, 10_000, p.split.tracked())
+		b.ReportMetric(float64(after-before)/10_000, "bytes/trace")
+		runtime.KeepAlive(p)
+	}
+}

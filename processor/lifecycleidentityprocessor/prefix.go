@@ -12,8 +12,11 @@ package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/p
 //     arrived, exact (full span IDs), in a shared slab (namedSlab) the trace
 //     points into. An ID leaves the list when its span arrives.
 //
-// Per-span state begins when either is full (an 11th distinct fingerprint,
-// a 5th open parent), or when segment 0 closes. Then the open parents move
+// When the seen set is full (an 11th distinct fingerprint), the spans that
+// follow go to the middle tier (below) as exact 32-bit digests. Per-span
+// state begins when the open parents overflow the list (a 5th while the seen
+// set fills, a 9th in the middle tier), or when segment 0 closes. Then the
+// open parents move
 // into splitState as parents named in segment 0, exactly as if per-span state
 // had been there from the start, and the seen set is frozen: afterwards it
 // only answers "is this parent maybe in segment 0?" for spans of later
@@ -26,6 +29,10 @@ type seenSet [seenEntries]uint16
 const (
 	seenEntries  = 10
 	maxOpenNamed = 4 // open parents named in the prefix before per-span state begins
+	// Open parents a trace in its middle tier may hold. While the seen set
+	// fills, the limit stays maxOpenNamed: which spans the seen set holds
+	// must not depend on it.
+	maxOpenNamedMid = 8
 )
 
 // seenFPMask narrows fingerprints in tests, to make false positives common.
@@ -133,3 +140,13 @@ func (n *namedSlab) drain(head *int32, f func(uint64)) {
 	}
 	*head = 0
 }
+
+// The middle tier. When the seen set is full, the trace does not take
+// per-span state (splitState, a few hundred bytes of fixed cost) yet: the
+// 32-bit digests (spanHash) of its next spans go into a plain []uint32 of
+// its own (splitter.mids, grown by half, not doubled), exactly the digests
+// splitState.seenCur would have held for them. Per-span state begins when
+// the open parents overflow the prefix's list or segment 0 closes; the
+// slice then becomes seenCur as it is. Until then no question needs it
+// (segment 0 re-roots nothing, and the open parents are in the exact list),
+// so every decision is the one per-span state would have taken.

@@ -27,14 +27,24 @@ import (
 //     Bloom filter (about 1.75 to 3.5 bytes per span). A false "yes" only
 //     re-roots a child (with its link) whose parent was in fact in its own
 //     segment or had not arrived.
+//
+// Everything but the current segment lives in splitExtra, allocated when the
+// trace first closes a segment or starts beyond segment 0 (a continuation
+// after eviction): a trace that took per-span state but never splits holds
+// 48 bytes here, not 192.
 type splitState struct {
-	seg           uint64   // index of the current segment
+	seg         uint64 // index of the current segment
+	seenCur     []uint32
+	pendingCur  map[uint64]struct{}
+	*splitExtra // nil while the trace is in segment 0 and nothing closed
+}
+
+// splitExtra is the part of splitState only a trace past segment 0 uses.
+type splitExtra struct {
 	base          uint64   // first segment index this state knows about
 	counts        []uint32 // spans in closed segment base+i
 	segID         pcommon.TraceID
 	originHex     string
-	seenCur       []uint32
-	pendingCur    map[uint64]struct{}
 	pendingClosed map[uint64]uint64
 	pendingOrder  []uint64 // pendingClosed keys, oldest first (may hold stale keys)
 	closed        layeredBloom
@@ -42,25 +52,31 @@ type splitState struct {
 }
 
 func newSplitState(t pcommon.TraceID, seg uint64, maxSpans uint32) *splitState {
-	d := &splitState{
-		seg:    seg,
-		base:   seg,
-		segID:  segmentTraceID(t, seg),
-		closed: layeredBloom{first: int(maxSpans)},
-	}
+	d := &splitState{seg: seg}
 	if seg != 0 {
-		d.originHex = hex.EncodeToString(t[:])
+		d.extra(t, maxSpans)
 	}
 	return d
 }
 
-// setSegment makes segment k of trace t the current one.
+// extra allocates the split-only part, once; base is the current segment.
+func (d *splitState) extra(t pcommon.TraceID, maxSpans uint32) {
+	if d.splitExtra != nil {
+		return
+	}
+	d.splitExtra = &splitExtra{
+		base:      d.seg,
+		segID:     segmentTraceID(t, d.seg),
+		originHex: hex.EncodeToString(t[:]),
+		closed:    layeredBloom{first: int(maxSpans)},
+	}
+}
+
+// setSegment makes segment k of trace t the current one (the split-only
+// part exists: a segment was closed).
 func (d *splitState) setSegment(t pcommon.TraceID, k uint64) {
 	d.seg = k
 	d.segID = segmentTraceID(t, k)
-	if d.originHex == "" {
-		d.originHex = hex.EncodeToString(t[:])
-	}
 }
 
 // named records p as named in the current segment and not arrived.
@@ -73,7 +89,8 @@ func (d *splitState) named(p uint64) {
 
 // closeCurrent folds the current segment k, which holds count spans, into the
 // closed state.
-func (d *splitState) closeCurrent(s *splitter, k uint64, count uint32) {
+func (d *splitState) closeCurrent(s *splitter, t pcommon.TraceID, k uint64, count uint32) {
+	d.extra(t, s.maxSpans)
 	for uint64(len(d.counts)) < k-d.base {
 		d.counts = append(d.counts, 0) // segments before tracking began
 	}
@@ -100,6 +117,16 @@ func (d *splitState) closeCurrent(s *splitter, k uint64, count uint32) {
 	d.seenCur = d.seenCur[:0]
 }
 
+// namedInClosed returns the closed segment that named id first, if id is
+// a parent named there that has not arrived.
+func (d *splitState) namedInClosed(id uint64) (uint64, bool) {
+	if d.splitExtra == nil {
+		return 0, false // nothing closed yet
+	}
+	j, ok := d.pendingClosed[id]
+	return j, ok
+}
+
 // count returns a pointer to the span count of closed segment j.
 func (d *splitState) count(j uint64) *uint32 {
 	return &d.counts[j-d.base]
@@ -119,11 +146,13 @@ func (d *splitState) parentInCurrent(p uint64, seen *seenSet) bool {
 	if _, ok := d.pendingCur[p]; ok {
 		return false
 	}
-	if _, ok := d.pendingClosed[p]; ok {
-		return true // p will join the earlier segment that named it first
-	}
-	if d.closed.has(uint64(spanHash(p))) {
-		return true // p is in a closed segment (or a false positive)
+	if d.splitExtra != nil {
+		if _, ok := d.pendingClosed[p]; ok {
+			return true // p will join the earlier segment that named it first
+		}
+		if d.closed.has(uint64(spanHash(p))) {
+			return true // p is in a closed segment (or a false positive)
+		}
 	}
 	if d.seg != 0 && seen.has(seenFP(p)) {
 		return true // p arrived in segment 0 (or a false positive)

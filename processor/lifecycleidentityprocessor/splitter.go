@@ -2,6 +2,7 @@ package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/p
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -63,6 +64,8 @@ type splitter struct {
 	details     []*splitState
 	named       namedSlab // open parents named by the prefixes of traces
 	freeDetails []int32
+	mids        [][]uint32 // middle tiers of prefixes (prefix.go), by midIndex
+	freeMids    []int32
 	evicted     *evictedSet // allocated at the first eviction
 	lastRestart uint64
 
@@ -117,9 +120,11 @@ func (s *splitter) evict(i int32, reason int) {
 	if ts.named != 0 {
 		s.named.drain(&ts.named, nil)
 	}
-	if ts.detail != noDetail {
+	if ts.detail >= 0 {
 		s.details[ts.detail] = nil
 		s.freeDetails = append(s.freeDetails, ts.detail)
+	} else if ts.detail != noDetail {
+		s.takeMid(ts)
 	}
 	s.table.remove(i)
 	s.lastIdx = nilIdx
@@ -130,6 +135,7 @@ func (s *splitter) evict(i int32, reason int) {
 func (s *splitter) reset() {
 	s.table = newTraceTable()
 	s.details, s.freeDetails, s.evicted = nil, nil, nil
+	s.mids, s.freeMids = nil, nil
 	s.named = namedSlab{}
 	s.lastIdx = nilIdx
 }
@@ -176,7 +182,7 @@ func (s *splitter) restart(ts *traceState) {
 }
 
 func (s *splitter) detail(ts *traceState) *splitState {
-	if ts.detail == noDetail {
+	if ts.detail < 0 {
 		return nil
 	}
 	return s.details[ts.detail]
@@ -184,10 +190,14 @@ func (s *splitter) detail(ts *traceState) *splitState {
 
 // startDetail allocates per-span state for a trace whose current segment is
 // seg. The parents its prefix named that have not arrived become parents
-// named in segment 0 (the prefix is in segment 0), and its seen set is
+// named in segment 0 (the prefix is in segment 0), the digests of its middle
+// tier become those of the current segment (segment 0), and its seen set is
 // frozen.
 func (s *splitter) startDetail(ts *traceState, seg uint64) *splitState {
 	d := newSplitState(ts.id, seg, s.maxSpans)
+	if ts.detail != noDetail {
+		d.seenCur = s.takeMid(ts)
+	}
 	if ts.named != 0 {
 		s.named.drain(&ts.named, d.named)
 	}
@@ -208,7 +218,7 @@ func (s *splitter) openSegment(ts *traceState) *splitState {
 	if d == nil {
 		d = s.startDetail(ts, 0) // a trace without per-span state is in segment 0
 	}
-	d.closeCurrent(s, d.seg, ts.count)
+	d.closeCurrent(s, ts.id, d.seg, ts.count)
 	d.setSegment(ts.id, d.seg+1)
 	if d.seg > restartBase && d.seg > s.lastRestart {
 		s.lastRestart = d.seg // keep later restarts above this one
@@ -248,6 +258,61 @@ func (s *splitter) addPendingClosed(d *splitState, p, j uint64) {
 	}
 }
 
+// Results of recordInPrefix.
+const (
+	prefixFull = iota // not recorded: per-span state begins
+	inSeenSet         // recorded in the seen set
+	inMidTier         // recorded, as a digest, in the middle tier
+)
+
+// recordInPrefix records span key sid as arrived in the prefix of a trace
+// without per-span state: in the seen set while it has room (or holds the
+// fingerprint already), then as a 32-bit digest in the middle tier.
+func (s *splitter) recordInPrefix(ts *traceState, sid uint64) int {
+	if ts.detail == noDetail {
+		if ts.seen.add(seenFP(sid)) {
+			return inSeenSet
+		}
+		var i int32
+		if n := len(s.freeMids); n > 0 {
+			i = s.freeMids[n-1]
+			s.freeMids = s.freeMids[:n-1]
+		} else {
+			i = int32(len(s.mids))
+			s.mids = append(s.mids, nil)
+		}
+		ts.detail = midDetail(i)
+	}
+	m := &s.mids[midIndex(ts.detail)]
+	*m = appendDigest(*m, spanHash(sid))
+	return inMidTier
+}
+
+// appendDigest appends h to a list of span digests, growing it by a quarter (to
+// the end of the allocation's size class), not doubling as append does below
+// 256 entries: most traces stay small.
+func appendDigest(l []uint32, h uint32) []uint32 {
+	if len(l) == cap(l) {
+		l = append(slices.Grow([]uint32(nil), max(8, cap(l)+cap(l)/4)), l...)
+	}
+	return append(l, h)
+}
+
+// midDetail and midIndex convert between an index into splitter.mids and
+// the value of traceState.detail that points at it (-2 and below).
+func midDetail(i int32) int32 { return noDetail - 1 - i }
+func midIndex(d int32) int32  { return noDetail - 1 - d }
+
+// takeMid detaches the middle tier of a trace and returns its digests.
+func (s *splitter) takeMid(ts *traceState) []uint32 {
+	i := midIndex(ts.detail)
+	m := s.mids[i]
+	s.mids[i] = nil
+	s.freeMids = append(s.freeMids, i)
+	ts.detail = noDetail
+	return m
+}
+
 // nameInPrefix records p as a parent named by a prefix span; false when the
 // list of open parents is full.
 func (s *splitter) nameInPrefix(ts *traceState, p uint64) bool {
@@ -255,7 +320,7 @@ func (s *splitter) nameInPrefix(ts *traceState, p uint64) bool {
 	if found {
 		return true
 	}
-	if n >= maxOpenNamed {
+	if n >= maxOpenNamed && (ts.detail == noDetail || n >= maxOpenNamedMid) {
 		return false
 	}
 	s.named.push(&ts.named, p)
@@ -289,16 +354,21 @@ func (s *splitter) assign(span ptrace.Span) {
 		wasNamed := sid != 0 && ts.named != 0 && s.named.remove(&ts.named, sid)
 		if !closing || (wasNamed && ts.count < s.capSpans) { // a late parent joins segment 0 even when full
 			ts.count++
-			if ts.count <= s.trackSpans && s.now-ts.opened < s.trackAge &&
-				(sid == 0 || ts.seen.add(seenFP(sid))) &&
-				(p == 0 || s.nameInPrefix(ts, p)) {
-				return
+			rec := prefixFull
+			if ts.count <= s.trackSpans && s.now-ts.opened < s.trackAge {
+				rec = inSeenSet
+				if sid != 0 {
+					rec = s.recordInPrefix(ts, sid)
+				}
+				if rec != prefixFull && (p == 0 || s.nameInPrefix(ts, p)) {
+					return
+				}
 			}
 			// The prefix is full: per-span state begins with this span,
 			// still in segment 0, where no span is re-rooted.
 			d = s.startDetail(ts, 0)
-			if sid != 0 {
-				d.seenCur = append(d.seenCur, spanHash(sid))
+			if sid != 0 && rec != inMidTier {
+				d.seenCur = appendDigest(d.seenCur, spanHash(sid))
 			}
 			if p != 0 {
 				d.parentInCurrent(p, &ts.seen)
@@ -325,7 +395,7 @@ func (s *splitter) assign(span ptrace.Span) {
 			} else {
 				s.stats.linksLost++
 			}
-		} else if j, ok := d.pendingClosed[sid]; ok {
+		} else if j, ok := d.namedInClosed(sid); ok {
 			delete(d.pendingClosed, sid)
 			if *d.count(j) < s.capSpans {
 				late, inClosed, seg = true, true, j
@@ -344,7 +414,7 @@ func (s *splitter) assign(span ptrace.Span) {
 	} else {
 		ts.count++
 		if sid != 0 {
-			d.seenCur = append(d.seenCur, spanHash(sid))
+			d.seenCur = appendDigest(d.seenCur, spanHash(sid))
 			if seg != 0 && ts.seen.has(seenFP(sid)) {
 				// A false positive of the prefix's seen set (this span is
 				// arriving now): mark it present in this segment, so that

@@ -5,9 +5,10 @@ import "go.opentelemetry.io/collector/pdata/pcommon"
 // traceState is what the processor holds for every tracked trace. It is kept
 // small (72 bytes, plus 16 to 32 bytes of index) because most traces never
 // split: the first spans of a trace are recorded in the inline seen set and
-// the shared list of open parents (prefix.go);
-// per-span state lives in splitState and exists only for traces that outgrow
-// the prefix or split (see splitter.startDetail). A trace without splitState
+// the shared list of open parents (prefix.go), then in a middle tier of
+// 32-bit digests; per-span state lives in splitState and exists only for
+// traces whose open parents outgrow the prefix or that split (see
+// splitter.startDetail). A trace without splitState
 // is in segment 0; the index of the current segment lives in splitState.
 type traceState struct {
 	id       pcommon.TraceID
@@ -16,7 +17,7 @@ type traceState struct {
 	count    uint32  // spans in the current segment
 	prev     int32   // LRU list, towards the least recently active
 	next     int32   // LRU list, towards the most recently active
-	detail   int32   // index into splitter.details, or noDetail
+	detail   int32   // index into splitter.details; noDetail; below it a middle tier (midIndex)
 	named    int32   // open parents named in the prefix: list head in splitter.named (index+1), 0 if none
 	seen     seenSet // fingerprints of the span IDs of the prefix (see prefix.go)
 }
