@@ -3,11 +3,9 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tracebound/tracebound/testbed/collector"
+	"github.com/tracebound/tracebound/testbed/loadgen"
 )
 
 // binaryPath is the collector under test, built once per test run by TestMain.
@@ -116,17 +115,11 @@ func selfMetric(t *testing.T, p *collector.Process, name string, match map[strin
 	return m.Sum(name, match)
 }
 
-// udsClient returns an HTTP client whose every request goes to socketPath.
-func udsClient(socketPath string) *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", socketPath)
-			},
-		},
-	}
+// udsClient returns the testbed's OTLP/HTTP client for socketPath.
+func udsClient(t *testing.T, socketPath string) *loadgen.Client {
+	c := loadgen.NewClient("unix://"+socketPath, 2, 30*time.Second)
+	t.Cleanup(c.Close)
+	return c
 }
 
 // shortTempDir returns a temp folder short enough for a Unix socket path

@@ -102,7 +102,7 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 	socket := filepath.Join(dir, "otlp.sock")
 	cfg, metricsPort := writeConfig(t, dir, func(port int) string { return lifecycleConfig(socket, backend.URL, port) })
 	startCollector(t, cfg, metricsPort, socket)
-	client := udsClient(socket)
+	client := udsClient(t, socket)
 
 	long := lifecycleSpans(pcommon.TraceID{0xaa, 1}, 6667) // 20,001 spans
 	sentAsRoot := map[[8]byte]bool{}

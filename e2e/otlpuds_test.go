@@ -1,7 +1,7 @@
 package e2e
 
 import (
-	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/tracebound/tracebound/testbed/collector"
+	"github.com/tracebound/tracebound/testbed/loadgen"
 )
 
 // Every ready config in configs/ must be accepted by the binary we ship.
@@ -31,9 +32,18 @@ func TestConfigsValidate(t *testing.T) {
 }
 
 func TestComponentsListed(t *testing.T) {
-	out := runBinary(t, "components")
-	for _, name := range []string{"otlpuds", "otlp", "batch", "memory_limiter", "lifecycle_identity", "trace_routing", "destinations", "otlp_http", "otlp_grpc", "debug", "health_check", "pprof", "zpages", "file_storage"} {
-		assert.Contains(t, out, "name: "+name+"\n", "component %s missing from the build", name)
+	components, err := collector.ListComponents(binaryPath)
+	require.NoError(t, err)
+	want := map[string][]string{
+		"receivers":  {"otlpuds", "otlp"},
+		"processors": {"batch", "memory_limiter", "lifecycle_identity", "trace_routing"},
+		"exporters":  {"destinations", "otlp_http", "otlp_grpc", "debug"},
+		"extensions": {"health_check", "pprof", "zpages", "file_storage"},
+	}
+	for kind, names := range want {
+		for _, name := range names {
+			assert.True(t, components.Has(kind, name), "%s %s missing from the build", kind, name)
+		}
 	}
 }
 
@@ -81,20 +91,16 @@ func makeTraces(traceID byte, n int) ptrace.Traces {
 	return td
 }
 
-func postTraces(t *testing.T, client *http.Client, td ptrace.Traces, header map[string]string) {
+// postTraces sends td as one OTLP/HTTP protobuf request and requires a full
+// success: 200 with nothing rejected.
+func postTraces(t *testing.T, client *loadgen.Client, td ptrace.Traces, header map[string]string) {
 	t.Helper()
 	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	require.NoError(t, err)
-	req, err := http.NewRequest(http.MethodPost, "http://tracebound/v1/traces", bytes.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := client.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	require.Equal(t, http.StatusOK, resp.StatusCode)
+	res := client.Post(context.Background(), body, false, header)
+	require.NoError(t, res.Err)
+	require.Equal(t, http.StatusOK, res.Status)
+	require.Zero(t, res.Rejected, "partial success")
 }
 
 func TestSpansOverSocketReachBackend(t *testing.T) {
@@ -104,7 +110,7 @@ func TestSpansOverSocketReachBackend(t *testing.T) {
 	cfg, metricsPort := writeConfig(t, dir, func(port int) string { return udsToBackendConfig(socket, backend.URL, port) })
 	startCollector(t, cfg, metricsPort, socket)
 
-	client := udsClient(socket)
+	client := udsClient(t, socket)
 	postTraces(t, client, makeTraces(1, 100), nil)
 	postTraces(t, client, makeTraces(2, 50), nil)
 
@@ -128,7 +134,7 @@ func TestRestartAfterSIGKILL(t *testing.T) {
 	require.Equal(t, os.ModeSocket, fi.Mode().Type())
 
 	second := startCollector(t, cfg, metricsPort, socket)
-	postTraces(t, udsClient(socket), makeTraces(3, 10), nil)
+	postTraces(t, udsClient(t, socket), makeTraces(3, 10), nil)
 	require.Eventually(t, func() bool { return backend.Spans() == 10 }, 20*time.Second, 50*time.Millisecond)
 
 	require.NoError(t, second.Stop(30*time.Second))

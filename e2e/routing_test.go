@@ -53,7 +53,7 @@ func TestRoutingByTraceConfigHeader(t *testing.T) {
 	socket := filepath.Join(dir, "otlp.sock")
 	cfg, metricsPort := writeConfig(t, dir, func(port int) string { return routingConfig(socket, port, backends) })
 	p := startCollector(t, cfg, metricsPort, socket)
-	client := udsClient(socket)
+	client := udsClient(t, socket)
 
 	raw := `{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo"]}`
 	encoded := base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a2","zone":"z2","workspace":"w2","destinations":["vendor","audit"]}`))
