@@ -47,31 +47,36 @@ func seenFP(id uint64) uint16 {
 	return fp
 }
 
-// add records fp; false when the set is full (and does not hold fp).
-func (ss *seenSet) add(fp uint16) bool {
+// find returns the position of fp in the set, or of the first free entry
+// (found false), or seenEntries when the set is full and does not hold fp.
+// Entries fill from the front and are never removed, so fp cannot be past
+// the first free entry.
+func (ss *seenSet) find(fp uint16) (i int, found bool) {
 	for i, e := range ss {
-		if e == fp {
-			return true
-		}
-		if e == 0 {
-			ss[i] = fp
-			return true
+		if e == fp || e == 0 {
+			return i, e == fp
 		}
 	}
-	return false
+	return seenEntries, false
+}
+
+// add records fp; false when the set is full (and does not hold fp).
+func (ss *seenSet) add(fp uint16) bool {
+	i, found := ss.find(fp)
+	switch {
+	case found:
+		return true
+	case i == seenEntries:
+		return false
+	}
+	ss[i] = fp
+	return true
 }
 
 // has reports whether fp may have been added (false: certainly not).
 func (ss *seenSet) has(fp uint16) bool {
-	for _, e := range ss {
-		if e == fp {
-			return true
-		}
-		if e == 0 {
-			return false // entries fill from the front and are never removed
-		}
-	}
-	return false
+	_, found := ss.find(fp)
+	return found
 }
 
 // namedEntry is one open parent of a trace's prefix, in a per-trace list.
