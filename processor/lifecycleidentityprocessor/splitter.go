@@ -258,20 +258,14 @@ func (s *splitter) addPendingClosed(d *splitState, p, j uint64) {
 	}
 }
 
-// Results of recordInPrefix.
-const (
-	prefixFull = iota // not recorded: per-span state begins
-	inSeenSet         // recorded in the seen set
-	inMidTier         // recorded, as a digest, in the middle tier
-)
-
 // recordInPrefix records span key sid as arrived in the prefix of a trace
 // without per-span state: in the seen set while it has room (or holds the
-// fingerprint already), then as a 32-bit digest in the middle tier.
-func (s *splitter) recordInPrefix(ts *traceState, sid uint64) int {
+// fingerprint already), then as a 32-bit digest in the middle tier. It
+// reports whether sid went to the middle tier.
+func (s *splitter) recordInPrefix(ts *traceState, sid uint64) (inMid bool) {
 	if ts.detail == noDetail {
 		if ts.seen.add(seenFP(sid)) {
-			return inSeenSet
+			return false
 		}
 		var i int32
 		if n := len(s.freeMids); n > 0 {
@@ -285,7 +279,7 @@ func (s *splitter) recordInPrefix(ts *traceState, sid uint64) int {
 	}
 	m := &s.mids[midIndex(ts.detail)]
 	*m = appendDigest(*m, spanHash(sid))
-	return inMidTier
+	return true
 }
 
 // appendDigest appends h to a list of span digests, growing it by a quarter (to
@@ -354,20 +348,20 @@ func (s *splitter) assign(span ptrace.Span) {
 		wasNamed := sid != 0 && ts.named != 0 && s.named.remove(&ts.named, sid)
 		if !closing || (wasNamed && ts.count < s.capSpans) { // a late parent joins segment 0 even when full
 			ts.count++
-			rec := prefixFull
+			inMid := false
 			if ts.count <= s.trackSpans && s.now-ts.opened < s.trackAge {
-				rec = inSeenSet
 				if sid != 0 {
-					rec = s.recordInPrefix(ts, sid)
+					inMid = s.recordInPrefix(ts, sid)
 				}
-				if rec != prefixFull && (p == 0 || s.nameInPrefix(ts, p)) {
+				if p == 0 || s.nameInPrefix(ts, p) {
 					return
 				}
 			}
 			// The prefix is full: per-span state begins with this span,
-			// still in segment 0, where no span is re-rooted.
+			// still in segment 0, where no span is re-rooted. Its digest
+			// moves to seenCur with the middle tier, if it went there.
 			d = s.startDetail(ts, 0)
-			if sid != 0 && rec != inMidTier {
+			if sid != 0 && !inMid {
 				d.seenCur = appendDigest(d.seenCur, spanHash(sid))
 			}
 			if p != 0 {
