@@ -9,9 +9,13 @@ import (
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 )
 
 const (
@@ -83,133 +87,163 @@ func badBody(w http.ResponseWriter, enc encoding, err error) {
 	writeCodeMessage(w, enc, http.StatusBadRequest, "cannot decode OTLP "+enc.format()+" body: "+err.Error())
 }
 
+// signal is what handle needs to know about one OTLP signal (traces,
+// metrics or logs), whose pdata type is D.
+type signal[D any] struct {
+	// decode unmarshals a request body.
+	decode func(enc encoding, body []byte) (D, error)
+	// stamp writes the peer attributes on every resource.
+	stamp func(D, *peerCred)
+	// count is the number of items (spans, data points, log records).
+	count    func(D) int
+	consume  func(r *udsReceiver, ctx context.Context, data D) error
+	startOp  func(*receiverhelper.ObsReport, context.Context) context.Context
+	endOp    func(o *receiverhelper.ObsReport, ctx context.Context, format string, n int, err error)
+	rejected func(error) (int, bool)
+	// response is the answer to an accepted request, reporting the
+	// rejected items of a partial success (none when rejected is 0).
+	response func(rejected int, msg string) otlpResponse
+}
+
+var (
+	tracesSignal = signal[ptrace.Traces]{
+		decode: func(enc encoding, body []byte) (ptrace.Traces, error) {
+			req := ptraceotlp.NewExportRequest()
+			err := enc.unmarshal(req, body)
+			return req.Traces(), err
+		},
+		stamp: func(td ptrace.Traces, pc *peerCred) {
+			rss := td.ResourceSpans()
+			for i := 0; i < rss.Len(); i++ {
+				pc.stamp(rss.At(i).Resource().Attributes())
+			}
+		},
+		count: ptrace.Traces.SpanCount,
+		consume: func(r *udsReceiver, ctx context.Context, td ptrace.Traces) error {
+			return r.nextTraces.ConsumeTraces(ctx, td)
+		},
+		startOp:  (*receiverhelper.ObsReport).StartTracesOp,
+		endOp:    (*receiverhelper.ObsReport).EndTracesOp,
+		rejected: rejectedSpans,
+		response: func(rejected int, msg string) otlpResponse {
+			resp := ptraceotlp.NewExportResponse()
+			if rejected > 0 {
+				resp.PartialSuccess().SetRejectedSpans(int64(rejected))
+				resp.PartialSuccess().SetErrorMessage(msg)
+			}
+			return resp
+		},
+	}
+	metricsSignal = signal[pmetric.Metrics]{
+		decode: func(enc encoding, body []byte) (pmetric.Metrics, error) {
+			req := pmetricotlp.NewExportRequest()
+			err := enc.unmarshal(req, body)
+			return req.Metrics(), err
+		},
+		stamp: func(md pmetric.Metrics, pc *peerCred) {
+			rms := md.ResourceMetrics()
+			for i := 0; i < rms.Len(); i++ {
+				pc.stamp(rms.At(i).Resource().Attributes())
+			}
+		},
+		count: pmetric.Metrics.DataPointCount,
+		consume: func(r *udsReceiver, ctx context.Context, md pmetric.Metrics) error {
+			return r.nextMetrics.ConsumeMetrics(ctx, md)
+		},
+		startOp:  (*receiverhelper.ObsReport).StartMetricsOp,
+		endOp:    (*receiverhelper.ObsReport).EndMetricsOp,
+		rejected: rejectedDataPoints,
+		response: func(rejected int, msg string) otlpResponse {
+			resp := pmetricotlp.NewExportResponse()
+			if rejected > 0 {
+				resp.PartialSuccess().SetRejectedDataPoints(int64(rejected))
+				resp.PartialSuccess().SetErrorMessage(msg)
+			}
+			return resp
+		},
+	}
+	logsSignal = signal[plog.Logs]{
+		decode: func(enc encoding, body []byte) (plog.Logs, error) {
+			req := plogotlp.NewExportRequest()
+			err := enc.unmarshal(req, body)
+			return req.Logs(), err
+		},
+		stamp: func(ld plog.Logs, pc *peerCred) {
+			rls := ld.ResourceLogs()
+			for i := 0; i < rls.Len(); i++ {
+				pc.stamp(rls.At(i).Resource().Attributes())
+			}
+		},
+		count: plog.Logs.LogRecordCount,
+		consume: func(r *udsReceiver, ctx context.Context, ld plog.Logs) error {
+			return r.nextLogs.ConsumeLogs(ctx, ld)
+		},
+		startOp:  (*receiverhelper.ObsReport).StartLogsOp,
+		endOp:    (*receiverhelper.ObsReport).EndLogsOp,
+		rejected: rejectedLogRecords,
+		response: func(rejected int, msg string) otlpResponse {
+			resp := plogotlp.NewExportResponse()
+			if rejected > 0 {
+				resp.PartialSuccess().SetRejectedLogRecords(int64(rejected))
+				resp.PartialSuccess().SetErrorMessage(msg)
+			}
+			return resp
+		},
+	}
+)
+
 func (r *udsReceiver) handleTraces(w http.ResponseWriter, req *http.Request) {
-	enc, buf, ok := r.readRequest(w, req)
-	if !ok {
-		return
-	}
-	otlpReq := ptraceotlp.NewExportRequest()
-	err := enc.unmarshal(otlpReq, buf.Bytes())
-	putBuffer(buf)
-	if err != nil {
-		badBody(w, enc, err)
-		return
-	}
-	td := otlpReq.Traces()
-	ctx, pc := r.requestContext(req)
-	if pc != nil {
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			pc.stamp(rss.At(i).Resource().Attributes())
-		}
-	}
-	resp := ptraceotlp.NewExportResponse()
-	if n := td.SpanCount(); n > 0 {
-		ctx = r.obsrep.StartTracesOp(ctx)
-		err = r.nextTraces.ConsumeTraces(ctx, td)
-		rejected, f := r.outcome(err, n, rejectedSpans)
-		if f != nil || rejected == 0 {
-			r.obsrep.EndTracesOp(ctx, enc.format(), n, err)
-		} else {
-			r.obsrep.EndTracesOp(ctx, enc.format(), n-rejected, nil)
-			r.obsrep.EndTracesOp(ctx, enc.format(), rejected, err)
-		}
-		if f != nil {
-			writeFailure(w, enc, *f)
-			return
-		}
-		if rejected > 0 {
-			resp.PartialSuccess().SetRejectedSpans(int64(rejected))
-			resp.PartialSuccess().SetErrorMessage(err.Error())
-		}
-	}
-	r.writeResponse(w, enc, resp)
+	handle(r, w, req, &tracesSignal)
 }
 
 func (r *udsReceiver) handleMetrics(w http.ResponseWriter, req *http.Request) {
-	enc, buf, ok := r.readRequest(w, req)
-	if !ok {
-		return
-	}
-	otlpReq := pmetricotlp.NewExportRequest()
-	err := enc.unmarshal(otlpReq, buf.Bytes())
-	putBuffer(buf)
-	if err != nil {
-		badBody(w, enc, err)
-		return
-	}
-	md := otlpReq.Metrics()
-	ctx, pc := r.requestContext(req)
-	if pc != nil {
-		rms := md.ResourceMetrics()
-		for i := 0; i < rms.Len(); i++ {
-			pc.stamp(rms.At(i).Resource().Attributes())
-		}
-	}
-	resp := pmetricotlp.NewExportResponse()
-	if n := md.DataPointCount(); n > 0 {
-		ctx = r.obsrep.StartMetricsOp(ctx)
-		err = r.nextMetrics.ConsumeMetrics(ctx, md)
-		rejected, f := r.outcome(err, n, rejectedDataPoints)
-		if f != nil || rejected == 0 {
-			r.obsrep.EndMetricsOp(ctx, enc.format(), n, err)
-		} else {
-			r.obsrep.EndMetricsOp(ctx, enc.format(), n-rejected, nil)
-			r.obsrep.EndMetricsOp(ctx, enc.format(), rejected, err)
-		}
-		if f != nil {
-			writeFailure(w, enc, *f)
-			return
-		}
-		if rejected > 0 {
-			resp.PartialSuccess().SetRejectedDataPoints(int64(rejected))
-			resp.PartialSuccess().SetErrorMessage(err.Error())
-		}
-	}
-	r.writeResponse(w, enc, resp)
+	handle(r, w, req, &metricsSignal)
 }
 
 func (r *udsReceiver) handleLogs(w http.ResponseWriter, req *http.Request) {
+	handle(r, w, req, &logsSignal)
+}
+
+// handle serves one export request of signal s: decode, stamp the peer
+// attributes, hand the data on and answer. A partial success is recorded
+// as two obsreport operations, the accepted items and the rejected ones.
+func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *signal[D]) {
 	enc, buf, ok := r.readRequest(w, req)
 	if !ok {
 		return
 	}
-	otlpReq := plogotlp.NewExportRequest()
-	err := enc.unmarshal(otlpReq, buf.Bytes())
+	data, err := s.decode(enc, buf.Bytes())
 	putBuffer(buf)
 	if err != nil {
 		badBody(w, enc, err)
 		return
 	}
-	ld := otlpReq.Logs()
 	ctx, pc := r.requestContext(req)
 	if pc != nil {
-		rls := ld.ResourceLogs()
-		for i := 0; i < rls.Len(); i++ {
-			pc.stamp(rls.At(i).Resource().Attributes())
-		}
+		s.stamp(data, pc)
 	}
-	resp := plogotlp.NewExportResponse()
-	if n := ld.LogRecordCount(); n > 0 {
-		ctx = r.obsrep.StartLogsOp(ctx)
-		err = r.nextLogs.ConsumeLogs(ctx, ld)
-		rejected, f := r.outcome(err, n, rejectedLogRecords)
+	rejected := 0
+	if n := s.count(data); n > 0 {
+		ctx = s.startOp(r.obsrep, ctx)
+		err = s.consume(r, ctx, data)
+		var f *failure
+		rejected, f = r.outcome(err, n, s.rejected)
 		if f != nil || rejected == 0 {
-			r.obsrep.EndLogsOp(ctx, enc.format(), n, err)
+			s.endOp(r.obsrep, ctx, enc.format(), n, err)
 		} else {
-			r.obsrep.EndLogsOp(ctx, enc.format(), n-rejected, nil)
-			r.obsrep.EndLogsOp(ctx, enc.format(), rejected, err)
+			s.endOp(r.obsrep, ctx, enc.format(), n-rejected, nil)
+			s.endOp(r.obsrep, ctx, enc.format(), rejected, err)
 		}
 		if f != nil {
 			writeFailure(w, enc, *f)
 			return
 		}
-		if rejected > 0 {
-			resp.PartialSuccess().SetRejectedLogRecords(int64(rejected))
-			resp.PartialSuccess().SetErrorMessage(err.Error())
-		}
 	}
-	r.writeResponse(w, enc, resp)
+	msg := ""
+	if rejected > 0 {
+		msg = err.Error()
+	}
+	r.writeResponse(w, enc, s.response(rejected, msg))
 }
 
 // outcome reads the next consumer's error for a request of total items.
