@@ -40,6 +40,12 @@ type Options struct {
 	CountAttributes []string
 }
 
+// perSpan reports whether the options need each span decoded (recorded or
+// counted by trace or attribute), not only the spans counted.
+func (o Options) perSpan() bool {
+	return o.Record || o.CountTraces || len(o.CountAttributes) > 0
+}
+
 // Backend is a running mock OTLP/HTTP backend.
 type Backend struct {
 	opts Options
@@ -48,11 +54,11 @@ type Backend struct {
 	srv *http.Server
 	ln  net.Listener
 
-	spans, requests, bytes, badRequests atomic.Int64
-	refused                             atomic.Int64 // requests answered with failStatus
-	failStatus                          atomic.Int32
-	retryAfter                          atomic.Int32 // seconds, with failStatus
-	delay                               atomic.Int64 // ns per request
+	spans, requests, badRequests atomic.Int64
+	refused                      atomic.Int64 // requests answered with failStatus
+	failStatus                   atomic.Int32
+	retryAfter                   atomic.Int32 // seconds, with failStatus
+	delay                        atomic.Int64 // ns per request
 
 	mu          sync.Mutex
 	traceCounts map[pcommon.TraceID]int
@@ -176,7 +182,7 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	isJSON := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
-	if !isJSON && !b.opts.Record && !b.opts.CountTraces && len(b.opts.CountAttributes) == 0 {
+	if !isJSON && !b.opts.perSpan() {
 		// Counting only: walk the wire format instead of decoding.
 		n, err := countSpansProto(body)
 		if err != nil {
@@ -200,7 +206,6 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 		}
 		b.count(req.Traces())
 	}
-	b.bytes.Add(int64(len(body)))
 	resp := ptraceotlp.NewExportResponse()
 	var out []byte
 	if isJSON {
@@ -215,7 +220,7 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 
 func (b *Backend) count(td ptrace.Traces) {
 	n := int64(td.SpanCount())
-	if b.opts.Record || b.opts.CountTraces || len(b.opts.CountAttributes) > 0 {
+	if b.opts.perSpan() {
 		b.mu.Lock()
 		rss := td.ResourceSpans()
 		for i := range rss.Len() {
