@@ -3,7 +3,9 @@ package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/p
 import "math/bits"
 
 // bloom is a Bloom filter over 64-bit keys: no false negatives, false
-// positives at a rate set by its size. The processor only asks it questions
+// positives at a rate set by its size. Its methods take the key already
+// mixed (mix64), so that the wrappers below, which ask several filters about
+// one key, mix it once. The processor only asks it questions
 // where a false "yes" costs an extra re-root (with its link) or a fresh
 // segment, never a lost span.
 type bloom struct {
@@ -23,8 +25,7 @@ func newBloom(capacity, bitsPerKey int, k uint8) *bloom {
 	return &bloom{bits: make([]uint64, m/64), m: m, k: k, limit: capacity}
 }
 
-func (b *bloom) add(key uint64) {
-	h := mix64(key)
+func (b *bloom) add(h uint64) {
 	h1, h2 := h, (h<<32|h>>32)|1
 	for i := uint8(0); i < b.k; i++ {
 		p, _ := bits.Mul64(h1, b.m) // h1 scaled to [0, m): no power-of-two rounding
@@ -34,8 +35,7 @@ func (b *bloom) add(key uint64) {
 	b.n++
 }
 
-func (b *bloom) has(key uint64) bool {
-	h := mix64(key)
+func (b *bloom) has(h uint64) bool {
 	h1, h2 := h, (h<<32|h>>32)|1
 	for i := uint8(0); i < b.k; i++ {
 		p, _ := bits.Mul64(h1, b.m)
@@ -79,12 +79,13 @@ func (l *layeredBloom) add(key uint64) {
 		l.layers = append(l.layers, newBloom(c, spanBloomBitsPerKey, spanBloomProbes))
 		n++
 	}
-	l.layers[n-1].add(key)
+	l.layers[n-1].add(mix64(key))
 }
 
 func (l *layeredBloom) has(key uint64) bool {
+	h := mix64(key)
 	for _, b := range l.layers {
-		if b.has(key) {
+		if b.has(h) {
 			return true
 		}
 	}
@@ -113,9 +114,10 @@ func (e *evictedSet) add(h uint64) {
 		e.cur, e.prev = e.prev, e.cur
 		e.cur.reset()
 	}
-	e.cur.add(h)
+	e.cur.add(mix64(h))
 }
 
 func (e *evictedSet) has(h uint64) bool {
-	return e.cur.has(h) || e.prev.has(h)
+	m := mix64(h)
+	return e.cur.has(m) || e.prev.has(m)
 }
