@@ -3,11 +3,12 @@ package destinationsexporter // import "github.com/tracebound/tracebound/exporte
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+
+	"github.com/tracebound/tracebound/internal/destname"
 )
 
 const (
@@ -17,13 +18,7 @@ const (
 
 	// destinationsKey is the config key of the destinations map.
 	destinationsKey = "destinations"
-
-	// destinationNamePattern is the pattern every destination name matches; it
-	// is the one trace_routing enforces on names in the trace config.
-	destinationNamePattern = `^[A-Za-z0-9._-]{1,128}$`
 )
-
-var destinationNameRegexp = regexp.MustCompile(destinationNamePattern)
 
 // Config is the configuration of the destinations exporter.
 type Config struct {
@@ -84,8 +79,9 @@ func (cfg *Config) Validate() error {
 // top of otlphttp's own rules: a valid name, and a sending queue that never
 // blocks the caller, which is what keeps destinations independent.
 func validateDestination(name string, dest *otlphttpexporter.Config) error {
-	if !destinationNameRegexp.MatchString(name) {
-		return fmt.Errorf("destinations: invalid destination name %q: must match %s", name, destinationNamePattern)
+	// The rule trace_routing enforces on names in the trace config.
+	if !destname.Valid(name) {
+		return fmt.Errorf("destinations: invalid destination name %q: must match ^%s$", name, destname.Pattern)
 	}
 	if dest == nil {
 		return fmt.Errorf("destinations::%s: must not be nil", name)

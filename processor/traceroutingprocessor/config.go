@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/tracebound/tracebound/internal/destname"
 )
 
 // Policy says what happens to a resource whose trace config is missing or
@@ -112,8 +114,8 @@ func validatePolicy(key string, p Policy) error {
 
 func validateNames(key string, names []string) error {
 	for i, name := range names {
-		if !validDestinationName(name) {
-			return fmt.Errorf("%s: %q must match [A-Za-z0-9._-]{1,%d}", key, name, maxDestinationNameLen)
+		if !destname.Valid(name) {
+			return fmt.Errorf("%s: %q must match %s", key, name, destname.Pattern)
 		}
 		if slices.Contains(names[:i], name) {
 			return fmt.Errorf("%s: %q is listed twice", key, name)

@@ -8,9 +8,12 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tracebound/tracebound/internal/destname"
 )
 
-// Limits on a trace config, from DESIGN.md.
+// Limits on a trace config, from DESIGN.md; destination names follow
+// destname.Valid, the rule the destinations exporter applies too.
 const (
 	// maxTraceConfigBytes bounds the encoded trace config (header value or
 	// attribute), checked before any decoding.
@@ -18,8 +21,6 @@ const (
 	// maxDestinations bounds the destinations list, as sent (before duplicates
 	// are removed).
 	maxDestinations = 32
-	// maxDestinationNameLen bounds a destination name, in bytes; names are ASCII.
-	maxDestinationNameLen = 128
 	// maxFieldChars bounds account, zone and workspace, in characters (runes).
 	maxFieldChars = 256
 )
@@ -32,7 +33,7 @@ var (
 	errJSON                = errors.New("trace config is not a JSON object of the expected shape")
 	errNoDestinations      = errors.New("trace config names no destinations")
 	errTooManyDestinations = fmt.Errorf("trace config names more than %d destinations", maxDestinations)
-	errDestinationName     = fmt.Errorf("trace config destination name must match [A-Za-z0-9._-]{1,%d}", maxDestinationNameLen)
+	errDestinationName     = errors.New("trace config destination name must match " + destname.Pattern)
 	errFieldTooLong        = fmt.Errorf("trace config field is over %d characters", maxFieldChars)
 )
 
@@ -128,7 +129,7 @@ func decodeDestinations(v json.RawMessage) ([]string, error) {
 	}
 	out := make([]string, 0, len(names))
 	for _, n := range names {
-		if n == nil || !validDestinationName(*n) {
+		if n == nil || !destname.Valid(*n) {
 			return nil, errDestinationName
 		}
 		if !slices.Contains(out, *n) {
@@ -136,20 +137,4 @@ func decodeDestinations(v json.RawMessage) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-// validDestinationName reports whether name matches [A-Za-z0-9._-]{1,128}.
-func validDestinationName(name string) bool {
-	if len(name) == 0 || len(name) > maxDestinationNameLen {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }

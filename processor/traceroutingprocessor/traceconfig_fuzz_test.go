@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tracebound/tracebound/internal/destname"
 )
 
 // FuzzParseTraceConfig checks that any header value parses without panic,
@@ -76,7 +78,7 @@ func checkLimits(t *testing.T, tc traceConfig) {
 	}
 	seen := map[string]bool{}
 	for _, d := range tc.Destinations {
-		if !validDestinationName(d) {
+		if !destname.Valid(d) {
 			t.Fatalf("accepted destination name %q", d)
 		}
 		if seen[d] {
