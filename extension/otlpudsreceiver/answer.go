@@ -155,10 +155,12 @@ func writeUnsupportedMediaType(w http.ResponseWriter) {
 		fmt.Appendf(nil, "%d unsupported media type, supported: [%s, %s]", http.StatusUnsupportedMediaType, contentTypeJSON, contentTypeProtobuf))
 }
 
-// confighttpErrorHandler answers errors raised inside confighttp's own
-// handlers (an unsupported Content-Encoding, a corrupt compressed body, an
-// authenticator's refusal) in OTLP form, keeping their code.
-func confighttpErrorHandler(w http.ResponseWriter, r *http.Request, msg string, httpCode int) {
+// writeEarlyError answers, in OTLP form and keeping their code, requests
+// refused before they reach a signal handler: by confighttp's own handlers
+// (an unsupported Content-Encoding, a corrupt compressed body, an
+// authenticator's refusal) or by the peer gate. The body is JSON unless the
+// request's Content-Type asks for protobuf.
+func writeEarlyError(w http.ResponseWriter, r *http.Request, msg string, httpCode int) {
 	enc := encodingOf(r.Header.Get("Content-Type"))
 	if enc == encodingUnknown {
 		enc = encodingJSON

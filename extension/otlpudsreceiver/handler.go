@@ -302,15 +302,11 @@ func (r *udsReceiver) peerGate(next http.Handler) http.Handler {
 		pc, _ := peerCredFromContext(req.Context())
 		if !r.policy.allows(pc) {
 			r.telemetry.OtlpudsPeersRefused.Add(req.Context(), 1)
-			enc := encodingOf(req.Header.Get("Content-Type"))
-			if enc == encodingUnknown {
-				enc = encodingJSON
-			}
 			msg := "peer not allowed by allowed_uids / allowed_gids"
 			if pc != nil && pc.err == nil {
 				msg = fmt.Sprintf("peer uid %d gid %d not allowed by allowed_uids / allowed_gids", pc.uid, pc.gid)
 			}
-			writeCodeMessage(w, enc, http.StatusForbidden, msg)
+			writeEarlyError(w, req, msg, http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, req)

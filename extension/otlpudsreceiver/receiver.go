@@ -102,7 +102,7 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 		serverCfg.MaxRequestBodySize = r.maxBodySize
 	}
 	srv, err := serverCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, mux,
-		confighttp.WithErrorHandler(confighttpErrorHandler))
+		confighttp.WithErrorHandler(writeEarlyError))
 	if err != nil {
 		return err
 	}
