@@ -166,43 +166,42 @@ func heapAlloc() uint64 {
 	return ms.HeapAlloc
 }
 
-// BenchmarkMemoryNeverSplit: heap held after tracking 100,000 traces of 10
-// spans each (none splits).
-func BenchmarkMemoryNeverSplit(b *testing.B) {
+// benchHeldPerTrace reports the heap held after tracking traces traces,
+// given perBatch at a time by batch(first trace, number of traces); none
+// splits, so all are still tracked at the end.
+func benchHeldPerTrace(b *testing.B, traces, perBatch int, batch func(first uint64, n int) ptrace.Traces) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
 		before := heapAlloc()
 		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
-		for t := uint64(0); t < 100_000; t += 100 {
-			if _, err := p.processTraces(ctx, benchBatch(t+1, 100, 10)); err != nil {
+		for t := 0; t < traces; t += perBatch {
+			if _, err := p.processTraces(ctx, batch(uint64(t+1), perBatch)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		after := heapAlloc()
-		require.Equal(b, 100_000, p.split.tracked())
-		b.ReportMetric(float64(after-before)/100_000, "bytes/trace")
+		require.Equal(b, traces, p.split.tracked())
+		b.ReportMetric(float64(after-before)/float64(traces), "bytes/trace")
 		runtime.KeepAlive(p)
 	}
 }
 
+// BenchmarkMemoryNeverSplit: heap held after tracking 100,000 traces of 10
+// spans each (none splits).
+func BenchmarkMemoryNeverSplit(b *testing.B) {
+	benchHeldPerTrace(b, 100_000, 100, func(first uint64, n int) ptrace.Traces {
+		return benchBatch(first, n, 10)
+	})
+}
+
 // BenchmarkMemoryMidSize: heap held after tracking 10,000 traces of 100 spans
-// each (none splits; each outgrows the inline prefix, so each has per-span
-// state). No target: it shows what a trace past the prefix costs.
+// each (none splits; each outgrows the seen set and keeps its next spans in
+// the middle tier, see prefix.go). No target: it shows what a trace past the
+// seen set costs.
 func BenchmarkMemoryMidSize(b *testing.B) {
-	ctx := context.Background()
-	for i := 0; i < b.N; i++ {
-		before := heapAlloc()
-		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
-		for t := uint64(0); t < 10_000; t += 10 {
-			if _, err := p.processTraces(ctx, benchBatch(t+1, 10, 100)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		after := heapAlloc()
-		require.Equal(b, 10_000, p.split.tracked())
-		b.ReportMetric(float64(after-before)/10_000, "bytes/trace")
-		runtime.KeepAlive(p)
-	}
+	benchHeldPerTrace(b, 10_000, 10, func(first uint64, n int) ptrace.Traces {
+		return benchBatch(first, n, 100)
+	})
 }
 
 // BenchmarkMemorySplit: heap held after tracking traces that split: 50 traces
@@ -267,18 +266,5 @@ func wideBatch(firstTrace uint64, nTraces int) ptrace.Traces {
 // spans with 21 parents open at once (none splits; each takes per-span
 // state). No target.
 func BenchmarkMemoryMidSizeWide(b *testing.B) {
-	ctx := context.Background()
-	for i := 0; i < b.N; i++ {
-		before := heapAlloc()
-		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
-		for t := uint64(0); t < 10_000; t += 10 {
-			if _, err := p.processTraces(ctx, wideBatch(t+1, 10)); err != nil {
-				b.Fatal(err)
-			}
-		}
-		after := heapAlloc()
-		require.Equal(b, 10_000, p.split.tracked())
-		b.ReportMetric(float64(after-before)/10_000, "bytes/trace")
-		runtime.KeepAlive(p)
-	}
+	benchHeldPerTrace(b, 10_000, 10, wideBatch)
 }
