@@ -113,7 +113,17 @@ func parseLine(line string) (Sample, error) {
 // nameMatches matches a metric name with or without the _total suffix the
 // Prometheus exporter adds to counters.
 func nameMatches(have, want string) bool {
-	return have == want || have == want+"_total" || strings.TrimSuffix(have, "_total") == want
+	return have == want || have == want+"_total"
+}
+
+// Has reports whether any sample is named name (with or without _total).
+func (m Metrics) Has(name string) bool {
+	for _, s := range m {
+		if nameMatches(s.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Sum adds the samples named name (with or without _total) whose labels
@@ -125,17 +135,6 @@ func (m Metrics) Sum(name string, match map[string]string) float64 {
 			continue
 		}
 		sum += s.Value
-	}
-	return sum
-}
-
-// SumWhere adds the samples for which keep returns true.
-func (m Metrics) SumWhere(keep func(Sample) bool) float64 {
-	var sum float64
-	for _, s := range m {
-		if keep(s) {
-			sum += s.Value
-		}
 	}
 	return sum
 }

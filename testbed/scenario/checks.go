@@ -27,24 +27,13 @@ const (
 	mDestSent           = "otelcol_exporter_destinations_spans_sent"
 	mDestLost           = "otelcol_exporter_destinations_spans_lost"
 	mDestDropped        = "otelcol_exporter_destinations_spans_dropped"
+	mExporterEnqFailed  = "otelcol_exporter_enqueue_failed_spans"
 )
-
-// has reports whether any sample of that metric exists.
-func has(m collector.Metrics, name string) bool {
-	for _, s := range m {
-		if nameIs(s.Name, name) {
-			return true
-		}
-	}
-	return false
-}
-
-func nameIs(have, want string) bool { return have == want || have == want+"_total" }
 
 // exporterSent is what the exporters report as delivered: the destinations
 // exporter's own count when it runs, else the stock exporters'.
 func exporterSent(m collector.Metrics) float64 {
-	if has(m, mDestSent) {
+	if m.Has(mDestSent) {
 		return m.Sum(mDestSent, nil)
 	}
 	return m.Sum(mExporterSent, nil)

@@ -83,10 +83,8 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 		if pipeline == Tracebound {
 			return m.Sum(mDestLost, map[string]string{"destination": name})
 		}
-		return m.SumWhere(func(s collector.Sample) bool {
-			return (nameIs(s.Name, mExporterSendFailed) || nameIs(s.Name, "otelcol_exporter_enqueue_failed_spans")) &&
-				s.Labels["exporter"] == e.comps.OTLPHTTPExporter()+"/"+name
-		})
+		exp := map[string]string{"exporter": e.comps.OTLPHTTPExporter() + "/" + name}
+		return m.Sum(mExporterSendFailed, exp) + m.Sum(mExporterEnqFailed, exp)
 	}
 	balanced := func() bool {
 		var err error
