@@ -1,7 +1,6 @@
 package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
 
 import (
-	"encoding/hex"
 	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -67,7 +66,7 @@ func (d *splitState) extra(t pcommon.TraceID, maxSpans uint32) {
 	d.splitExtra = &splitExtra{
 		base:      d.seg,
 		segID:     segmentTraceID(t, d.seg),
-		originHex: hex.EncodeToString(t[:]),
+		originHex: t.String(), // hex; t is never empty (assign skips such spans)
 		closed:    layeredBloom{first: int(maxSpans)},
 	}
 }
