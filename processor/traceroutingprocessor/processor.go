@@ -61,7 +61,9 @@ func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 			rs := rss.At(i)
 			rt := routes[i]
 			t.count(rt, spanCount(rs))
-			stamp(rs.Resource().Attributes(), rt, rt.destinations[0])
+			attrs := rs.Resource().Attributes()
+			attrs.Remove(attrTraceConfig)
+			stamp(attrs, rt, rt.destinations[0])
 		}
 		return td, nil
 	}

@@ -16,9 +16,9 @@ const (
 
 // stamp writes the routing attributes of one destination copy. The processor
 // owns the trace_config.* keys: an identity field that is empty removes any
-// value the producer set, so a copy never carries a stale identity.
+// value the producer set, so a copy never carries a stale identity. The
+// caller removes attrTraceConfig first, once per resource, not per copy.
 func stamp(attrs pcommon.Map, rt *route, destination string) {
-	attrs.Remove(attrTraceConfig)
 	putOrRemove(attrs, attrAccount, rt.identity.Account)
 	putOrRemove(attrs, attrZone, rt.identity.Zone)
 	putOrRemove(attrs, attrWorkspace, rt.identity.Workspace)
