@@ -2,6 +2,7 @@ package lifecycleidentityprocessor
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -57,11 +58,11 @@ func traceID(n uint64) pcommon.TraceID {
 	return t
 }
 
+// spanID is the span ID whose key (spanKey) is n; 0 gives the empty ID.
 func spanID(n uint64) pcommon.SpanID {
-	if n == 0 {
-		return pcommon.NewSpanIDEmpty()
-	}
-	return keySpanID(n)
+	var id pcommon.SpanID
+	binary.BigEndian.PutUint64(id[:], n)
+	return id
 }
 
 // setIdentity stamps a valid default identity on a resource.

@@ -32,13 +32,6 @@ func spanKey(id pcommon.SpanID) uint64 {
 	return binary.BigEndian.Uint64(id[:])
 }
 
-// keySpanID is the inverse of spanKey.
-func keySpanID(k uint64) pcommon.SpanID {
-	var id pcommon.SpanID
-	binary.BigEndian.PutUint64(id[:], k)
-	return id
-}
-
 // mix64 is the splitmix64 finalizer: IDs from tests and some SDKs are not
 // random, so filters hash them before use.
 func mix64(x uint64) uint64 {
