@@ -58,7 +58,6 @@ func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Co
 		e.router.index[name] = len(e.dests)
 		e.dests = append(e.dests, d)
 	}
-	e.router.count = len(e.dests)
 	for _, name := range cfg.DefaultDestinations {
 		e.router.defaults = append(e.router.defaults, e.router.index[name])
 	}

@@ -24,7 +24,6 @@ type router struct {
 	attribute string
 	index     map[string]int // destination name -> index in dests
 	defaults  []int          // indexes of default_destinations
-	count     int
 }
 
 // split moves each resource of td into the batch of its destination and
@@ -33,7 +32,8 @@ type router struct {
 // one naming an unknown destination is dropped. td is left empty of the
 // resources it moved.
 func (r *router) split(td ptrace.Traces) route {
-	out := route{batches: make([]ptrace.Traces, r.count), used: make([]bool, r.count)}
+	n := len(r.index) // one destination per name
+	out := route{batches: make([]ptrace.Traces, n), used: make([]bool, n)}
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)

@@ -14,7 +14,6 @@ func testRouter(defaults ...int) *router {
 		attribute: DefaultRouteAttribute,
 		index:     map[string]int{"a": 0, "b": 1, "c": 2},
 		defaults:  defaults,
-		count:     3,
 	}
 }
 
