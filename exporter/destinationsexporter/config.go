@@ -3,7 +3,8 @@ package destinationsexporter // import "github.com/tracebound/tracebound/exporte
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
@@ -102,10 +103,5 @@ func validateDestination(name string, dest *otlphttpexporter.Config) error {
 // sortedNames returns the destination names in a stable order, so errors,
 // start and shutdown are deterministic.
 func sortedNames(dests map[string]*otlphttpexporter.Config) []string {
-	names := make([]string, 0, len(dests))
-	for name := range dests {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(dests))
 }
