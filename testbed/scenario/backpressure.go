@@ -48,11 +48,8 @@ func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration
 	// Larger spans (16 attributes of 64 bytes) fill the heap faster.
 	load.Span = loadgen.SpanShape{Attributes: 16, AttributeSize: 64}
 	load.DrainTimeout = 90 * time.Second
-	spec := e.basePipeline(main)
-	if pipeline == Tracebound {
-		spec = e.tbPipeline(main)
-		routeAll(spec, &load, "main")
-	}
+	spec := e.pipeline(pipeline, main)
+	routeAll(spec, &load, "main")
 	spec.MemLimitMiB, spec.SpikeMiB = bpLimitMiB, bpSpikeMiB
 	l, err := e.launch(pipeline+" backpressure", pipeline, spec, bs...)
 	if err != nil {

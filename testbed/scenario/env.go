@@ -225,6 +225,14 @@ func (e *Env) basePipeline(dests ...dest) pipelineSpec {
 	return pipelineSpec{Baseline: true, Socket: e.socket(), Dests: dests}
 }
 
+// pipeline returns the pipeline named (Tracebound or Baseline) to dests.
+func (e *Env) pipeline(name string, dests ...dest) pipelineSpec {
+	if name == Tracebound {
+		return e.tbPipeline(dests...)
+	}
+	return e.basePipeline(dests...)
+}
+
 // loadAvg reads the 1-minute load average; 0 when unknown.
 func loadAvg() float64 {
 	data, err := os.ReadFile("/proc/loadavg")

@@ -52,12 +52,11 @@ func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, 
 		Identity:    &loadgen.Identity{Component: "worker", Solution: "queue", Revision: 7, Processes: 1},
 		RecordRoots: true,
 	}
-	spec := e.basePipeline(main)
+	spec := e.pipeline(pipeline, main)
 	if pipeline == Tracebound {
-		spec = e.tbPipeline(main)
 		spec.Lifecycle, spec.MaxSpans = true, lifecycleMaxSpans
-		routeAll(spec, &load, "main")
 	}
+	routeAll(spec, &load, "main")
 	l, err := e.launch(pipeline+" lifecycle", pipeline, spec, bs...)
 	if err != nil {
 		return err

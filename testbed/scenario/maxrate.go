@@ -67,12 +67,9 @@ func (e *Env) ramp(pipeline string, first int, stepTime time.Duration, maxSteps 
 	}
 	defer closeAll(bs...)
 	main := dest{Name: "main", URL: bs[0].URL}
-	spec := e.basePipeline(main)
+	spec := e.pipeline(pipeline, main)
 	probe := standardLoad(first, stepTime)
-	if pipeline == Tracebound {
-		spec = e.tbPipeline(main)
-		routeAll(spec, &probe, "main")
-	}
+	routeAll(spec, &probe, "main")
 	l, err := e.launch(pipeline+" ramp", pipeline, spec, bs...)
 	if err != nil {
 		return 0, 0, false, err

@@ -37,11 +37,8 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 	main := dest{Name: "main", URL: bs[0].URL}
 	load := standardLoad(rate, d)
 	load.DrainTimeout = 5 * time.Second
-	spec := e.basePipeline(main)
-	if pipeline == Tracebound {
-		spec = e.tbPipeline(main)
-		routeAll(spec, &load, "main")
-	}
+	spec := e.pipeline(pipeline, main)
+	routeAll(spec, &load, "main")
 	l, err := e.launch(pipeline+" restart", pipeline, spec, bs...)
 	if err != nil {
 		return err

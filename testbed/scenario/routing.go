@@ -57,9 +57,8 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 		{Name: "slow", URL: slowB.URL, Timeout: 10 * time.Second, QueueSize: 5000},
 	}
 	load := standardLoad(rate, d)
-	spec := e.basePipeline(dests...)
+	spec := e.pipeline(pipeline, dests...)
 	if pipeline == Tracebound {
-		spec = e.tbPipeline(dests...)
 		load.Routing = &loadgen.Routing{Destinations: routingDests, Account: "acct-1", Zone: "zone-1", Workspace: "ws-1", MissingEvery: 10}
 	}
 	l, err := e.launch(pipeline+" routing (healthy dest.)", pipeline, spec, bs...)

@@ -31,7 +31,8 @@ func standardLoad(rate int, d time.Duration) loadgen.Config {
 	}
 }
 
-// routeAll sends every request to one destination when the pipeline routes.
+// routeAll sends every request to one destination when the pipeline routes
+// (the stock pipeline never does).
 func routeAll(spec pipelineSpec, load *loadgen.Config, name string) {
 	if spec.Routing {
 		load.Routing = &loadgen.Routing{Destinations: []string{name}, Account: "acct-1", Zone: "zone-1", Workspace: "ws-1"}
@@ -84,11 +85,8 @@ func (e *Env) steadyRun(pipeline string, rate int, d time.Duration) (Run, error)
 	defer closeAll(bs...)
 	main := dest{Name: "main", URL: bs[0].URL}
 	load := standardLoad(rate, d)
-	spec := e.basePipeline(main)
-	if pipeline == Tracebound {
-		spec = e.tbPipeline(main)
-		routeAll(spec, &load, "main")
-	}
+	spec := e.pipeline(pipeline, main)
+	routeAll(spec, &load, "main")
 	l, err := e.launch(fmt.Sprintf("%s %dk/s", pipeline, rate/1000), pipeline, spec, bs...)
 	if err != nil {
 		return Run{}, err
