@@ -321,6 +321,42 @@ func (s *splitter) nameInPrefix(ts *traceState, p uint64) bool {
 	return true
 }
 
+// assignPrefix places span sid (parent p) of a trace without per-span state
+// in segment 0 and records it in the prefix. It returns false, placing
+// nothing, when segment 0 closes before this span: per-span state then
+// begins in openSegment, and the span goes to the next segment.
+func (s *splitter) assignPrefix(ts *traceState, sid, p uint64) bool {
+	closing := ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge
+	wasNamed := sid != 0 && ts.named != 0 && s.named.remove(&ts.named, sid)
+	if closing && !(wasNamed && ts.count < s.capSpans) { // a late parent joins segment 0 even when full
+		if wasNamed {
+			s.stats.linksLost++ // its segment 0 is at 2 x max_spans
+		}
+		return false
+	}
+	ts.count++
+	inMid := false
+	if ts.count <= s.trackSpans && s.now-ts.opened < s.trackAge {
+		if sid != 0 {
+			inMid = s.recordInPrefix(ts, sid)
+		}
+		if p == 0 || s.nameInPrefix(ts, p) {
+			return true
+		}
+	}
+	// The prefix is full: per-span state begins with this span, still in
+	// segment 0, where no span is re-rooted. Its digest moves to seenCur
+	// with the middle tier, if it went there.
+	d := s.startDetail(ts, 0)
+	if sid != 0 && !inMid {
+		d.seenCur = appendDigest(d.seenCur, spanHash(sid))
+	}
+	if p != 0 {
+		d.parentInCurrent(p, &ts.seen)
+	}
+	return true
+}
+
 // assign places one span in a segment of its trace and rewrites it when it
 // leaves segment 0 or its parent landed in another segment.
 //
@@ -342,37 +378,8 @@ func (s *splitter) assign(span ptrace.Span) {
 	p := spanKey(parent)
 	d := s.detail(ts)
 
-	if d == nil {
-		// The prefix: segment 0, no per-span state yet.
-		closing := ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge
-		wasNamed := sid != 0 && ts.named != 0 && s.named.remove(&ts.named, sid)
-		if !closing || (wasNamed && ts.count < s.capSpans) { // a late parent joins segment 0 even when full
-			ts.count++
-			inMid := false
-			if ts.count <= s.trackSpans && s.now-ts.opened < s.trackAge {
-				if sid != 0 {
-					inMid = s.recordInPrefix(ts, sid)
-				}
-				if p == 0 || s.nameInPrefix(ts, p) {
-					return
-				}
-			}
-			// The prefix is full: per-span state begins with this span,
-			// still in segment 0, where no span is re-rooted. Its digest
-			// moves to seenCur with the middle tier, if it went there.
-			d = s.startDetail(ts, 0)
-			if sid != 0 && !inMid {
-				d.seenCur = appendDigest(d.seenCur, spanHash(sid))
-			}
-			if p != 0 {
-				d.parentInCurrent(p, &ts.seen)
-			}
-			return
-		}
-		if wasNamed {
-			s.stats.linksLost++ // its segment 0 is at 2 x max_spans
-		}
-		// Segment 0 closes: per-span state begins (openSegment) below.
+	if d == nil && s.assignPrefix(ts, sid, p) {
+		return
 	}
 
 	// A span named earlier as a parent joins the segment that named it first.
