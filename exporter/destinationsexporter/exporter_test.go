@@ -162,15 +162,14 @@ func TestDefaultDestinationsAndCustomRouteAttribute(t *testing.T) {
 		resourceSpec{destination: "c", spans: 1}, // sets trace_config.destination, not route.to: defaults
 		resourceSpec{destination: "", spans: 0},  // empty resource: defaults, no spans
 	)
-	routed := td.ResourceSpans().AppendEmpty()
-	routed.Resource().Attributes().PutStr("route.to", "c")
-	routed.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("to-c")
-	unknown := td.ResourceSpans().AppendEmpty()
-	unknown.Resource().Attributes().PutStr("route.to", "nowhere")
-	unknown.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("lost")
-	emptyRoute := td.ResourceSpans().AppendEmpty()
-	emptyRoute.Resource().Attributes().PutStr("route.to", "")
-	emptyRoute.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("empty-route")
+	withRouteTo := func(value, span string) {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("route.to", value)
+		rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName(span)
+	}
+	withRouteTo("c", "to-c")
+	withRouteTo("nowhere", "lost")
+	withRouteTo("", "empty-route")
 
 	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
 	require.NoError(t, exp.Shutdown(context.Background()))
@@ -178,13 +177,11 @@ func TestDefaultDestinationsAndCustomRouteAttribute(t *testing.T) {
 	assert.Equal(t, 6, a.spanCount())
 	assert.Equal(t, 6, b.spanCount())
 	assert.Equal(t, 1, c.spanCount())
-	for _, attrs := range c.receivedResources() {
-		_, has := attrs.Get("route.to")
-		assert.False(t, has)
-	}
-	for _, attrs := range a.receivedResources() {
-		_, has := attrs.Get("route.to")
-		assert.False(t, has)
+	for _, dest := range []*backend{c, a} {
+		for _, attrs := range dest.receivedResources() {
+			_, has := attrs.Get("route.to")
+			assert.False(t, has)
+		}
 	}
 	assert.Equal(t, int64(6), counter(t, tel, metricRouted, "destination", "a"))
 	assert.Equal(t, int64(6), counter(t, tel, metricRouted, "destination", "b"))
@@ -196,11 +193,8 @@ func TestDefaultDestinationsAndCustomRouteAttribute(t *testing.T) {
 // Shutdown drains every queue: what was queued behind a blocked request
 // reaches the backend once it answers, before Shutdown returns.
 func TestShutdownDeliversWhatWasQueued(t *testing.T) {
-	blocked, g := newGatedBackend(t)
+	blocked, g, blockedCfg := newGatedDestination(t)
 	other := newBackend(t, http.StatusOK, nil)
-	blockedCfg := destinationConfig(blocked.srv.URL)
-	blockedCfg.ClientConfig.Timeout = 10 * time.Second
-	blockedCfg.QueueConfig.Get().NumConsumers = 1
 	cfg := createDefaultConfig().(*Config)
 	cfg.Destinations = map[string]*otlphttpexporter.Config{
 		"blocked": blockedCfg,
@@ -234,12 +228,9 @@ func TestShutdownDeliversWhatWasQueued(t *testing.T) {
 // A full queue refuses at once; the refusal is counted for that destination
 // and never returned to the caller.
 func TestQueueFullCountedNotReturned(t *testing.T) {
-	blocked, g := newGatedBackend(t)
-	cfg := createDefaultConfig().(*Config)
-	blockedCfg := destinationConfig(blocked.srv.URL)
-	blockedCfg.ClientConfig.Timeout = 10 * time.Second
-	blockedCfg.QueueConfig.Get().NumConsumers = 1
+	blocked, g, blockedCfg := newGatedDestination(t)
 	blockedCfg.QueueConfig.Get().QueueSize = 2
+	cfg := createDefaultConfig().(*Config)
 	cfg.Destinations = map[string]*otlphttpexporter.Config{"blocked": blockedCfg}
 	exp, tel := startExporter(t, cfg)
 
@@ -266,11 +257,8 @@ func TestQueueFullCountedNotReturned(t *testing.T) {
 // every answer), another's retries stop and its loss is counted, instead of
 // retrying on until the slow drain ends.
 func TestShutdownDoesNotWaitDestinationByDestination(t *testing.T) {
-	held, g := newGatedBackend(t)
+	held, g, heldCfg := newGatedDestination(t)
 	failing := newBackend(t, http.StatusServiceUnavailable, nil)
-	heldCfg := destinationConfig(held.srv.URL)
-	heldCfg.ClientConfig.Timeout = 10 * time.Second
-	heldCfg.QueueConfig.Get().NumConsumers = 1
 	failingCfg := destinationConfig(failing.srv.URL)
 	failingCfg.RetryConfig.MaxElapsedTime = time.Minute // retries until shut down
 	cfg := createDefaultConfig().(*Config)

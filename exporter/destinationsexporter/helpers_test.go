@@ -233,14 +233,19 @@ type gate struct {
 	arrived atomic.Int64
 }
 
-// newGatedBackend returns a healthy backend that holds every answer until
-// its gate opens. The gate opens at the end of the test at the latest
-// (before the server closes, cleanups running last-in first-out).
-func newGatedBackend(t *testing.T) (*backend, *gate) {
+// newGatedDestination returns a healthy backend that holds every answer
+// until its gate opens, and a destination config for it that sends one
+// request at a time (one queue consumer) and waits for the gate (a 10 s
+// timeout) rather than giving up. The gate opens at the end of the test at
+// the latest (before the server closes, cleanups running last-in first-out).
+func newGatedDestination(t *testing.T) (*backend, *gate, *otlphttpexporter.Config) {
 	g := &gate{release: make(chan struct{})}
 	b := newBackend(t, http.StatusOK, g.hold)
 	t.Cleanup(g.open)
-	return b, g
+	cfg := destinationConfig(b.srv.URL)
+	cfg.ClientConfig.Timeout = 10 * time.Second
+	cfg.QueueConfig.Get().NumConsumers = 1
+	return b, g, cfg
 }
 
 func (g *gate) open() { g.once.Do(func() { close(g.release) }) }
