@@ -102,9 +102,7 @@ func (c *identityChecker) beginResource(attrs pcommon.Map) {
 	if len(c.rules) == 0 {
 		return
 	}
-	for i := range c.rules {
-		c.resFound[i] = false
-	}
+	clear(c.resFound)
 	for k, v := range attrs.All() {
 		if i := c.index(k); i >= 0 {
 			c.resFound[i] = true
@@ -140,9 +138,7 @@ func (c *identityChecker) check(span ptrace.Span) int {
 	if len(c.rules) == 0 {
 		return 0
 	}
-	for i := range c.rules {
-		c.spanFound[i] = false
-	}
+	clear(c.spanFound)
 	for k, v := range span.Attributes().All() {
 		if i := c.index(k); i >= 0 {
 			c.spanFound[i] = true
