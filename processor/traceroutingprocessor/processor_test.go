@@ -324,22 +324,26 @@ func TestCountersByReason(t *testing.T) {
 	))
 	h.consume(t, context.Background(), makeTraces(t, res{service: "missing", spans: 5})) // defaulted to tempo 5
 
-	sorted := metricdatatest.IgnoreTimestamp()
-	metadatatest.AssertEqualProcessorTraceRoutingSpansRouted(t, h.tel, []metricdata.DataPoint[int64]{
-		{Attributes: attribute.NewSet(attribute.String("destination", "tempo")), Value: 9},
-		{Attributes: attribute.NewSet(attribute.String("destination", "vendor")), Value: 6},
-	}, sorted)
-	metadatatest.AssertEqualProcessorTraceRoutingSpansDropped(t, h.tel, []metricdata.DataPoint[int64]{
-		{Attributes: attribute.NewSet(attribute.String("reason", "invalid")), Value: 3},
-		{Attributes: attribute.NewSet(attribute.String("reason", "unknown_destination")), Value: 4},
-	}, sorted)
-	metadatatest.AssertEqualProcessorTraceRoutingResourcesDropped(t, h.tel, []metricdata.DataPoint[int64]{
-		{Attributes: attribute.NewSet(attribute.String("reason", "invalid")), Value: 1},
-		{Attributes: attribute.NewSet(attribute.String("reason", "unknown_destination")), Value: 1},
-	}, sorted)
-	metadatatest.AssertEqualProcessorTraceRoutingResourcesDefaulted(t, h.tel, []metricdata.DataPoint[int64]{
-		{Attributes: attribute.NewSet(attribute.String("reason", "missing")), Value: 1},
-	}, sorted)
+	// The comparison ignores the order of data points.
+	noTime := metricdatatest.IgnoreTimestamp()
+	metadatatest.AssertEqualProcessorTraceRoutingSpansRouted(t, h.tel,
+		pointsBy("destination", map[string]int64{"tempo": 9, "vendor": 6}), noTime)
+	metadatatest.AssertEqualProcessorTraceRoutingSpansDropped(t, h.tel,
+		pointsBy("reason", map[string]int64{"invalid": 3, "unknown_destination": 4}), noTime)
+	metadatatest.AssertEqualProcessorTraceRoutingResourcesDropped(t, h.tel,
+		pointsBy("reason", map[string]int64{"invalid": 1, "unknown_destination": 1}), noTime)
+	metadatatest.AssertEqualProcessorTraceRoutingResourcesDefaulted(t, h.tel,
+		pointsBy("reason", map[string]int64{"missing": 1}), noTime)
+}
+
+// pointsBy is one data point per value of the attribute key, holding that
+// attribute alone.
+func pointsBy(key string, values map[string]int64) []metricdata.DataPoint[int64] {
+	points := make([]metricdata.DataPoint[int64], 0, len(values))
+	for value, n := range values {
+		points = append(points, metricdata.DataPoint[int64]{Attributes: attribute.NewSet(attribute.String(key, value)), Value: n})
+	}
+	return points
 }
 
 func TestEmptyRequest(t *testing.T) {
