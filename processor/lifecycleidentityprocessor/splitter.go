@@ -321,12 +321,18 @@ func (s *splitter) nameInPrefix(ts *traceState, p uint64) bool {
 	return true
 }
 
+// segmentDone reports whether the current segment of a trace is closed to
+// new spans: it holds max_spans spans or has been open max_age.
+func (s *splitter) segmentDone(ts *traceState) bool {
+	return ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge
+}
+
 // assignPrefix places span sid (parent p) of a trace without per-span state
 // in segment 0 and records it in the prefix. It returns false, placing
 // nothing, when segment 0 closes before this span: per-span state then
 // begins in openSegment, and the span goes to the next segment.
 func (s *splitter) assignPrefix(ts *traceState, sid, p uint64) bool {
-	closing := ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge
+	closing := s.segmentDone(ts)
 	wasNamed := sid != 0 && ts.named != 0 && s.named.remove(&ts.named, sid)
 	if closing && !(wasNamed && ts.count < s.capSpans) { // a late parent joins segment 0 even when full
 		if wasNamed {
@@ -405,7 +411,7 @@ func (s *splitter) assign(span ptrace.Span) {
 			}
 		}
 	}
-	if !late && (ts.count >= s.maxSpans || s.now-ts.opened >= s.maxAge) {
+	if !late && s.segmentDone(ts) {
 		d = s.openSegment(ts)
 		seg = d.seg
 	}
