@@ -103,10 +103,8 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 }
 
 func firstLine(s string) string {
-	for i, c := range s {
-		if c == '\n' {
-			return s[:i]
-		}
+	if line, _, found := strings.Cut(s, "\n"); found {
+		return line
 	}
 	if len(s) > 300 {
 		return s[:300]
