@@ -111,12 +111,14 @@ func Start(pid int, interval time.Duration) *Monitor {
 		interval = time.Second
 	}
 	m := &Monitor{interval: interval, start: time.Now(), stop: make(chan struct{}), done: make(chan struct{})}
-	m.setPID(pid)
+	m.SetPID(pid)
 	go m.loop()
 	return m
 }
 
-func (m *Monitor) setPID(pid int) {
+// SetPID follows a new process (after a restart); the CPU of the old one up
+// to its last sample stays counted.
+func (m *Monitor) SetPID(pid int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cpuTotal += m.last.CPUSeconds
@@ -126,10 +128,6 @@ func (m *Monitor) setPID(pid int) {
 	m.peakRSS = max(m.peakRSS, m.last.RSSBytes)
 	m.cpuTotal -= m.last.CPUSeconds // counted from now on
 }
-
-// SetPID follows a new process (after a restart); the CPU of the old one up
-// to its last sample stays counted.
-func (m *Monitor) SetPID(pid int) { m.setPID(pid) }
 
 func (m *Monitor) loop() {
 	defer close(m.done)
