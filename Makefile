@@ -9,8 +9,9 @@ OCB          := $(TOOLS_BIN)/builder
 BINARY       := bin/otelcol-tracebound
 CONFIG       ?= configs/local.yaml
 IMAGE        ?= tracebound:dev
-# Sources that go into the binary: our components (tests and the testbed do not).
-GO_SOURCES   := $(shell find extension processor exporter -name '*.go' -not -name '*_test.go' 2>/dev/null)
+# Sources that go into the binary: our components and the internal packages
+# they share (tests, tools and the testbed do not).
+GO_SOURCES   := $(shell find extension processor exporter internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
 COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
 
 .PHONY: all build run test bench lint fmt generate docker testbed testbed-quick clean
@@ -38,11 +39,11 @@ run: build
 	@mkdir -p run
 	$(BINARY) --config $(CONFIG)
 
-# Components: unit, golden, property and fuzz-seed tests under the race
-# detector. Then the end-to-end tests and the testbed's quick mode, which
+# Components and their shared internal packages: unit, golden, property and
+# fuzz-seed tests under the race detector. Then the end-to-end tests and the testbed's quick mode, which
 # build the binary through `make build` and run it.
 test:
-	$(GO) test -race -count=1 -timeout 10m ./extension/... ./processor/... ./exporter/...
+	$(GO) test -race -count=1 -timeout 10m ./internal/... ./extension/... ./processor/... ./exporter/...
 	$(GO) test -count=1 -timeout 15m ./e2e/... ./testbed/...
 
 bench:
