@@ -26,11 +26,11 @@ func TestCurlFromReadme(t *testing.T) {
 	out, err := exec.Command("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
 		"--unix-socket", cfg.ServerConfig.NetAddr.Endpoint,
 		"-H", "Content-Type: application/json",
-		"-H", `cf-trace-config: {"account":"a1","zone":"z1","workspace":"w1","destinations":["debug"]}`,
+		"-H", `cf-trace-config: {"account":"a1","zone":"z1","workspace":"w1","destinations":["local"]}`,
 		"--data-binary", "@"+span,
 		"http://localhost/v1/traces").CombinedOutput()
 	require.NoError(t, err, string(out))
 	assert.Equal(t, "200", strings.TrimSpace(string(out)))
 	require.Len(t, capture.got, 1)
-	assert.Equal(t, []string{`{"account":"a1","zone":"z1","workspace":"w1","destinations":["debug"]}`}, capture.got[0].Get("cf-trace-config"))
+	assert.Equal(t, []string{`{"account":"a1","zone":"z1","workspace":"w1","destinations":["local"]}`}, capture.got[0].Get("cf-trace-config"))
 }
