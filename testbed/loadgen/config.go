@@ -120,9 +120,13 @@ type Routing struct {
 	// Destinations are spread over the requests round robin, one per
 	// request.
 	Destinations []string
-	Account      string
-	Zone         string
-	Workspace    string
+	// Sets, when not empty, replaces Destinations: request n names every
+	// destination of Sets[n % len(Sets)], so a request may name several
+	// (the collector then sends a copy to each).
+	Sets      [][]string
+	Account   string
+	Zone      string
+	Workspace string
 	// MissingEvery sends every n-th request without the header (0: never).
 	MissingEvery int
 }
@@ -186,8 +190,13 @@ func (c *Config) applyDefaults() error {
 		if c.Routing.Header == "" {
 			c.Routing.Header = DefaultHeader
 		}
-		if len(c.Routing.Destinations) == 0 {
+		if len(c.Routing.Destinations) == 0 && len(c.Routing.Sets) == 0 {
 			return errors.New("loadgen: routing needs at least one destination")
+		}
+		for _, set := range c.Routing.Sets {
+			if len(set) == 0 {
+				return errors.New("loadgen: routing sets must name at least one destination")
+			}
 		}
 	}
 	if c.Retry.InitialInterval <= 0 {

@@ -30,7 +30,8 @@ type Stats struct {
 	// SpansRejected is the sum of partial-success rejected_spans.
 	SpansRejected int64 `json:"spans_rejected"`
 	// ByDestination counts accepted spans per destination named in the trace
-	// config header; "" counts requests sent without a header.
+	// config header (a request naming several counts for each); "" counts
+	// the spans of requests sent without a header.
 	ByDestination map[string]int64 `json:"by_destination,omitempty"`
 	StatusCounts  map[int]int64    `json:"status_counts,omitempty"`
 	LastError     string           `json:"last_error,omitempty"`
@@ -95,7 +96,7 @@ type job struct {
 	seq   int64
 	spans int
 	specs []spanSpec // encoded by the worker, so encoding runs in parallel
-	dest  string
+	dests []string   // nil: no trace config header
 	hdr   string
 }
 
@@ -164,14 +165,14 @@ offer:
 			}
 			g.mu.Unlock()
 		}
-		hdr, dest := g.builder.header(seq)
+		hdr, dests := g.builder.header(seq)
 		planned += int64(n)
 		g.sent.Add(int64(n))
 		// A request the workers cannot take before the end of the offer is
 		// not offered at all: the run stays bounded by Duration.
 		offerTimer := time.NewTimer(time.Until(offerEnd))
 		select {
-		case jobs <- job{seq: seq, spans: n, specs: specs[:n], dest: dest, hdr: hdr}:
+		case jobs <- job{seq: seq, spans: n, specs: specs[:n], dests: dests, hdr: hdr}:
 			offerTimer.Stop()
 		case <-offerTimer.C:
 			g.sent.Add(-int64(n))
@@ -268,7 +269,12 @@ func (g *Generator) record(j job, ok bool, res Result) {
 		accepted := int64(j.spans) - res.Rejected
 		g.stats.SpansAccepted += accepted
 		g.stats.SpansRejected += res.Rejected
-		g.stats.ByDestination[j.dest] += accepted
+		if j.dests == nil {
+			g.stats.ByDestination[""] += accepted
+		}
+		for _, d := range j.dests {
+			g.stats.ByDestination[d] += accepted
+		}
 		g.accepted.Add(accepted)
 		if res.Rejected > 0 {
 			g.failed.Add(res.Rejected)

@@ -130,23 +130,27 @@ func (b *payloadBuilder) buildPdata(specs []spanSpec, seq int64, now time.Time) 
 }
 
 // header returns the trace config header value for request seq and the
-// destination it names; "" when the request carries none.
-func (b *payloadBuilder) header(seq int64) (value, dest string) {
+// destinations it names; "" and nil when the request carries none.
+func (b *payloadBuilder) header(seq int64) (value string, dests []string) {
 	r := b.cfg.Routing
 	if r == nil {
-		return "", ""
+		return "", nil
 	}
 	if r.MissingEvery > 0 && seq%int64(r.MissingEvery) == int64(r.MissingEvery-1) {
-		return "", ""
+		return "", nil
 	}
-	dest = r.Destinations[int(seq%int64(len(r.Destinations)))]
+	if len(r.Sets) > 0 {
+		dests = r.Sets[int(seq%int64(len(r.Sets)))]
+	} else {
+		dests = []string{r.Destinations[int(seq%int64(len(r.Destinations)))]}
+	}
 	v, _ := json.Marshal(TraceConfig{
 		Account:      r.Account,
 		Zone:         r.Zone,
 		Workspace:    r.Workspace,
-		Destinations: []string{dest},
+		Destinations: dests,
 	})
-	return string(v), dest
+	return string(v), dests
 }
 
 // TraceConfig is the JSON of the trace config header.

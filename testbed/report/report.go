@@ -83,8 +83,9 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 	b.WriteString("# Testbed summary\n\n")
 	fmt.Fprintf(&b, "Written %s on %d CPUs (%s), %s, binary `%s`. ", time.Now().UTC().Format("2006-01-02 15:04 MST"), m.CPUs, m.CPU, m.GoVer, m.Binary)
 	b.WriteString("The load generator and the mock backends run on the same machine as the collector, so every figure includes their competition for the CPUs. ")
-	b.WriteString("CPU % is the collector's mean from ready to stop (100 = one core); CPU µs/span is its CPU time per delivered span; ")
-	b.WriteString("\"vs baseline\" divides tracebound's figure by the stock pipeline's (otlp receiver on `transport: unix` -> batch -> otlp_http) in the same scenario and at the same offered rate.\n\n")
+	b.WriteString("CPU % is the collector's mean from ready to stop (100 = one core); CPU µs/span is its CPU time per span it accepted from the generator; ")
+	b.WriteString("\"vs baseline\" divides tracebound's figure by the stock pipeline's (otlp receiver on `transport: unix` -> batch -> otlp_http) in the same scenario under the same load ")
+	b.WriteString("(steady: the run at the same rate; routing's offered and delivered columns are the healthy destination's share, which differs between the pipelines although the generator's rate is the same).\n\n")
 
 	b.WriteString("| Scenario | Pipeline | Offered spans/s | Delivered spans/s | Loss | CPU % | CPU µs/span | Peak RSS MiB | vs baseline | Status |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
@@ -164,7 +165,8 @@ func statusCell(r scenario.Result) string {
 }
 
 // versus compares a tracebound run with the baseline run of the same
-// scenario at the same offered rate (or the only baseline run).
+// scenario at the same offered rate, or else the only (last) baseline run
+// (routing and max-rate rows differ in offered rate but share one load).
 func versus(r scenario.Result, run scenario.Run) string {
 	if run.Pipeline != scenario.Tracebound {
 		return ""

@@ -74,3 +74,27 @@ func TestMaxRateLowerBound(t *testing.T) {
 		}
 	}
 }
+
+// TestVersusRouting: routing's rows show the healthy destination's share,
+// which differs between the pipelines; the CPU ratio still compares with
+// the scenario's baseline run, per accepted span.
+func TestVersusRouting(t *testing.T) {
+	res := scenario.Result{Scenario: "routing", Runs: []scenario.Run{
+		{Label: "tracebound routing", Pipeline: scenario.Tracebound, OfferedRate: 18000, CPUMicrosPerSpan: 6, PeakRSSMiB: 50},
+		{Label: "baseline routing", Pipeline: scenario.Baseline, OfferedRate: 20000, CPUMicrosPerSpan: 8, PeakRSSMiB: 40},
+	}}
+	if got, want := versus(res, res.Runs[0]), "CPU/span x0.75, RSS x1.25"; got != want {
+		t.Errorf("versus = %q, want %q", got, want)
+	}
+	if got := versus(res, res.Runs[1]); got != "" {
+		t.Errorf("a baseline row compares with nothing, got %q", got)
+	}
+	dir := t.TempDir()
+	if err := WriteSummary(dir, []scenario.Result{res}, ThisMachine("bin/x")); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := os.ReadFile(filepath.Join(dir, "SUMMARY.md"))
+	if !strings.Contains(string(sum), "CPU time per span it accepted") || strings.Contains(string(sum), "at the same offered rate") {
+		t.Errorf("summary header does not say what CPU per span divides by:\n%s", sum)
+	}
+}

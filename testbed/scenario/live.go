@@ -286,8 +286,13 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 	}
 	run.CPUSeconds = sum.CPUSeconds
 	run.CPUPercent = sum.CPUPercent
-	if run.DeliveredSpans > 0 {
-		run.CPUMicrosPerSpan = 1e6 * sum.CPUSeconds / float64(run.DeliveredSpans)
+	// CPU per span divides by the spans the collector accepted, the work
+	// it was given, the same for both pipelines under the same load: per
+	// delivered span would charge tracebound for what a failing
+	// destination never received, and the baseline, which sends every
+	// span to every destination, for none of its copies.
+	if st.SpansAccepted > 0 {
+		run.CPUMicrosPerSpan = 1e6 * sum.CPUSeconds / float64(st.SpansAccepted)
 	}
 	run.PeakRSSMiB = float64(sum.PeakRSSBytes) / (1 << 20)
 	run.Timeline = l.timeline(sum.Samples)

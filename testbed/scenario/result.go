@@ -66,7 +66,9 @@ type Run struct {
 	// OfferedRate is then its last step, and the limit lies above it.
 	RateIsLowerBound bool `json:"rate_is_lower_bound,omitempty"`
 	// CPUPercent is the collector's mean CPU (% of one core) from ready to
-	// stop; CPUMicrosPerSpan its CPU time per delivered span.
+	// stop; CPUMicrosPerSpan its CPU time per span accepted from the
+	// generator (not per delivered span: a span may be delivered to several
+	// destinations, or to none).
 	CPUPercent       float64 `json:"cpu_percent"`
 	CPUSeconds       float64 `json:"cpu_seconds"`
 	CPUMicrosPerSpan float64 `json:"cpu_us_per_span"`

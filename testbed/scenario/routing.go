@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tracebound/tracebound/testbed/collector"
@@ -11,7 +12,7 @@ import (
 
 var routing = Scenario{
 	Name:  "routing",
-	Title: "Three destinations, one failing (503) and one slow: the healthy one gets all it is owed",
+	Title: "Three destinations, one failing (503) and one slow, each request copied to healthy and to the failing or slow one or both: the healthy one gets all it is owed",
 	Needs: []need{{"processors", "trace_routing"}, {"exporters", "destinations"}},
 	run:   runRouting,
 }
@@ -22,6 +23,12 @@ const (
 )
 
 var routingDests = []string{"healthy", "failing", "slow"}
+
+// routingSets are the destinations each routed request names, in turn:
+// every one names healthy beside the failing one, the slow one or both, so
+// the collector sends copies, and a copy held by a failing or slow
+// destination must not hold back the healthy one's.
+var routingSets = [][]string{{"healthy", "failing"}, {"healthy", "slow"}, {"healthy", "failing", "slow"}}
 
 func runRouting(e *Env) error {
 	rate := e.rate(pick(e, 20_000, 3_000))
@@ -59,7 +66,7 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	load := standardLoad(rate, d)
 	spec := e.pipeline(pipeline, dests...)
 	if pipeline == Tracebound {
-		load.Routing = &loadgen.Routing{Destinations: routingDests, Account: "acct-1", Zone: "zone-1", Workspace: "ws-1", MissingEvery: 10}
+		load.Routing = &loadgen.Routing{Sets: routingSets, Account: "acct-1", Zone: "zone-1", Workspace: "ws-1", MissingEvery: 10}
 	}
 	l, err := e.launch(pipeline+" routing (healthy dest.)", pipeline, spec, bs...)
 	if err != nil {
@@ -72,6 +79,8 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	}
 	healthyAtEnd := healthy.Spans()
 
+	// What each destination is owed: the spans of the requests naming it
+	// (the generator counts a request's spans once per destination named).
 	owed := func(name string) int64 { return st.ByDestination[name] }
 	if pipeline == Baseline {
 		// The stock pipeline cannot route: every exporter gets every span.
@@ -106,7 +115,11 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 		run.OfferedRate = float64(o) / st.OfferTime.Seconds()
 		run.DeliveredRate = float64(healthy.Spans()) / st.OfferTime.Seconds()
 		run.Loss = max(0, 1-float64(healthy.Spans())/float64(o))
-		run.Notes = append(run.Notes, fmt.Sprintf("offered, delivered and loss are the healthy destination's: the spans/s routed to it and received by it (the load was %d spans/s over all destinations); CPU per span divides by the spans delivered to all backends", rate))
+		load := "each routed request copied to healthy and to failing, slow or both"
+		if pipeline == Baseline {
+			load = "without trace config: the stock pipeline sends every span to every destination"
+		}
+		run.Notes = append(run.Notes, fmt.Sprintf("offered, delivered and loss are the healthy destination's: the spans/s routed to it and received by it (the generator's load was %d spans/s, %s); CPU per span divides by the spans the collector accepted", rate, load))
 		e.res.Runs[len(e.res.Runs)-1] = run
 	}
 
@@ -124,7 +137,10 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 			got+lo == float64(owed(n)), fmt.Sprintf("sent %d, delivered %.0f, counted lost %.0f", owed(n), got, lo))
 	}
 	lag := owed("healthy") - healthyAtEnd
-	share := int64(rate) / int64(len(routingDests))
+	// One second of the healthy destination's share: what was routed to it
+	// per second of load (every routed request names it, every
+	// MissingEvery-th request is routed nowhere).
+	share := healthyShare(owed("healthy"), st.OfferTime)
 	// Asserted for tracebound only, as in steady and restart: the
 	// baseline's figures are a reference, not a claim.
 	lagKind := Timing
@@ -139,16 +155,25 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 		return nil
 	}
 	var delivered, losses float64
+	var copies int64 // spans owed over all destinations, one per copy
 	for _, b := range bs {
 		delivered += float64(b.Spans())
 		losses += lost(b.Name())
+		copies += owed(b.Name())
 	}
 	dropped := m.Sum(mRoutingDropped, nil) + m.Sum(mDestDropped, nil)
+	unrouted := st.ByDestination[""]
 	r.check(Correctness, run.Label+": sent = delivered + counted drops, over all destinations",
-		delivered+losses+dropped == float64(st.SpansAccepted),
-		fmt.Sprintf("sent %d = delivered %.0f + lost at destinations %.0f + dropped unrouted %.0f", st.SpansAccepted, delivered, losses, dropped))
+		delivered+losses+dropped == float64(copies+unrouted),
+		fmt.Sprintf("sent %d copies of %d routed spans + %d unrouted = delivered %.0f + lost at destinations %.0f + dropped %.0f",
+			copies, st.SpansAccepted-unrouted, unrouted, delivered, losses, dropped))
+	// Without fan-out the scenario would not show that a copy held by a
+	// failing or slow destination leaves the healthy copy alone.
+	r.check(Correctness, run.Label+": every routed span fans out to healthy and to failing or slow",
+		owed("healthy") == st.SpansAccepted-unrouted && owed("failing")+owed("slow") >= owed("healthy"),
+		fmt.Sprintf("%d routed spans: %d owed to healthy, %d to failing, %d to slow", st.SpansAccepted-unrouted, owed("healthy"), owed("failing"), owed("slow")))
 	missing := m.Sum(mRoutingDropped, map[string]string{"reason": "missing"})
-	ok, det = eq(mRoutingDropped+`{reason="missing"}`, missing, float64(st.ByDestination[""]))
+	ok, det = eq(mRoutingDropped+`{reason="missing"}`, missing, float64(unrouted))
 	r.check(Correctness, run.Label+": spans without a trace config are dropped and counted", ok, det)
 	for _, n := range routingDests {
 		ok, det = eq(fmt.Sprintf("%s{destination=%q}", mRoutingRouted, n), m.Sum(mRoutingRouted, map[string]string{"destination": n}), float64(owed(n)))
@@ -161,4 +186,13 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	r.check(Correctness, run.Label+": the account stamp reaches the backend",
 		acct["acct-1"] == healthy.Spans(), fmt.Sprintf("%s values at the backend: %v", attrAccount, acct))
 	return nil
+}
+
+// healthyShare is one second of a destination's share: the spans owed to
+// it per second of load.
+func healthyShare(owed int64, load time.Duration) int64 {
+	if load <= 0 {
+		return owed
+	}
+	return int64(math.Ceil(float64(owed) / load.Seconds()))
 }

@@ -1,0 +1,93 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// serveUnix serves h on a Unix socket in a temporary folder and returns the
+// socket's path.
+func serveUnix(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "otlp.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return sock
+}
+
+// TestRoutingSets: with Sets, each request names every destination of its
+// set, and ByDestination counts its spans once for each of them (and under
+// "" when the header is missing), as the server sees them.
+func TestRoutingSets(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int64{}
+	sock := serveUnix(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		n := int64(req.Traces().SpanCount())
+		mu.Lock()
+		defer mu.Unlock()
+		hdr := r.Header.Get(DefaultHeader)
+		if hdr == "" {
+			seen[""] += n
+		} else {
+			var tc TraceConfig
+			if err := json.Unmarshal([]byte(hdr), &tc); err != nil {
+				t.Errorf("header %q: %v", hdr, err)
+			}
+			for _, d := range tc.Destinations {
+				seen[d] += n
+			}
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	g, err := New(Config{
+		Endpoint: sock, Duration: 5 * time.Second, SpansPerRequest: 10, Workers: 2, MaxRequests: 12,
+		Routing: &Routing{Sets: [][]string{{"h", "f"}, {"h", "s"}, {"h", "f", "s"}}, MissingEvery: 4},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := g.Run(context.Background())
+	// Requests 3, 7 and 11 carry no header; of the other nine, 0, 6, 9
+	// name {h f}, 1, 4, 10 {h s}, 2, 5, 8 {h f s}.
+	want := map[string]int64{"h": 90, "f": 60, "s": 60, "": 30}
+	for k, v := range want {
+		if st.ByDestination[k] != v {
+			t.Errorf("ByDestination[%q] = %d, want %d (%v)", k, st.ByDestination[k], v, st.ByDestination)
+		}
+		mu.Lock()
+		if seen[k] != v {
+			t.Errorf("server saw %d spans for %q, want %d", seen[k], k, v)
+		}
+		mu.Unlock()
+	}
+	if st.SpansAccepted != 120 {
+		t.Errorf("accepted %d, want 120", st.SpansAccepted)
+	}
+}
+
+func TestRoutingEmptySetRefused(t *testing.T) {
+	_, err := New(Config{Endpoint: "/x", Duration: time.Second, Routing: &Routing{Sets: [][]string{{"a"}, {}}}})
+	if err == nil {
+		t.Error("an empty destination set was accepted")
+	}
+}
