@@ -1,0 +1,178 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracebound/tracebound/testbed/collector"
+)
+
+var (
+	readmeDataFileRe    = regexp.MustCompile(`\s@(\S+)`)
+	readmeTraceConfigRe = regexp.MustCompile(`'cf-trace-config:\s*([^']*)'`)
+)
+
+// readmeCurlCommands returns the curl commands of the shell code blocks in
+// the "## section" of a markdown file, backslash-newline continuations
+// joined as the shell joins them.
+func readmeCurlCommands(t *testing.T, path, section string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, text, found := strings.Cut(string(data), "\n## "+section+"\n")
+	require.True(t, found, "%s has no section %q", path, section)
+	if end := strings.Index(text, "\n## "); end >= 0 {
+		text = text[:end]
+	}
+	var cmds []string
+	var cur strings.Builder
+	inFence, isShell := false, false
+	for line := range strings.SplitSeq(text, "\n") {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case !inFence && strings.HasPrefix(trimmed, "```"):
+			inFence = true
+			lang := strings.TrimPrefix(trimmed, "```")
+			isShell = lang == "sh" || lang == "bash" || lang == "shell" || lang == "console"
+		case inFence && trimmed == "```":
+			inFence = false
+		case inFence && isShell:
+			if cont, ok := strings.CutSuffix(line, `\`); ok {
+				cur.WriteString(cont)
+				continue
+			}
+			cur.WriteString(line)
+			cmd := strings.TrimSpace(cur.String())
+			cur.Reset()
+			if strings.HasPrefix(cmd, "curl ") {
+				cmds = append(cmds, cmd)
+			}
+		}
+	}
+	return cmds
+}
+
+// localConfigCopy writes configs/local.yaml into work/configs/ as the user
+// has it, except that its fixed ports (4318, 4319, 8888, 13133) become free
+// ones, so the test neither collides with a `make run` on this machine nor
+// with other tests. It returns the port of the collector's own metrics.
+func localConfigCopy(t *testing.T, root, work string) int {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "configs", "local.yaml"))
+	require.NoError(t, err)
+	cfg := string(data)
+	var metricsPort int
+	for _, fixed := range []string{"127.0.0.1:4318", "127.0.0.1:4319", "127.0.0.1:13133", "port: 8888"} {
+		require.Contains(t, cfg, fixed, "configs/local.yaml changed; update the ports this test rewrites")
+		port, err := collector.FreePort()
+		require.NoError(t, err)
+		if fixed == "port: 8888" {
+			metricsPort = port
+		}
+		i := strings.LastIndexAny(fixed, ": ")
+		cfg = strings.ReplaceAll(cfg, fixed, fixed[:i+1]+strconv.Itoa(port))
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(work, "configs"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(work, "configs", "local.yaml"), []byte(cfg), 0o600))
+	return metricsPort
+}
+
+// TestReadmeFirstSpan does what the root README's "Send a first span" tells
+// a new user: `make run` (the built binary on configs/local.yaml, started
+// from the working folder, which holds configs/ and run/), then each curl
+// command of that section, pasted into a shell. Each must get 200 with
+// {"partialSuccess":{}}, and its span must show in the collector's debug
+// output, with the account of its trace config header stamped when it has
+// one.
+func TestReadmeFirstSpan(t *testing.T) {
+	_, err := exec.LookPath("curl")
+	require.NoError(t, err, "the README's commands are run with curl")
+	root := repoRoot()
+	cmds := readmeCurlCommands(t, filepath.Join(root, "README.md"), "Send a first span")
+	require.Len(t, cmds, 2, "the README shows a command without and one with a trace config header")
+
+	work := shortTempDir(t)
+	metricsPort := localConfigCopy(t, root, work)
+	for _, cmd := range cmds {
+		for _, f := range readmeDataFileRe.FindAllStringSubmatch(cmd, -1) {
+			data, err := os.ReadFile(filepath.Join(root, f[1]))
+			require.NoError(t, err, "the README sends %s", f[1])
+			to := filepath.Join(work, f[1])
+			require.NoError(t, os.MkdirAll(filepath.Dir(to), 0o755))
+			require.NoError(t, os.WriteFile(to, data, 0o600))
+		}
+	}
+	// What `make run` does: mkdir -p run, then the binary with a relative
+	// --config, from the folder the socket path is relative to.
+	require.NoError(t, os.MkdirAll(filepath.Join(work, "run"), 0o755))
+	t.Chdir(work)
+	p := startCollector(t, filepath.Join("configs", "local.yaml"), metricsPort, filepath.Join("run", "otlp.sock"))
+	logPath := filepath.Join(work, p.LogPath)
+
+	for i, cmd := range cmds {
+		t.Run(strconv.Itoa(i), func(t *testing.T) {
+			before := logSize(t, logPath)
+			script := `curl -sS -w '\n%{http_code}' ` + strings.TrimPrefix(cmd, "curl ")
+			c := exec.Command("sh", "-c", script)
+			c.Dir = work
+			var stderr bytes.Buffer
+			c.Stderr = &stderr
+			out, err := c.Output()
+			require.NoError(t, err, "%s\n%s", cmd, stderr.String())
+			i := strings.LastIndexByte(string(out), '\n')
+			require.GreaterOrEqual(t, i, 0, "no status in curl output %q", out)
+			body, code := string(out[:i]), string(out[i+1:])
+			assert.Equal(t, strconv.Itoa(http.StatusOK), code, cmd)
+			assert.Equal(t, `{"partialSuccess":{}}`, body, cmd)
+
+			want := []string{"Name           : first-span"}
+			if m := readmeTraceConfigRe.FindStringSubmatch(cmd); m != nil {
+				var tc struct {
+					Account string `json:"account"`
+				}
+				require.NoError(t, json.Unmarshal([]byte(m[1]), &tc))
+				require.NotEmpty(t, tc.Account)
+				want = append(want, "-> trace_config.account: Str("+tc.Account+")")
+			}
+			var printed string
+			ok := assert.Eventually(t, func() bool {
+				printed = logSince(t, logPath, before)
+				for _, w := range want {
+					if !strings.Contains(printed, w) {
+						return false
+					}
+				}
+				return true
+			}, 20*time.Second, 100*time.Millisecond, "the debug exporter should print %q for %s", want, cmd)
+			if !ok {
+				t.Logf("collector output since the command:\n%s", printed)
+			}
+		})
+	}
+}
+
+func logSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	return fi.Size()
+}
+
+func logSince(t *testing.T, path string, offset int64) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(data[offset:])
+}
