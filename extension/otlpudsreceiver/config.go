@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -137,6 +138,9 @@ func validateEndpoint(path string) error {
 	if strings.ContainsRune(path, 0) {
 		return errors.New("endpoint: must not contain a NUL byte")
 	}
+	if err := refuseURL(path); err != nil {
+		return err
+	}
 	if strings.HasPrefix(path, "@") {
 		return fmt.Errorf("endpoint: abstract sockets (%q) are not supported; use a file path", path)
 	}
@@ -156,6 +160,26 @@ func validateEndpoint(path string) error {
 		return fmt.Errorf("endpoint: folder of %q is too long: the socket is bound in a temporary sub-folder first (%d bytes, at most %d)", path, n, maxSocketPathLen)
 	}
 	return nil
+}
+
+// urlSchemeRe matches the "scheme://" start of a URL.
+var urlSchemeRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// refuseURL refuses an endpoint written as a URL ("unix:///run/otlp.sock",
+// "unix:otlp.sock", "http://..."): it would otherwise pass as a relative
+// path and create a folder named after the scheme.
+func refuseURL(path string) error {
+	lower := strings.ToLower(path)
+	if !strings.HasPrefix(lower, "unix:") && !urlSchemeRe.MatchString(path) {
+		return nil
+	}
+	if strings.HasPrefix(lower, "unix:") {
+		file := strings.TrimPrefix(path[len("unix:"):], "//")
+		if file != "" {
+			return fmt.Errorf("endpoint: %q is a URL; give the socket file path, e.g. %q", path, file)
+		}
+	}
+	return fmt.Errorf("endpoint: %q is a URL; give the socket file path", path)
 }
 
 // parseSocketMode reads an octal permission string such as "0660".
