@@ -25,6 +25,12 @@ type Stats struct {
 	RetryAfterSeen int64 `json:"retry_after_seen"`
 	ConnErrors     int64 `json:"conn_errors"`
 	SpansSent      int64 `json:"spans_sent"`
+	// SpansUnoffered counts the spans the schedule (Rate over Duration,
+	// within the plan and MaxRequests) held before the end of Duration but
+	// that were never sent, because every worker was busy, for instance
+	// retrying a dead socket: an application would have produced them.
+	// Always 0 when Rate is 0.
+	SpansUnoffered int64 `json:"spans_unoffered"`
 	SpansAccepted  int64 `json:"spans_accepted"`
 	SpansFailed    int64 `json:"spans_failed"`
 	// SpansRejected is the sum of partial-success rejected_spans.
@@ -193,12 +199,36 @@ offer:
 	st := g.stats
 	st.Requests = seq
 	st.SpansSent = g.sent.Load()
+	st.SpansUnoffered = max(0, dueSpans(g.cfg, g.plan.total())-st.SpansSent)
 	st.Elapsed = time.Since(start)
 	st.OfferTime = offerStop.Sub(start)
 	if st.OfferTime > 0 {
 		st.OfferedRate = float64(st.SpansSent) / st.OfferTime.Seconds()
 	}
 	return st
+}
+
+// dueSpans is the number of spans the schedule offers before the end of
+// Duration: requests go out every SpansPerRequest/Rate seconds from the
+// start, those due strictly before the end, at most MaxRequests of them,
+// at most planTotal spans (when not 0). 0 when Rate is 0 (no schedule).
+func dueSpans(cfg Config, planTotal int64) int64 {
+	if cfg.Rate <= 0 || cfg.SpansPerRequest <= 0 {
+		return 0
+	}
+	// Request k is due at k*SpansPerRequest/Rate s: count k with
+	// k*SpansPerRequest*1e9 < Duration(ns)*Rate.
+	num := int64(cfg.Duration) * int64(cfg.Rate)
+	den := int64(cfg.SpansPerRequest) * int64(time.Second)
+	requests := (num + den - 1) / den
+	if cfg.MaxRequests > 0 {
+		requests = min(requests, int64(cfg.MaxRequests))
+	}
+	spans := requests * int64(cfg.SpansPerRequest)
+	if planTotal > 0 {
+		spans = min(spans, planTotal)
+	}
+	return spans
 }
 
 // send posts one request, retrying while the policy allows.

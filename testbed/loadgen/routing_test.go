@@ -91,3 +91,59 @@ func TestRoutingEmptySetRefused(t *testing.T) {
 		t.Error("an empty destination set was accepted")
 	}
 }
+
+func TestDueSpans(t *testing.T) {
+	for _, c := range []struct {
+		cfg  Config
+		plan int64
+		want int64
+	}{
+		{Config{Rate: 3000, Duration: 3 * time.Second, SpansPerRequest: 500}, 0, 9000},          // 18 requests, the 19th due at the end
+		{Config{Rate: 1000, Duration: 2500 * time.Millisecond, SpansPerRequest: 1000}, 0, 3000}, // due at 0, 1, 2 s
+		{Config{Rate: 1000, Duration: 2 * time.Second, SpansPerRequest: 10, MaxRequests: 7}, 0, 70},
+		{Config{Rate: 1000, Duration: 2 * time.Second, SpansPerRequest: 10}, 55, 55},
+		{Config{Rate: 0, Duration: 2 * time.Second, SpansPerRequest: 10}, 0, 0},
+	} {
+		if got := dueSpans(c.cfg, c.plan); got != c.want {
+			t.Errorf("dueSpans(rate %d, %s, %d/request, max %d, plan %d) = %d, want %d",
+				c.cfg.Rate, c.cfg.Duration, c.cfg.SpansPerRequest, c.cfg.MaxRequests, c.plan, got, c.want)
+		}
+	}
+}
+
+// TestUnofferedSpans: a server that never answers keeps the only worker
+// busy, so the schedule's later requests are never sent; they are counted
+// as unoffered, and sent + unoffered is what the schedule held. A server
+// that answers at once leaves nothing unoffered.
+func TestUnofferedSpans(t *testing.T) {
+	release := make(chan struct{})
+	hang := serveUnix(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	g, err := New(Config{Endpoint: hang, Rate: 1000, Duration: 300 * time.Millisecond, DrainTimeout: 300 * time.Millisecond,
+		RequestTimeout: 5 * time.Second, SpansPerRequest: 10, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := g.Run(context.Background())
+	if st.SpansSent+st.SpansUnoffered != 300 || st.SpansUnoffered < 250 {
+		t.Errorf("sent %d, unoffered %d: want the 300 scheduled spans, most of them unoffered", st.SpansSent, st.SpansUnoffered)
+	}
+
+	ok := serveUnix(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	g, err = New(Config{Endpoint: ok, Rate: 100, Duration: 500 * time.Millisecond, SpansPerRequest: 10, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = g.Run(context.Background())
+	if st.SpansSent != 50 || st.SpansUnoffered != 0 {
+		t.Errorf("sent %d, unoffered %d; want 50 and 0", st.SpansSent, st.SpansUnoffered)
+	}
+}

@@ -281,8 +281,12 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 		run.SentRate = float64(st.SpansSent) / st.OfferTime.Seconds()
 		run.DeliveredRate = float64(run.DeliveredSpans) / st.OfferTime.Seconds()
 	}
-	if st.SpansSent > 0 {
-		run.Loss = math.Max(0, 1-float64(run.DeliveredSpans)/float64(st.SpansSent))
+	run.UnofferedSpans = st.SpansUnoffered
+	// Loss is over what the schedule held: the spans sent and those never
+	// sent because every generator worker was stuck (retrying a dead
+	// socket, say), which an application would have produced all the same.
+	if planned := st.SpansSent + st.SpansUnoffered; planned > 0 {
+		run.Loss = math.Max(0, 1-float64(run.DeliveredSpans)/float64(planned))
 	}
 	run.CPUSeconds = sum.CPUSeconds
 	run.CPUPercent = sum.CPUPercent

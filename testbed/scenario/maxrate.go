@@ -150,6 +150,7 @@ func addStats(a *loadgen.Stats, b loadgen.Stats) {
 	a.RetryAfterSeen += b.RetryAfterSeen
 	a.ConnErrors += b.ConnErrors
 	a.SpansSent += b.SpansSent
+	a.SpansUnoffered += b.SpansUnoffered
 	a.SpansAccepted += b.SpansAccepted
 	a.SpansFailed += b.SpansFailed
 	a.SpansRejected += b.SpansRejected

@@ -60,7 +60,11 @@ type Run struct {
 	FailedSpans   int64   `json:"failed_spans"`
 	// DeliveredSpans counts spans received by the backends.
 	DeliveredSpans int64 `json:"delivered_spans"`
-	// Loss is 1 - delivered/sent (0 when nothing was sent).
+	// UnofferedSpans is what the generator's schedule held but never sent
+	// because every worker was busy (loadgen.Stats.SpansUnoffered).
+	UnofferedSpans int64 `json:"unoffered_spans"`
+	// Loss is 1 - delivered/(sent + unoffered) (0 when nothing was
+	// planned); backpressure and routing set their own (see their notes).
 	Loss float64 `json:"loss"`
 	// RateIsLowerBound marks a max-rate ramp that never fell under 99%:
 	// OfferedRate is then its last step, and the limit lies above it.
