@@ -42,6 +42,22 @@ type socketOptions struct {
 	gid  int // -1: keep the collector's group
 }
 
+// listenStep names the points of listenSocket at which testHookListen runs.
+type listenStep int
+
+const (
+	// stepBound: the socket was just bound in its private folder, before its
+	// mode and group are set.
+	stepBound listenStep = iota
+	// stepReady: mode and group are set, the socket is about to be linked
+	// into place.
+	stepReady
+)
+
+// testHookListen, when a test sets it, runs at each listenStep with the
+// socket's temporary path and its final path. Nil in production.
+var testHookListen func(step listenStep, tmpSock, path string)
+
 // listenSocket creates the socket at path with the configured mode and
 // group. The socket is bound inside a fresh 0700 folder next to path, given
 // its mode and group there, then hard-linked into place, so that at no
@@ -66,6 +82,9 @@ func listenSocket(path string, opts socketOptions) (*net.UnixListener, *socketFi
 	// The listener's own name is the temporary path; removal of the real
 	// path is ours to do.
 	ln.SetUnlinkOnClose(false)
+	if testHookListen != nil {
+		testHookListen(stepBound, tmpSock, path)
+	}
 	fail := func(err error) (*net.UnixListener, *socketFile, error) {
 		_ = ln.Close()
 		return nil, nil, fmt.Errorf("endpoint %q: %w", path, err)
@@ -84,6 +103,9 @@ func listenSocket(path string, opts socketOptions) (*net.UnixListener, *socketFi
 	info, pin, err := pinFile(tmpSock)
 	if err != nil {
 		return fail(err)
+	}
+	if testHookListen != nil {
+		testHookListen(stepReady, tmpSock, path)
 	}
 	if err = os.Link(tmpSock, path); err != nil {
 		_ = pin.Close()

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -250,38 +248,54 @@ func TestSocketMode(t *testing.T) {
 	}
 }
 
-// TestSocketNeverMoreOpenThanConfigured watches the path while the
-// receiver starts: whenever the socket is visible, its mode is already the
-// configured one.
+// TestSocketNeverMoreOpenThanConfigured stops listenSocket right after the
+// bind and right before the socket is linked into place, with umask 0 (so
+// that bind creates the socket 0777 and a missing chmod would show): until
+// the link, nothing exists at the configured path and the socket sits in a
+// folder only the owner can enter; when it is linked, its mode is the
+// configured one already. Binding at the final path and chmodding after, or
+// a bind folder others can enter, fails here.
 func TestSocketNeverMoreOpenThanConfigured(t *testing.T) {
-	for range 5 {
-		cfg := testConfig(t)
-		cfg.SocketMode = "0600"
-		path := cfg.ServerConfig.NetAddr.Endpoint
-		var stop atomic.Bool
-		var seen, wrong atomic.Int64
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for !stop.Load() {
-				if fi, err := os.Lstat(path); err == nil {
-					seen.Add(1)
-					if fi.Mode().Perm() != 0o600 {
-						wrong.Add(1)
-					}
+	old := syscall.Umask(0)
+	t.Cleanup(func() { syscall.Umask(old) })
+	for _, mode := range []fs.FileMode{0o600, 0o660} {
+		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.SocketMode = fmt.Sprintf("%04o", mode)
+			var steps []listenStep
+			testHookListen = func(step listenStep, tmpSock, path string) {
+				steps = append(steps, step)
+				assert.Equal(t, cfg.ServerConfig.NetAddr.Endpoint, path)
+				_, err := os.Lstat(path)
+				assert.ErrorIs(t, err, fs.ErrNotExist, "step %d: the socket must not be at the configured path yet", step)
+
+				dir, err := os.Lstat(filepath.Dir(tmpSock))
+				require.NoError(t, err)
+				assert.True(t, dir.IsDir())
+				assert.Equal(t, fs.FileMode(0o700), dir.Mode().Perm(), "step %d: the bind folder must shut out group and others", step)
+				assert.Equal(t, uint32(os.Geteuid()), dir.Sys().(*syscall.Stat_t).Uid)
+
+				sock, err := os.Lstat(tmpSock)
+				require.NoError(t, err)
+				assert.Equal(t, fs.ModeSocket, sock.Mode().Type())
+				if step == stepReady {
+					assert.Equal(t, mode, sock.Mode().Perm(), "the socket must have its mode before it is linked into place")
 				}
 			}
+			t.Cleanup(func() { testHookListen = nil })
+
+			cons, _, _, _ := sinks()
+			startReceiver(t, cfg, cons)
+			testHookListen = nil
+			assert.Equal(t, []listenStep{stepBound, stepReady}, steps)
+			fi, err := os.Lstat(cfg.ServerConfig.NetAddr.Endpoint)
+			require.NoError(t, err)
+			assert.Equal(t, mode, fi.Mode().Perm())
+			// The bind folder is gone.
+			left, err := filepath.Glob(filepath.Join(filepath.Dir(cfg.ServerConfig.NetAddr.Endpoint), tempDirPrefix+"*"))
+			require.NoError(t, err)
+			assert.Empty(t, left)
 		})
-		cons, _, _, _ := sinks()
-		comp, _ := createReceiver(t, cfg, cons)
-		require.NoError(t, comp.Start(context.Background(), componenttest.NewNopHost()))
-		// Keep watching until the watcher has seen the socket at least once
-		// (a fixed sleep can pass before it is even scheduled on a busy box).
-		require.Eventually(t, func() bool { return seen.Load() > 0 }, 10*time.Second, time.Millisecond)
-		stop.Store(true)
-		wg.Wait()
-		require.NoError(t, comp.Shutdown(context.Background()))
-		require.Positive(t, seen.Load())
-		require.Zero(t, wrong.Load(), "socket seen with a mode other than 0600")
 	}
 }
 
