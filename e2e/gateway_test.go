@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tracebound/tracebound/testbed/collector"
+	"github.com/tracebound/tracebound/testbed/mockbackend"
+)
+
+// TestGatewayConfig is issue 4's "Done when", tried as a new user would:
+// configs/gateway.yaml itself (not a copy written for the test), configured
+// only through the environment variables its header documents, with three
+// local OTLP/HTTP backends. Requests carrying different trace configs arrive
+// at exactly the destinations they name, requests without one are dropped
+// and counted, and stopping one backend changes nothing for the other two.
+func TestGatewayConfig(t *testing.T) {
+	backends := map[string]*mockbackend.Backend{
+		"tempo":  newBackend(t, "tempo"),
+		"vendor": newBackend(t, "vendor"),
+		"audit":  newBackend(t, "audit"),
+	}
+	dir := shortTempDir(t)
+	socket := filepath.Join(dir, "gateway.sock")
+	metricsPort, err := collector.FreePort()
+	require.NoError(t, err)
+	healthPort, err := collector.FreePort()
+	require.NoError(t, err)
+	t.Setenv("TRACEBOUND_SOCKET", socket)
+	t.Setenv("TRACEBOUND_METRICS_PORT", strconv.Itoa(metricsPort))
+	t.Setenv("TRACEBOUND_HEALTH_PORT", strconv.Itoa(healthPort))
+	t.Setenv("TEMPO_ENDPOINT", backends["tempo"].URL)
+	t.Setenv("VENDOR_ENDPOINT", backends["vendor"].URL)
+	t.Setenv("AUDIT_ENDPOINT", backends["audit"].URL)
+	t.Setenv("VENDOR_API_KEY", "e2e-key")
+
+	// A link to the file itself, so the collector's log lands in dir.
+	cfg := filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.Symlink(filepath.Join(repoRoot(), "configs", "gateway.yaml"), cfg))
+	p := startCollector(t, cfg, metricsPort, socket)
+
+	// health_check serves on the port from the environment.
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(healthPort)+"/", nil)
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err, "health_check should listen on TRACEBOUND_HEALTH_PORT")
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+
+	client := udsClient(t, socket)
+	raw := `{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo"]}`
+	encoded := base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a2","zone":"z2","workspace":"w2","destinations":["vendor","audit"]}`))
+	postTraces(t, client, makeTraces(1, 10), map[string]string{"cf-trace-config": raw})
+	postTraces(t, client, makeTraces(2, 7), map[string]string{"Cf-Trace-Config": encoded})
+	postTraces(t, client, makeTraces(3, 5), nil) // no trace config: dropped and counted
+
+	want := map[string]int64{"tempo": 10, "vendor": 7, "audit": 7}
+	require.Eventually(t, func() bool {
+		for name, n := range want {
+			if backends[name].Spans() != n {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 50*time.Millisecond, "each backend receives the requests that name it")
+	require.Eventually(t, func() bool {
+		return selfMetric(t, p, "otelcol_processor_trace_routing_spans_dropped", map[string]string{"reason": "missing"}) == 5
+	}, 10*time.Second, 50*time.Millisecond, "the request without a trace config is dropped and counted")
+	time.Sleep(500 * time.Millisecond) // a misrouted batch would arrive by now (batch timeout 200ms)
+	for name, n := range want {
+		assert.EqualValues(t, n, backends[name].Spans(), "%s got spans it was not named for", name)
+	}
+
+	for _, r := range backends["tempo"].Records() {
+		assert.Equal(t, byte(1), r.TraceID[0], "tempo got a span of another request")
+	}
+	assert.Equal(t, map[string]int64{"a1": 10}, backends["tempo"].AttributeCounts("trace_config.account"))
+	assert.Equal(t, map[string]int64{"z1": 10}, backends["tempo"].AttributeCounts("trace_config.zone"))
+	assert.Equal(t, map[string]int64{"w1": 10}, backends["tempo"].AttributeCounts("trace_config.workspace"))
+	for _, name := range []string{"vendor", "audit"} {
+		for _, r := range backends[name].Records() {
+			assert.Equal(t, byte(2), r.TraceID[0], "%s got a span of another request", name)
+		}
+		assert.Equal(t, map[string]int64{"a2": 7}, backends[name].AttributeCounts("trace_config.account"))
+	}
+	for name, n := range want {
+		assert.Equal(t, map[string]int64{"": n}, backends[name].AttributeCounts("trace_config.destination"),
+			"%s: the route attribute is removed before sending", name)
+	}
+
+	// The vendor backend goes away. Requests naming all three keep reaching
+	// tempo and audit in full, as fast as before: vendor retries alone.
+	require.NoError(t, backends["vendor"].Close())
+	all := base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a3","destinations":["tempo","vendor","audit"]}`))
+	sent := time.Now()
+	for i := range 5 {
+		postTraces(t, client, makeTraces(byte(10+i), 10), map[string]string{"cf-trace-config": all})
+	}
+	require.Eventually(t, func() bool {
+		return backends["tempo"].Spans() == 60 && backends["audit"].Spans() == 57
+	}, 3*time.Second, 20*time.Millisecond, "tempo and audit keep receiving everything while vendor is down")
+	t.Logf("tempo and audit received all 50 spans %s after the first send", time.Since(sent).Round(time.Millisecond))
+	assert.EqualValues(t, 7, backends["vendor"].Spans())
+	assert.Equal(t, map[string]int64{"a1": 10, "a3": 50}, backends["tempo"].AttributeCounts("trace_config.account"))
+	assert.Equal(t, map[string]int64{"a2": 7, "a3": 50}, backends["audit"].AttributeCounts("trace_config.account"))
+	assert.EqualValues(t, 50+7, selfMetric(t, p, "otelcol_exporter_destinations_spans_routed", map[string]string{"destination": "vendor"}),
+		"vendor was offered its share, which it now retries on its own")
+}
