@@ -160,10 +160,22 @@ func writeUnsupportedMediaType(w http.ResponseWriter) {
 // (an unsupported Content-Encoding, a corrupt compressed body, an
 // authenticator's refusal) or by the peer gate. The body is JSON unless the
 // request's Content-Type asks for protobuf.
+//
+// confighttp's snappy (block format) decoder refuses a body whose announced
+// decoded length is over max_request_body_size before decoding it, with a
+// 400; that is answered 413, as an oversized body in any other encoding is.
 func writeEarlyError(w http.ResponseWriter, r *http.Request, msg string, httpCode int) {
 	enc := encodingOf(r.Header.Get("Content-Type"))
 	if enc == encodingUnknown {
 		enc = encodingJSON
 	}
+	if httpCode == http.StatusBadRequest && msg == snappyTooLargeMessage {
+		httpCode = http.StatusRequestEntityTooLarge
+		msg = "request body larger than max_request_body_size (" + msg + ")"
+	}
 	writeCodeMessage(w, enc, httpCode, msg)
 }
+
+// snappyTooLargeMessage is the error confighttp v1.71.0 reports for a snappy
+// block whose decoded size is over the body limit.
+const snappyTooLargeMessage = "snappy: decoded size exceeds max request body size"
