@@ -61,9 +61,11 @@ type Config struct {
 	// DrainTimeout bounds how long requests offered before the end of
 	// Duration may keep retrying after it (default 30s).
 	DrainTimeout time.Duration
-	// RecordRoots keeps the span IDs of the root spans sent, for invariant
-	// checks at the backend (see Generator.IsRoot).
-	RecordRoots bool
+	// RecordParents keeps, for every span sent, its parent span ID (zero
+	// for a root) and its place in the send order, for invariant checks at
+	// the backend (see Generator.Sent). Memory grows with the spans: use it
+	// for bounded loads.
+	RecordParents bool
 }
 
 // SpanShape is the shape of one span.

@@ -57,9 +57,16 @@ type Generator struct {
 
 	sent, accepted, failed atomic.Int64
 
-	mu    sync.Mutex
-	stats Stats
-	roots map[[8]byte]struct{}
+	mu      sync.Mutex
+	stats   Stats
+	parents map[[8]byte]sentSpan // RecordParents only
+	order   int64                // spans recorded so far
+}
+
+// sentSpan is what RecordParents keeps of one span.
+type sentSpan struct {
+	parent [8]byte
+	order  int64
 }
 
 // New checks cfg and prepares a generator.
@@ -74,8 +81,8 @@ func New(cfg Config) (*Generator, error) {
 		stats:  Stats{ByDestination: map[string]int64{}, StatusCounts: map[int]int64{}},
 	}
 	g.builder = newPayloadBuilder(&g.cfg)
-	if cfg.RecordRoots {
-		g.roots = map[[8]byte]struct{}{}
+	if cfg.RecordParents {
+		g.parents = map[[8]byte]sentSpan{}
 	}
 	return g, nil
 }
@@ -90,12 +97,16 @@ func (g *Generator) Progress() (sent, accepted, failed int64) {
 	return g.sent.Load(), g.accepted.Load(), g.failed.Load()
 }
 
-// IsRoot reports whether spanID was sent as a root span (RecordRoots only).
-func (g *Generator) IsRoot(spanID [8]byte) bool {
+// Sent returns the parent spanID was sent with (zero for a root) and its
+// place in the order the spans were handed to the workers, from 0; ok is
+// false for a span never sent or without RecordParents. With one worker the
+// order is the order in which the collector receives the spans; with more,
+// concurrent requests may swap places.
+func (g *Generator) Sent(spanID [8]byte) (parent [8]byte, order int64, ok bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	_, ok := g.roots[spanID]
-	return ok
+	s, ok := g.parents[spanID]
+	return s.parent, s.order, ok
 }
 
 type job struct {
@@ -162,12 +173,14 @@ offer:
 		if n == 0 {
 			break
 		}
-		if g.roots != nil {
+		if g.parents != nil {
+			// Recorded before the request is offered: one that is never
+			// offered leaves records of spans the backend never sees,
+			// which the checks do not mind.
 			g.mu.Lock()
 			for i := range specs[:n] {
-				if specs[i].root {
-					g.roots[specs[i].spanID] = struct{}{}
-				}
+				g.parents[specs[i].spanID] = sentSpan{parent: specs[i].parentID, order: g.order}
+				g.order++
 			}
 			g.mu.Unlock()
 		}

@@ -19,8 +19,8 @@ func TestTCPToMockBackend(t *testing.T) {
 		}
 		g, err := loadgen.New(loadgen.Config{
 			Endpoint: b.URL, Rate: 20_000, Duration: 10 * time.Second, SpansPerRequest: 100, Workers: 2, JSON: json,
-			Trace:       loadgen.TraceShape{SpansPerTrace: 5, Traces: 100, Lifecycle: loadgen.LifecycleShape{Traces: 2, SpansPerTrace: 250}},
-			RecordRoots: true,
+			Trace:         loadgen.TraceShape{SpansPerTrace: 5, Traces: 100, Lifecycle: loadgen.LifecycleShape{Traces: 2, SpansPerTrace: 250}},
+			RecordParents: true,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -32,8 +32,13 @@ func TestTCPToMockBackend(t *testing.T) {
 		if st.SpansSent != 1000 || st.SpansAccepted != 1000 || b.Spans() != 1000 {
 			t.Fatalf("json=%v: sent %d accepted %d backend %d (%s)", json, st.SpansSent, st.SpansAccepted, b.Spans(), st.LastError)
 		}
-		rep := mockbackend.Analyze(b.Records(), g.IsRoot, 0)
-		if rep.UniqueSpans != 1000 || rep.Traces != 102 || rep.MaxTraceSpans != 250 || rep.MissingParents != 0 || rep.Rerooted != 0 {
+		sent := func(id [8]byte) (mockbackend.Sent, bool) {
+			p, o, ok := g.Sent(id)
+			return mockbackend.Sent{Parent: p, Order: o}, ok
+		}
+		rep := mockbackend.Analyze(b.Records(), sent, 0)
+		if rep.UniqueSpans != 1000 || rep.Traces != 102 || rep.MaxTraceSpans != 250 || rep.MissingParents != 0 || rep.Rerooted != 0 ||
+			rep.ParentChanged != 0 || rep.UnknownSpans != 0 {
 			t.Errorf("json=%v: %+v", json, rep)
 		}
 		_ = b.Close()

@@ -1,7 +1,9 @@
 package mockbackend
 
 import (
+	"cmp"
 	"encoding/hex"
+	"math"
 	"slices"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -72,17 +74,33 @@ type TreeReport struct {
 	// parents), OverHardBound those over 2 x max_spans (never allowed).
 	OverBound     int `json:"over_bound"`
 	OverHardBound int `json:"over_hard_bound"`
+	// Of the spans of an output trace beyond its first max_spans (in send
+	// order), LateParents are parents sent after one of their children in
+	// the same output trace (allowed: they join their children's segment),
+	// OverBoundNotLate the others (never allowed). Counted only when the
+	// send order is known.
+	LateParents      int `json:"late_parents"`
+	OverBoundNotLate int `json:"over_bound_not_late"`
 	// MissingParents counts spans whose parent never arrived anywhere;
-	// BrokenParents those whose parent is in another output trace.
+	// BrokenParents those whose parent is in another output trace;
+	// ParentChanged those that arrived with a parent other than the one
+	// they were sent with; UnknownSpans those never sent (when known).
 	MissingParents int `json:"missing_parents"`
 	BrokenParents  int `json:"broken_parents"`
+	ParentChanged  int `json:"parent_changed"`
+	UnknownSpans   int `json:"unknown_spans"`
 	// Rerooted counts spans sent as children that arrived as roots;
-	// RerootedWithoutLink those among them with no parent link;
-	// DanglingLinks parent links to a span that never arrived;
-	// LinkTraceMismatch parent links whose trace ID is not the parent's
-	// original trace.
+	// RerootedWithoutLink those among them with no link to their original
+	// parent and no parent link at all; LinkWrongParent those whose parent
+	// link names another span than their original parent; LinkWrongType
+	// those whose link to their original parent lacks
+	// lifecycle.link.type=parent; DanglingLinks links to an original parent
+	// that never arrived; LinkTraceMismatch links whose trace ID is not the
+	// parent's original trace.
 	Rerooted            int `json:"rerooted"`
 	RerootedWithoutLink int `json:"rerooted_without_link"`
+	LinkWrongParent     int `json:"link_wrong_parent"`
+	LinkWrongType       int `json:"link_wrong_type"`
 	DanglingLinks       int `json:"dangling_links"`
 	LinkTraceMismatch   int `json:"link_trace_mismatch"`
 	// BadProvenance counts spans whose provenance attributes are
@@ -110,10 +128,18 @@ type Distribution struct {
 	Hist  map[string]int `json:"histogram,omitempty"`
 }
 
-// Analyze checks the DESIGN.md invariants on the spans received. isRoot
-// reports whether a span was sent as a root (nil: re-rooting is not
-// checked); maxSpans is split.max_spans (0: bounds are not checked).
-func Analyze(records []SpanRecord, isRoot func([8]byte) bool, maxSpans int) TreeReport {
+// Sent is what the generator sent of one span: its parent (zero for a
+// root) and its place in the send order.
+type Sent struct {
+	Parent [8]byte
+	Order  int64
+}
+
+// Analyze checks the DESIGN.md invariants on the spans received. sent
+// returns what the generator sent of a span, ok false for a span it never
+// sent (nil: parents, re-rooting and late parents are not checked);
+// maxSpans is split.max_spans (0: bounds are not checked).
+func Analyze(records []SpanRecord, sent func([8]byte) (Sent, bool), maxSpans int) TreeReport {
 	rep := TreeReport{Spans: len(records)}
 	where := make(map[pcommon.SpanID]int, len(records)) // span -> index of first record
 	traceSize := map[pcommon.TraceID]int{}
@@ -128,6 +154,18 @@ func Analyze(records []SpanRecord, isRoot func([8]byte) bool, maxSpans int) Tree
 	}
 	rep.UniqueSpans = len(where)
 	rep.Traces = len(traceSize)
+	// What was sent of each span received.
+	var sentOf map[pcommon.SpanID]Sent
+	if sent != nil {
+		sentOf = make(map[pcommon.SpanID]Sent, len(where))
+		for sid := range where {
+			if s, ok := sent(sid); ok {
+				sentOf[sid] = s
+			} else {
+				rep.UnknownSpans++
+			}
+		}
+	}
 	for _, n := range traceSize {
 		rep.MaxTraceSpans = max(rep.MaxTraceSpans, n)
 		if maxSpans > 0 && n > maxSpans {
@@ -165,6 +203,10 @@ func Analyze(records []SpanRecord, isRoot func([8]byte) bool, maxSpans int) Tree
 			rep.BadProvenance++
 		}
 
+		s, known := sentOf[sid]
+		if known && r.ParentID != pcommon.SpanID(s.Parent) && !r.ParentID.IsEmpty() {
+			rep.ParentChanged++
+		}
 		if !r.ParentID.IsEmpty() {
 			pi, ok := where[r.ParentID]
 			switch {
@@ -175,20 +217,30 @@ func Analyze(records []SpanRecord, isRoot func([8]byte) bool, maxSpans int) Tree
 			}
 			continue
 		}
-		if isRoot == nil || isRoot(sid) {
+		if !known || s.Parent == [8]byte{} {
 			continue
 		}
 		rep.Rerooted++
-		var link *Link
+		// The link must name the original parent, and say it is one.
+		var link, typed *Link
 		for li := range r.Links {
-			if r.Links[li].Type == LinkTypeParent {
-				link = &r.Links[li]
-				break
+			l := &r.Links[li]
+			if l.SpanID == pcommon.SpanID(s.Parent) && link == nil {
+				link = l
+			}
+			if l.Type == LinkTypeParent && typed == nil {
+				typed = l
 			}
 		}
-		if link == nil {
+		switch {
+		case link == nil && typed != nil:
+			rep.LinkWrongParent++
+			continue
+		case link == nil:
 			rep.RerootedWithoutLink++
 			continue
+		case link.Type != LinkTypeParent:
+			rep.LinkWrongType++
 		}
 		pi, ok := where[link.SpanID]
 		if !ok {
@@ -198,6 +250,10 @@ func Analyze(records []SpanRecord, isRoot func([8]byte) bool, maxSpans int) Tree
 		if hex.EncodeToString(link.TraceID[:]) != origin(&records[pi]) {
 			rep.LinkTraceMismatch++
 		}
+	}
+
+	if maxSpans > 0 && sentOf != nil {
+		rep.LateParents, rep.OverBoundNotLate = lateParents(records, where, traceSize, sentOf, maxSpans)
 	}
 
 	var sizes []int
@@ -249,4 +305,57 @@ func distribution(sizes []int, maxSpans int) Distribution {
 		}
 	}
 	return d
+}
+
+// lateParents looks at the spans of each output trace over maxSpans beyond
+// its first maxSpans in send order: DESIGN.md allows only parents that
+// arrive after one of their children and join that child's segment. It
+// returns how many of them are such parents, and how many are not.
+func lateParents(records []SpanRecord, where map[pcommon.SpanID]int, traceSize map[pcommon.TraceID]int,
+	sentOf map[pcommon.SpanID]Sent, maxSpans int) (late, notLate int) {
+	members := map[pcommon.TraceID][]pcommon.SpanID{}
+	for sid, i := range where {
+		if t := records[i].TraceID; traceSize[t] > maxSpans {
+			members[t] = append(members[t], sid)
+		}
+	}
+	if len(members) == 0 {
+		return 0, 0
+	}
+	// The children of each span, as sent.
+	children := map[pcommon.SpanID][]pcommon.SpanID{}
+	for sid, s := range sentOf {
+		if s.Parent != [8]byte{} {
+			p := pcommon.SpanID(s.Parent)
+			children[p] = append(children[p], sid)
+		}
+	}
+	for t, ids := range members {
+		slices.SortFunc(ids, func(a, b pcommon.SpanID) int {
+			return cmp.Compare(order(sentOf, a), order(sentOf, b))
+		})
+		for _, p := range ids[maxSpans:] {
+			isLate := false
+			for _, c := range children[p] {
+				if records[where[c]].TraceID == t && order(sentOf, c) < order(sentOf, p) {
+					isLate = true
+					break
+				}
+			}
+			if isLate {
+				late++
+			} else {
+				notLate++
+			}
+		}
+	}
+	return late, notLate
+}
+
+// order is a span's place in the send order; spans never sent sort last.
+func order(sentOf map[pcommon.SpanID]Sent, id pcommon.SpanID) int64 {
+	if s, ok := sentOf[id]; ok {
+		return s.Order
+	}
+	return math.MaxInt64
 }
