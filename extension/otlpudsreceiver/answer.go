@@ -89,13 +89,13 @@ func httpCodeOf(c codes.Code) int {
 // grpcCodeOf is the reverse mapping, for the status body of an HTTP code.
 func grpcCodeOf(httpCode int) codes.Code {
 	switch httpCode {
-	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
 		return codes.InvalidArgument
 	case http.StatusUnauthorized:
 		return codes.Unauthenticated
 	case http.StatusForbidden:
 		return codes.PermissionDenied
-	case http.StatusNotFound:
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
 		return codes.Unimplemented
 	case http.StatusTooManyRequests:
 		return codes.ResourceExhausted
@@ -141,18 +141,36 @@ func writeBody(w http.ResponseWriter, contentType string, httpCode int, body []b
 	_, _ = w.Write(body) // #nosec G705 -- OTLP payload with an explicit non-HTML Content-Type
 }
 
-// writeMethodNotAllowed answers 405: OTLP/HTTP is POST only.
-func writeMethodNotAllowed(w http.ResponseWriter) {
-	w.Header().Set("Allow", http.MethodPost)
-	writeBody(w, "text/plain; charset=utf-8", http.StatusMethodNotAllowed,
-		fmt.Appendf(nil, "%d method not allowed, supported: [POST]", http.StatusMethodNotAllowed))
+// answerEncoding is the encoding of an error answer to r: protobuf if the
+// request's Content-Type asks for it, else JSON (also for an unknown or
+// missing Content-Type).
+func answerEncoding(r *http.Request) encoding {
+	if encodingOf(r.Header.Get("Content-Type")) == encodingProtobuf {
+		return encodingProtobuf
+	}
+	return encodingJSON
 }
 
-// writeUnsupportedMediaType answers 415 for a Content-Type that is neither
-// protobuf nor JSON.
-func writeUnsupportedMediaType(w http.ResponseWriter) {
-	writeBody(w, "text/plain; charset=utf-8", http.StatusUnsupportedMediaType,
-		fmt.Appendf(nil, "%d unsupported media type, supported: [%s, %s]", http.StatusUnsupportedMediaType, contentTypeJSON, contentTypeProtobuf))
+// writeMethodNotAllowed answers 405 with a google.rpc.Status: OTLP/HTTP is
+// POST only.
+func writeMethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	writeCodeMessage(w, answerEncoding(r), http.StatusMethodNotAllowed,
+		fmt.Sprintf("method %s not allowed, supported: [POST]", r.Method))
+}
+
+// writeUnsupportedMediaType answers 415, with a google.rpc.Status in JSON,
+// for a Content-Type that is neither protobuf nor JSON.
+func writeUnsupportedMediaType(w http.ResponseWriter, r *http.Request) {
+	writeCodeMessage(w, encodingJSON, http.StatusUnsupportedMediaType,
+		fmt.Sprintf("unsupported Content-Type %q, supported: [%s, %s]", r.Header.Get("Content-Type"), contentTypeJSON, contentTypeProtobuf))
+}
+
+// writeNotFound answers 404, with a google.rpc.Status, for a path other
+// than the signals this receiver has a pipeline for.
+func writeNotFound(w http.ResponseWriter, r *http.Request, served []string) {
+	writeCodeMessage(w, answerEncoding(r), http.StatusNotFound,
+		fmt.Sprintf("no OTLP signal at %q, served here: %v", r.URL.Path, served))
 }
 
 // writeEarlyError answers, in OTLP form and keeping their code, requests
@@ -165,10 +183,7 @@ func writeUnsupportedMediaType(w http.ResponseWriter) {
 // decoded length is over max_request_body_size before decoding it, with a
 // 400; that is answered 413, as an oversized body in any other encoding is.
 func writeEarlyError(w http.ResponseWriter, r *http.Request, msg string, httpCode int) {
-	enc := encodingOf(r.Header.Get("Content-Type"))
-	if enc == encodingUnknown {
-		enc = encodingJSON
-	}
+	enc := answerEncoding(r)
 	if httpCode == http.StatusBadRequest && msg == snappyTooLargeMessage {
 		httpCode = http.StatusRequestEntityTooLarge
 		msg = "request body larger than max_request_body_size (" + msg + ")"

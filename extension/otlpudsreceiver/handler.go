@@ -29,12 +29,12 @@ const (
 // itself and returns ok=false when the request cannot go on.
 func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request) (encoding, *bytes.Buffer, bool) {
 	if req.Method != http.MethodPost {
-		writeMethodNotAllowed(w)
+		writeMethodNotAllowed(w, req)
 		return encodingUnknown, nil, false
 	}
 	enc := encodingOf(req.Header.Get("Content-Type"))
 	if enc == encodingUnknown {
-		writeUnsupportedMediaType(w)
+		writeUnsupportedMediaType(w, req)
 		return encodingUnknown, nil, false
 	}
 	buf := getBuffer()

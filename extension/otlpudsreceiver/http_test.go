@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"regexp"
@@ -280,14 +281,41 @@ func TestUndecodableBodyIs400WithMessage(t *testing.T) {
 	assert.Empty(t, ts.AllTraces())
 }
 
+// answerEncodings are Content-Type headers of a request and the encoding
+// its error answer must come in: protobuf if asked for, JSON otherwise.
+var answerEncodings = []struct {
+	contentType string
+	want        encoding
+}{
+	{contentTypeProtobuf, encodingProtobuf},
+	{contentTypeJSON, encodingJSON},
+	{"text/plain", encodingJSON},
+	{"", encodingJSON},
+}
+
+// requireStatusBody checks that an error answer is a google.rpc.Status in
+// the encoding want, with the gRPC code and a message containing msg.
+func requireStatusBody(t *testing.T, resp *http.Response, body []byte, want encoding, code codes.Code, msg string) {
+	t.Helper()
+	require.Equal(t, want.contentType(), resp.Header.Get("Content-Type"), string(body))
+	st := decodeStatus(t, want, body)
+	assert.Equal(t, int32(code), st.GetCode())
+	assert.Contains(t, st.GetMessage(), msg)
+}
+
 func TestMethodNotAllowed(t *testing.T) {
 	cons, _, _, _ := sinks()
 	r := startReceiver(t, testConfig(t), cons)
 	for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodDelete} {
 		for _, p := range []string{pathTraces, pathMetrics, pathLogs} {
-			resp, _ := do(t, r.client, method, p, nil, ctHeader(encodingProtobuf))
-			assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode, method+" "+p)
-			assert.Equal(t, http.MethodPost, resp.Header.Get("Allow"))
+			for _, ae := range answerEncodings {
+				t.Run(method+p+"/"+ae.contentType, func(t *testing.T) {
+					resp, body := do(t, r.client, method, p, nil, map[string]string{"Content-Type": ae.contentType})
+					require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+					assert.Equal(t, http.MethodPost, resp.Header.Get("Allow"))
+					requireStatusBody(t, resp, body, ae.want, codes.Unimplemented, "method "+method+" not allowed, supported: [POST]")
+				})
+			}
 		}
 	}
 }
@@ -296,18 +324,29 @@ func TestUnsupportedMediaType(t *testing.T) {
 	cons, ts, _, _ := sinks()
 	r := startReceiver(t, testConfig(t), cons)
 	for _, ct := range []string{"text/plain", "", "application/xml", "garbage;;"} {
-		resp, body := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), map[string]string{"Content-Type": ct})
-		assert.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode, ct)
-		assert.Contains(t, string(body), contentTypeProtobuf)
+		t.Run(ct, func(t *testing.T) {
+			resp, body := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), map[string]string{"Content-Type": ct})
+			require.Equal(t, http.StatusUnsupportedMediaType, resp.StatusCode)
+			requireStatusBody(t, resp, body, encodingJSON, codes.InvalidArgument,
+				"supported: ["+contentTypeJSON+", "+contentTypeProtobuf+"]")
+		})
 	}
 	assert.Empty(t, ts.AllTraces())
 }
 
 func TestUnknownPathIs404(t *testing.T) {
-	cons, _, _, _ := sinks()
-	r := startReceiver(t, testConfig(t), cons)
-	resp, _ := post(t, r.client, "/v1/profiles", nil, ctHeader(encodingProtobuf))
-	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	// A receiver with a traces pipeline only: /v1/metrics is as unknown as
+	// /v1/profiles.
+	r := startReceiver(t, testConfig(t), consumers{traces: new(consumertest.TracesSink)})
+	for _, p := range []string{"/v1/profiles", pathMetrics, "/"} {
+		for _, ae := range answerEncodings {
+			t.Run(p+"/"+ae.contentType, func(t *testing.T) {
+				resp, body := post(t, r.client, p, nil, map[string]string{"Content-Type": ae.contentType})
+				require.Equal(t, http.StatusNotFound, resp.StatusCode)
+				requireStatusBody(t, resp, body, ae.want, codes.Unimplemented, fmt.Sprintf("no OTLP signal at %q, served here: [/v1/traces]", p))
+			})
+		}
+	}
 }
 
 func TestBodyTooLargeIs413(t *testing.T) {

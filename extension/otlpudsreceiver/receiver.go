@@ -86,15 +86,20 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 	}
 
 	mux := http.NewServeMux()
+	var served []string
 	if r.nextTraces != nil {
 		mux.HandleFunc(pathTraces, r.handleTraces)
+		served = append(served, pathTraces)
 	}
 	if r.nextMetrics != nil {
 		mux.HandleFunc(pathMetrics, r.handleMetrics)
+		served = append(served, pathMetrics)
 	}
 	if r.nextLogs != nil {
 		mux.HandleFunc(pathLogs, r.handleLogs)
+		served = append(served, pathLogs)
 	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) { writeNotFound(w, req, served) })
 	// ToServer fills in confighttp defaults on the config it is called on;
 	// use a copy so the user's config stays as loaded.
 	serverCfg := r.cfg.ServerConfig
