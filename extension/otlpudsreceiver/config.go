@@ -197,23 +197,29 @@ func parseSocketMode(s string) (uint32, error) {
 	return uint32(mode), nil
 }
 
+// noChangeGID is (gid_t)-1, which chown reads as "leave the group as is".
+const noChangeGID = 1<<32 - 1
+
 // lookupGroup resolves a group name or numeric gid; -1 means "leave as is".
 func lookupGroup(s string) (int, error) {
 	if s == "" {
 		return -1, nil
 	}
 	if gid, err := strconv.ParseUint(s, 10, 32); err == nil {
+		if gid == noChangeGID {
+			return -1, fmt.Errorf("socket_group: %q is not a usable gid: to the kernel it means -1, \"leave the group unchanged\"", s)
+		}
 		return int(gid), nil
 	}
 	g, err := user.LookupGroup(s)
 	if err != nil {
 		return -1, fmt.Errorf("socket_group: unknown group %q", s)
 	}
-	gid, err := strconv.Atoi(g.Gid)
-	if err != nil {
-		return -1, fmt.Errorf("socket_group: group %q has a non-numeric gid %q", s, g.Gid)
+	gid, err := strconv.ParseUint(g.Gid, 10, 32)
+	if err != nil || gid == noChangeGID {
+		return -1, fmt.Errorf("socket_group: group %q has an unusable gid %q", s, g.Gid)
 	}
-	return gid, nil
+	return int(gid), nil
 }
 
 func validateHeader(h string) error {

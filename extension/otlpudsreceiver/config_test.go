@@ -78,6 +78,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"mode_too_wide", `socket_mode: "04660" has bits beyond 0777`},
 		{"empty_mode", "socket_mode: must be set"},
 		{"unknown_group", `socket_group: unknown group "no-such-group-tracebound"`},
+		{"minus_one_group", `socket_group: "4294967295" is not a usable gid: to the kernel it means -1`},
 		{"empty_header", "trace_config_header: must not be empty"},
 		{"bad_header", `trace_config_header: "cf trace config" is not a valid HTTP header name`},
 		{"zero_retry_after", "retry_after: must be positive"},
