@@ -1,17 +1,21 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/tracebound/tracebound/testbed/collector"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
@@ -114,4 +118,51 @@ func TestGatewayConfig(t *testing.T) {
 	assert.Equal(t, map[string]int64{"a2": 7, "a3": 50}, backends["audit"].AttributeCounts("trace_config.account"))
 	assert.EqualValues(t, 50+7, selfMetric(t, p, "otelcol_exporter_destinations_spans_routed", map[string]string{"destination": "vendor"}),
 		"vendor was offered its share, which it now retries on its own")
+}
+
+// TestLocalConfigHeaderOverTCP: configs/local.yaml's TCP otlp receiver keeps
+// request headers (include_metadata), so a cf-trace-config header sent over
+// TCP routes the request and its identity is stamped. Without it the header
+// never reaches trace_routing and the span is defaulted to "local" unstamped.
+func TestLocalConfigHeaderOverTCP(t *testing.T) {
+	root := repoRoot()
+	work := shortTempDir(t)
+	metricsPort := localConfigCopy(t, root, work)
+	cfgPath := filepath.Join(work, "configs", "local.yaml")
+	data, err := os.ReadFile(cfgPath)
+	require.NoError(t, err)
+	// The otlp receiver's endpoint, rewritten to a free port by localConfigCopy.
+	m := regexp.MustCompile(`(?m)^  otlp:\n    protocols:\n      http:\n        endpoint: (127\.0\.0\.1:\d+)\n`).FindSubmatch(data)
+	require.NotNil(t, m, "configs/local.yaml changed; update how this test finds the otlp receiver")
+	tcp := string(m[1])
+
+	require.NoError(t, os.MkdirAll(filepath.Join(work, "run"), 0o755))
+	t.Chdir(work)
+	p := startCollector(t, filepath.Join("configs", "local.yaml"), metricsPort, filepath.Join("run", "otlp.sock"))
+	logPath := filepath.Join(work, p.LogPath)
+	before := logSize(t, logPath)
+
+	body, err := ptraceotlp.NewExportRequestFromTraces(makeTraces(7, 1)).MarshalProto()
+	require.NoError(t, err)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "http://"+tcp+"/v1/traces", bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("cf-trace-config", `{"account":"tcp-account","destinations":["local"]}`)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusOK, res.StatusCode)
+
+	want := "-> trace_config.account: Str(tcp-account)"
+	var printed string
+	ok := assert.Eventually(t, func() bool {
+		printed = logSince(t, logPath, before)
+		return strings.Contains(printed, want)
+	}, 20*time.Second, 100*time.Millisecond, "the header sent over TCP should be stamped as %q", want)
+	if !ok {
+		t.Logf("collector output since the request:\n%s", printed)
+	}
+	assert.Zero(t, selfMetric(t, p, "otelcol_processor_trace_routing_spans_dropped", nil)+
+		selfMetric(t, p, "otelcol_processor_trace_routing_resources_defaulted", nil),
+		"the request carried a trace config: nothing is dropped or defaulted")
 }
