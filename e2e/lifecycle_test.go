@@ -105,21 +105,28 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 	client := udsClient(t, socket)
 
 	long := lifecycleSpans(pcommon.TraceID{0xaa, 1}, 6667) // 20,001 spans
-	sentAsRoot := map[[8]byte]bool{}
-	for _, s := range long {
-		if s.ParentSpanID().IsEmpty() {
-			sentAsRoot[s.SpanID()] = true
+	// What was sent of every span, in send order, so Analyze can check that
+	// re-rooted spans link to their original parent and that only late
+	// parents push a segment over max_spans.
+	sentOf := map[[8]byte]mockbackend.Sent{}
+	record := func(td ptrace.Traces) {
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for j := 0; j < spans.Len(); j++ {
+			s := spans.At(j)
+			sentOf[s.SpanID()] = mockbackend.Sent{Parent: s.ParentSpanID(), Order: int64(len(sentOf))}
 		}
 	}
 	sent := len(long)
 	for i := 0; i < len(long); i += 500 {
 		end := min(i+500, len(long))
-		postTraces(t, client, batchOf(long[i:end]), nil)
+		batch := batchOf(long[i:end])
+		record(batch)
+		postTraces(t, client, batch, nil)
 		// Ordinary traces interleaved with the long one: each a root and
 		// children of it.
 		ordinary := makeTraces(byte(i/500+1), 20)
+		record(ordinary)
 		postTraces(t, client, ordinary, nil)
-		sentAsRoot[ordinary.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SpanID()] = true
 		sent += 20
 	}
 
@@ -127,14 +134,22 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 		"backend should receive all %d spans", sent)
 	time.Sleep(500 * time.Millisecond) // anything doubled would arrive now
 
-	rep := mockbackend.Analyze(backend.Records(), func(id [8]byte) bool { return sentAsRoot[id] }, e2eMaxSpans)
+	rep := mockbackend.Analyze(backend.Records(), func(id [8]byte) (mockbackend.Sent, bool) {
+		s, ok := sentOf[id]
+		return s, ok
+	}, e2eMaxSpans)
 	assert.Equal(t, sent, rep.UniqueSpans, "every span arrives")
 	assert.Zero(t, rep.Duplicates, "no span arrives twice")
 	assert.Zero(t, rep.OverHardBound, "no trace over 2 x max_spans (largest: %d)", rep.MaxTraceSpans)
+	assert.Zero(t, rep.OverBoundNotLate, "only parents that arrive after their children push a segment over max_spans")
+	assert.Zero(t, rep.UnknownSpans, "nothing arrives that was not sent")
 	assert.Zero(t, rep.BrokenParents, "every span's parent is in its own output trace")
+	assert.Zero(t, rep.ParentChanged, "no span gets another parent than the one it was sent with")
 	assert.Zero(t, rep.MissingParents, "every parent arrives")
 	assert.Positive(t, rep.Rerooted, "spans whose parent is in a closed segment are re-rooted")
 	assert.Zero(t, rep.RerootedWithoutLink, "re-rooted spans link back to their original parent")
+	assert.Zero(t, rep.LinkWrongParent, "a re-rooted span links to its own original parent")
+	assert.Zero(t, rep.LinkWrongType, "the parent link carries lifecycle.link.type=parent")
 	assert.Zero(t, rep.DanglingLinks)
 	assert.Zero(t, rep.LinkTraceMismatch)
 	assert.Zero(t, rep.BadProvenance, "moved spans carry origin trace ID and segment index")
