@@ -52,3 +52,16 @@ func TestCreateFailureNamesDestination(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "destinations::bad: ")
 }
+
+// A default destination that is not configured fails creation even when
+// Validate was skipped (a config built in code); it must never fall back to
+// the first destination.
+func TestUnknownDefaultDestinationFailsCreation(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Destinations = map[string]*otlphttpexporter.Config{
+		"a-first": destinationConfig("http://127.0.0.1:1"),
+	}
+	cfg.DefaultDestinations = []string{"nope"}
+	_, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+	require.EqualError(t, err, `default_destinations: "nope" is not a key of destinations`)
+}
