@@ -2,6 +2,7 @@ package lifecycleidentityprocessor
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 )
 
 const (
@@ -173,15 +175,112 @@ func TestSweeperDropsIdleState(t *testing.T) {
 	require.NoError(t, p.Shutdown(t.Context()))
 }
 
+// TestShutdownDropsState: shutdown drops the state of every trace (the
+// trace table, per-span state, middle tiers, open-parent lists and the memory
+// of evictions), and the traces_tracked gauge reads 0 through the real
+// reader at the last collection before the telemetry is shut down (after
+// that the instrument reports nothing).
 func TestShutdownDropsState(t *testing.T) {
 	tt := newTelemetry(t)
-	p := newCore(t, testConfig(100), newFakeClock(), telemetrySettings(tt))
-	run(t, p, []ptrace.Traces{batch([]tspan{g("a", 1, 0)})})
-	n, _ := gaugeValue(t, tt, mTracked)
-	require.Equal(t, int64(1), n)
-	require.NoError(t, p.shutdown(t.Context()))
-	assert.Equal(t, int64(0), p.tracked.Load())
-	if n, ok := gaugeValue(t, tt, mTracked); ok {
-		assert.Equal(t, int64(0), n)
+	var atUnregister []int64 // the gauge as collected when its callback is unregistered
+	set := telemetrySettings(tt)
+	set.TelemetrySettings.MeterProvider = unregisterHookProvider{
+		MeterProvider: set.TelemetrySettings.MeterProvider,
+		before: func() {
+			n, ok := gaugeValue(t, tt, mTracked)
+			require.True(t, ok, "traces_tracked reports a point while registered")
+			atUnregister = append(atUnregister, n)
+		},
 	}
+	cfg := testConfig(100)
+	cfg.Split.MaxTraces = 4
+	p := newCore(t, cfg, newFakeClock(), set)
+	require.NoError(t, p.start(t.Context(), componenttest.NewNopHost()))
+
+	var spans []tspan
+	// A trace that is evicted when the fifth trace arrives (max_traces 4).
+	spans = append(spans, tspan{trace: traceID(1), id: spanID(1), name: "evicted"})
+	// A trace that splits: per-span state.
+	for i := uint64(1); i <= 150; i++ {
+		spans = append(spans, tspan{trace: traceID(2), id: spanID(0x100 + i), parent: spanID(0x100), name: fmt.Sprint("split.", i)})
+	}
+	// A trace of 15 roots: its seen set is full, the rest is in a middle tier.
+	for i := uint64(1); i <= 15; i++ {
+		spans = append(spans, tspan{trace: traceID(3), id: spanID(0x300 + i), name: fmt.Sprint("mid.", i)})
+	}
+	// A trace whose spans name parents that have not arrived.
+	for i := uint64(1); i <= 2; i++ {
+		spans = append(spans, tspan{trace: traceID(4), id: spanID(0x400 + i), parent: spanID(0x480 + i), name: fmt.Sprint("named.", i)})
+	}
+	spans = append(spans, tspan{trace: traceID(5), id: spanID(0x500), name: "fifth"})
+	run(t, p, []ptrace.Traces{batch(spans)})
+
+	s := p.split
+	require.Equal(t, 4, s.tracked())
+	require.NotEmpty(t, s.details, "a split trace holds per-span state")
+	require.NotEmpty(t, s.mids, "a trace holds a middle tier")
+	require.NotEmpty(t, s.named.entries, "a trace holds open parents")
+	require.NotNil(t, s.evicted, "an eviction is remembered")
+	n, ok := gaugeValue(t, tt, mTracked)
+	require.True(t, ok)
+	require.Equal(t, int64(4), n)
+
+	require.NoError(t, p.shutdown(t.Context()))
+
+	assert.Zero(t, s.tracked(), "no trace is tracked after shutdown")
+	assert.Equal(t, nilIdx, s.table.head, "the LRU list is empty")
+	assert.Equal(t, nilIdx, s.table.tail, "the LRU list is empty")
+	assert.Empty(t, s.table.chunks, "no trace slot is held")
+	for i := uint64(1); i <= 5; i++ {
+		_, found := s.table.get(traceID(i))
+		assert.False(t, found, "trace %d is forgotten", i)
+	}
+	assert.Empty(t, s.details, "no per-span state is held")
+	assert.Empty(t, s.freeDetails)
+	assert.Empty(t, s.mids, "no middle tier is held")
+	assert.Empty(t, s.freeMids)
+	assert.Empty(t, s.named.entries, "no open-parent list is held")
+	assert.Nil(t, s.evicted, "evictions are forgotten")
+	assert.Equal(t, nilIdx, s.lastIdx, "the lookup cache points nowhere")
+	assert.Equal(t, int64(0), p.tracked.Load())
+
+	require.Len(t, atUnregister, 1, "the gauge's callback is unregistered once, at shutdown")
+	assert.Equal(t, int64(0), atUnregister[0], "traces_tracked reads 0 once the state is gone")
+	_, ok = gaugeValue(t, tt, mTracked)
+	assert.False(t, ok, "nothing is reported after shutdown")
+}
+
+// unregisterHookProvider wraps a MeterProvider so that before any callback
+// registration is undone, before runs: a test can collect through the real
+// reader at the last moment an asynchronous instrument still reports.
+type unregisterHookProvider struct {
+	metric.MeterProvider
+	before func()
+}
+
+func (p unregisterHookProvider) Meter(name string, opts ...metric.MeterOption) metric.Meter {
+	return unregisterHookMeter{Meter: p.MeterProvider.Meter(name, opts...), before: p.before}
+}
+
+type unregisterHookMeter struct {
+	metric.Meter
+	before func()
+}
+
+func (m unregisterHookMeter) RegisterCallback(f metric.Callback, instruments ...metric.Observable) (metric.Registration, error) {
+	reg, err := m.Meter.RegisterCallback(f, instruments...)
+	if err != nil {
+		return nil, err
+	}
+	return unregisterHookRegistration{Registration: reg, before: m.before}, nil
+}
+
+type unregisterHookRegistration struct {
+	metric.Registration
+	before func()
+}
+
+func (r unregisterHookRegistration) Unregister() error {
+	r.before()
+	return r.Registration.Unregister()
 }
