@@ -146,7 +146,7 @@ func (d *destination) offer(ctx context.Context, td ptrace.Traces) {
 func (d *destination) start(ctx context.Context, host component.Host) error {
 	for _, c := range []component.Component{d.http, d.retry, d.queue} {
 		if err := c.Start(ctx, host); err != nil {
-			return fmt.Errorf("destination %q: %w", d.name, err)
+			return fmt.Errorf("destinations::%s: %w", d.name, err)
 		}
 	}
 	return nil
@@ -167,7 +167,7 @@ func (d *destination) shutdownLayers(ctx context.Context) error {
 		err = multierr.Append(err, c.Shutdown(ctx))
 	}
 	if err != nil {
-		return fmt.Errorf("destination %q: %w", d.name, err)
+		return fmt.Errorf("destinations::%s: %w", d.name, err)
 	}
 	return nil
 }

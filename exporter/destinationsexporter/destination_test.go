@@ -2,12 +2,16 @@ package destinationsexporter
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 
@@ -35,7 +39,7 @@ func TestStartFailureNamesDestination(t *testing.T) {
 	require.NoError(t, err)
 	err = exp.Start(context.Background(), componenttest.NewNopHost())
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `destination "broken"`)
+	assert.True(t, strings.HasPrefix(err.Error(), "destinations::broken: "), "the error names the destination by its config key: %v", err)
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
 
@@ -64,4 +68,34 @@ func TestUnknownDefaultDestinationFailsCreation(t *testing.T) {
 	cfg.DefaultDestinations = []string{"nope"}
 	_, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
 	require.EqualError(t, err, `default_destinations: "nope" is not a key of destinations`)
+}
+
+// fakeLayer stands in for one layer of a destination (http, retry or
+// queue), counting its starts and shutdowns.
+type fakeLayer struct {
+	consumer.Traces
+	startErr, shutdownErr error
+	starts, shutdowns     int
+}
+
+func (f *fakeLayer) Start(context.Context, component.Host) error { f.starts++; return f.startErr }
+func (f *fakeLayer) Shutdown(context.Context) error              { f.shutdowns++; return f.shutdownErr }
+
+func fakeDestination(name string, startErr, shutdownErr error) (*destination, []*fakeLayer) {
+	layers := []*fakeLayer{
+		{Traces: consumertest.NewNop(), startErr: startErr},
+		{Traces: consumertest.NewNop()},
+		{Traces: consumertest.NewNop(), shutdownErr: shutdownErr},
+	}
+	return &destination{name: name, http: layers[0], retry: layers[1], queue: layers[2]}, layers
+}
+
+// Start and shutdown errors name the destination by its config key, as
+// creation and validation errors do.
+func TestLifecycleErrorsNameConfigKey(t *testing.T) {
+	d, _ := fakeDestination("tempo", errors.New("cannot start"), nil)
+	assert.EqualError(t, d.start(context.Background(), componenttest.NewNopHost()), "destinations::tempo: cannot start")
+
+	d, _ = fakeDestination("vendor", nil, errors.New("cannot drain"))
+	assert.EqualError(t, d.shutdown(context.Background()), "destinations::vendor: cannot drain")
 }
