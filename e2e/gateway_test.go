@@ -45,7 +45,6 @@ func TestGatewayConfig(t *testing.T) {
 	t.Setenv("TEMPO_ENDPOINT", backends["tempo"].URL)
 	t.Setenv("VENDOR_ENDPOINT", backends["vendor"].URL)
 	t.Setenv("AUDIT_ENDPOINT", backends["audit"].URL)
-	t.Setenv("VENDOR_API_KEY", "e2e-key")
 
 	// A link to the file itself, so the collector's log lands in dir.
 	cfg := filepath.Join(dir, "gateway.yaml")
@@ -165,4 +164,19 @@ func TestLocalConfigHeaderOverTCP(t *testing.T) {
 	assert.Zero(t, selfMetric(t, p, "otelcol_processor_trace_routing_spans_dropped", nil)+
 		selfMetric(t, p, "otelcol_processor_trace_routing_resources_defaulted", nil),
 		"the request carried a trace config: nothing is dropped or defaulted")
+}
+
+// The vendor API key of configs/gateway.yaml is commented out (an unset
+// variable would send an empty x-api-key); uncommented as its comment says,
+// the config must still be valid.
+func TestGatewayVendorAPIKeyExample(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(), "configs", "gateway.yaml"))
+	require.NoError(t, err)
+	const commented = "        # headers:\n        #   x-api-key: ${env:VENDOR_API_KEY}\n"
+	require.Contains(t, string(data), commented, "configs/gateway.yaml changed; update this test")
+	cfg := strings.Replace(string(data), commented, "        headers:\n          x-api-key: ${env:VENDOR_API_KEY}\n", 1)
+	path, err := collector.WriteConfig(t.TempDir(), "gateway", cfg)
+	require.NoError(t, err)
+	t.Setenv("VENDOR_API_KEY", "k")
+	runBinary(t, "validate", "--config", path)
 }
