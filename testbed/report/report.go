@@ -165,20 +165,32 @@ func statusCell(r scenario.Result) string {
 }
 
 // versus compares a tracebound run with the baseline run of the same
-// scenario at the same offered rate, or else the only (last) baseline run
-// (routing and max-rate rows differ in offered rate but share one load).
+// scenario at the same offered rate, or else the baseline run nearest to it
+// in the order they ran (routing and max-rate rows differ in offered rate
+// but share one load; max-rate's ramps run tracebound, baseline, baseline,
+// tracebound, so each tracebound ramp pairs with the baseline ramp beside
+// it).
 func versus(r scenario.Result, run scenario.Run) string {
 	if run.Pipeline != scenario.Tracebound {
 		return ""
 	}
+	at := -1
+	for i := range r.Runs {
+		if r.Runs[i].Label == run.Label {
+			at = i
+		}
+	}
 	var base *scenario.Run
+	dist, sameRate := 0, false
 	for i := range r.Runs {
 		b := &r.Runs[i]
 		if b.Pipeline != scenario.Baseline {
 			continue
 		}
-		if base == nil || b.OfferedRate == run.OfferedRate {
-			base = b
+		same := b.OfferedRate == run.OfferedRate
+		d := abs(i - at)
+		if base == nil || (same && !sameRate) || (same == sameRate && d < dist) {
+			base, dist, sameRate = b, d, same
 		}
 	}
 	if base == nil {
@@ -205,6 +217,13 @@ func versus(r scenario.Result, run scenario.Run) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // num prints a rate with thousands separators.

@@ -98,3 +98,34 @@ func TestVersusRouting(t *testing.T) {
 		t.Errorf("summary header does not say what CPU per span divides by:\n%s", sum)
 	}
 }
+
+// TestVersusPairsRamps: max-rate ramps tracebound, baseline, baseline,
+// tracebound; each tracebound ramp compares with the baseline ramp beside
+// it, and steady's runs with the baseline at the same rate.
+func TestVersusPairsRamps(t *testing.T) {
+	res := scenario.Result{Scenario: "max-rate", Runs: []scenario.Run{
+		{Label: "tracebound ramp 1", Pipeline: scenario.Tracebound, OfferedRate: 400000, CPUMicrosPerSpan: 2},
+		{Label: "baseline ramp 1", Pipeline: scenario.Baseline, OfferedRate: 320000, CPUMicrosPerSpan: 4},
+		{Label: "baseline ramp 2", Pipeline: scenario.Baseline, OfferedRate: 500000, CPUMicrosPerSpan: 2},
+		{Label: "tracebound ramp 2", Pipeline: scenario.Tracebound, OfferedRate: 400000, CPUMicrosPerSpan: 3},
+	}}
+	if got, want := versus(res, res.Runs[0]), "CPU/span x0.50, max rate x1.25"; got != want {
+		t.Errorf("ramp 1: %q, want %q", got, want)
+	}
+	if got, want := versus(res, res.Runs[3]), "CPU/span x1.50, max rate x0.80"; got != want {
+		t.Errorf("ramp 2: %q, want %q", got, want)
+	}
+	steady := scenario.Result{Scenario: "steady", Runs: []scenario.Run{
+		{Label: "tracebound 1k/s", Pipeline: scenario.Tracebound, OfferedRate: 1000, CPUMicrosPerSpan: 3},
+		{Label: "baseline 1k/s", Pipeline: scenario.Baseline, OfferedRate: 1000, CPUMicrosPerSpan: 6},
+		{Label: "baseline 3k/s", Pipeline: scenario.Baseline, OfferedRate: 3000, CPUMicrosPerSpan: 2},
+		{Label: "tracebound 3k/s", Pipeline: scenario.Tracebound, OfferedRate: 3000, CPUMicrosPerSpan: 1},
+		{Label: "tracebound 5k/s", Pipeline: scenario.Tracebound, OfferedRate: 5000, CPUMicrosPerSpan: 1},
+		{Label: "baseline 5k/s", Pipeline: scenario.Baseline, OfferedRate: 5000, CPUMicrosPerSpan: 4},
+	}}
+	for i, want := range map[int]string{0: "CPU/span x0.50", 3: "CPU/span x0.50", 4: "CPU/span x0.25"} {
+		if got := versus(steady, steady.Runs[i]); got != want {
+			t.Errorf("%s: %q, want %q", steady.Runs[i].Label, got, want)
+		}
+	}
+}
