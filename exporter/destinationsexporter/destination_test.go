@@ -99,3 +99,37 @@ func TestLifecycleErrorsNameConfigKey(t *testing.T) {
 	d, _ = fakeDestination("vendor", nil, errors.New("cannot drain"))
 	assert.EqualError(t, d.shutdown(context.Background()), "destinations::vendor: cannot drain")
 }
+
+// When a destination fails to start, the exporter's start shuts down the
+// destinations started before it (and the failing one's started layers),
+// never starts the ones after it, and the collector's later Shutdown does
+// not shut anything down twice.
+func TestStartFailureShutsDownStartedDestinations(t *testing.T) {
+	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	a, aLayers := fakeDestination("a", nil, nil)
+	b, bLayers := fakeDestination("b", nil, nil)
+	c, cLayers := fakeDestination("c", errors.New("no storage"), nil)
+	d, dLayers := fakeDestination("d", nil, nil)
+	e := &destinationsExporter{dests: []*destination{a, b, c, d}, telemetry: tb}
+
+	require.EqualError(t, e.start(context.Background(), componenttest.NewNopHost()), "destinations::c: no storage")
+	for name, layers := range map[string][]*fakeLayer{"a": aLayers, "b": bLayers} {
+		for i, l := range layers {
+			assert.Equal(t, 1, l.starts, "%s layer %d started", name, i)
+			assert.Equal(t, 1, l.shutdowns, "%s layer %d shut down after the failed start", name, i)
+		}
+	}
+	assert.Equal(t, 1, cLayers[0].starts, "c's first layer failed to start")
+	assert.Zero(t, cLayers[1].starts, "nothing after the failing layer starts")
+	for i, l := range dLayers {
+		assert.Zero(t, l.starts, "d layer %d is after the failure: never started", i)
+	}
+
+	require.NoError(t, e.shutdown(context.Background()))
+	for name, layers := range map[string][]*fakeLayer{"a": aLayers, "b": bLayers, "c": cLayers} {
+		for i, l := range layers {
+			assert.Equal(t, 1, l.shutdowns, "%s layer %d shut down exactly once", name, i)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -37,6 +38,36 @@ func TestRouterSplit(t *testing.T) {
 			_, has := rt.batches[i].ResourceSpans().At(j).Resource().Attributes().Get(DefaultRouteAttribute)
 			assert.False(t, has)
 		}
+	}
+}
+
+// A route attribute that is not a string is read as its string form, as the
+// README says: int 7 routes to "7", bool true to "true"; a map reads as JSON
+// text, names no configured destination and is dropped as unknown.
+func TestRouterNonStringRouteAttribute(t *testing.T) {
+	r := &router{attribute: DefaultRouteAttribute, index: map[string]int{"7": 0, "true": 1}}
+	td := ptrace.NewTraces()
+	add := func(spans int, set func(pcommon.Map)) {
+		rs := td.ResourceSpans().AppendEmpty()
+		set(rs.Resource().Attributes())
+		ss := rs.ScopeSpans().AppendEmpty().Spans()
+		for range spans {
+			ss.AppendEmpty()
+		}
+	}
+	add(1, func(m pcommon.Map) { m.PutInt(DefaultRouteAttribute, 7) })
+	add(2, func(m pcommon.Map) { m.PutBool(DefaultRouteAttribute, true) })
+	add(4, func(m pcommon.Map) { m.PutEmptyMap(DefaultRouteAttribute).PutStr("k", "v") })
+
+	rt := r.split(td)
+	require.Equal(t, []bool{true, true}, rt.used)
+	assert.Equal(t, 1, rt.batches[0].SpanCount())
+	assert.Equal(t, 2, rt.batches[1].SpanCount())
+	assert.Equal(t, int64(4), rt.unknownSpans)
+	assert.Zero(t, rt.unroutedSpans)
+	for i := range rt.batches {
+		_, has := rt.batches[i].ResourceSpans().At(0).Resource().Attributes().Get(DefaultRouteAttribute)
+		assert.False(t, has, "the route attribute is removed whatever its type")
 	}
 }
 

@@ -61,6 +61,34 @@ func TestAttributeOverridesHeader(t *testing.T) {
 	assert.Equal(t, want, h.received(t))
 }
 
+// A trace.config attribute of only spaces (or tabs, newlines) counts as
+// absent, as an empty one does: the resource falls back to the header, and
+// without a header it is missing, not invalid. The blank attribute is
+// removed like any other.
+func TestBlankAttributeFallsBackToHeader(t *testing.T) {
+	blanks := []string{" ", "   ", "\t", " \n\t "}
+	t.Run("header", func(t *testing.T) {
+		h := newHarness(t, nil)
+		var resources []res
+		var want []copyOf
+		for i, blank := range blanks {
+			svc := fmt.Sprintf("blank-%d", i)
+			resources = append(resources, res{service: svc, config: blank, spans: i + 1})
+			want = append(want, stamped(svc, i+1, "tempo")...)
+		}
+		h.consume(t, withHeader("cf-trace-config", configFor("tempo")), makeTraces(t, resources...))
+		assert.Equal(t, want, h.received(t))
+		assert.Zero(t, h.spansDropped(t, "invalid"))
+	})
+	t.Run("no header", func(t *testing.T) {
+		h := newHarness(t, nil)
+		h.consume(t, context.Background(), makeTraces(t, res{service: "blank", config: "  ", spans: 3}))
+		assert.Empty(t, h.received(t))
+		assert.Equal(t, int64(3), h.spansDropped(t, "missing"))
+		assert.Zero(t, h.spansDropped(t, "invalid"))
+	})
+}
+
 func TestInvalidAttributeDoesNotFallBackToHeader(t *testing.T) {
 	for name, attr := range map[string]any{
 		"malformed":  "{not json",
