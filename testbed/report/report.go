@@ -85,7 +85,8 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 	b.WriteString("The load generator and the mock backends run on the same machine as the collector, so every figure includes their competition for the CPUs. ")
 	b.WriteString("CPU % is the collector's mean from ready to stop (100 = one core); CPU µs/span is its CPU time per span it accepted from the generator; ")
 	b.WriteString("\"vs baseline\" divides tracebound's figure by the stock pipeline's (otlp receiver on `transport: unix` -> batch -> otlp_http) in the same scenario under the same load ")
-	b.WriteString("(steady: the run at the same rate; routing's offered and delivered columns are the healthy destination's share, which differs between the pipelines although the generator's rate is the same).\n\n")
+	b.WriteString("(the baseline run at the same rate, else the one run beside it: max-rate's ramps differ in their limits, and routing's offered and delivered columns are the healthy destination's share, which differs between the pipelines although the generator's rate is the same). ")
+	b.WriteString("Loss also counts the spans the generator never sent because its workers were stuck, save in backpressure (see the testbed README).\n\n")
 
 	b.WriteString("| Scenario | Pipeline | Offered spans/s | Delivered spans/s | Loss | CPU % | CPU µs/span | Peak RSS MiB | vs baseline | Status |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
