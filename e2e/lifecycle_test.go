@@ -1,9 +1,18 @@
 package e2e
 
 import (
+	"compress/gzip"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/tracebound/tracebound/testbed/collector"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
@@ -18,13 +28,15 @@ import (
 
 const e2eMaxSpans = 1000
 
-func lifecycleConfig(socketPath, backendURL string, metricsPort int) string {
+func lifecycleConfig(socketPath, backendURL, identityURL string, metricsPort int) string {
 	return fmt.Sprintf(`
 receivers:
   otlpuds:
     endpoint: %s
 processors:
   lifecycle_identity:
+    identity:
+      on_violation: tag
     split:
       max_spans: %d
   batch:
@@ -32,13 +44,16 @@ processors:
 exporters:
   otlp_http:
     endpoint: %s
+  otlp_http/identity:
+    endpoint: %s
+    compression: none
 service:
 %s  pipelines:
     traces:
       receivers: [otlpuds]
       processors: [lifecycle_identity, batch]
-      exporters: [otlp_http]
-`, socketPath, e2eMaxSpans, backendURL, collector.TelemetryYAML(metricsPort))
+      exporters: [otlp_http, otlp_http/identity]
+`, socketPath, e2eMaxSpans, backendURL, identityURL, collector.TelemetryYAML(metricsPort))
 }
 
 // lifecycleSpans builds one long-lived trace as a service produces it: a root
@@ -93,18 +108,187 @@ func batchOf(spans []ptrace.Span) ptrace.Traces {
 	return td
 }
 
+// identityFaults are the ways the test breaks the identity of a span of the
+// long trace (whose resource carries a valid component.name and
+// footprint.identifier), with the tag the processor must add, in schema
+// order (nil: valid).
+var identityFaults = []struct {
+	set  func(pcommon.Map)
+	want []string
+}{
+	{nil, nil},
+	{func(m pcommon.Map) { m.PutStr("footprint.revision", "seven") }, []string{"type:footprint.revision"}},
+	{func(m pcommon.Map) { m.PutStr("process.nonce", "not-a-uuid") }, []string{"pattern:process.nonce"}},
+	{func(m pcommon.Map) { m.PutInt("component.name", 42) }, []string{"type:component.name"}},
+	{func(m pcommon.Map) { // valid values on the span itself
+		m.PutInt("footprint.revision", 3)
+		m.PutStr("process.nonce", "123e4567-e89b-12d3-a456-426614174000")
+		m.PutStr("footprint.solution", "shop")
+	}, nil},
+	{func(m pcommon.Map) {
+		m.PutStr("process.nonce", "x")
+		m.PutDouble("footprint.revision", 1.5)
+		m.PutBool("footprint.identifier", true)
+	}, []string{"type:footprint.identifier", "type:footprint.revision", "pattern:process.nonce"}},
+}
+
+// ordinaryIdentity gives the resource of the n-th ordinary trace an identity:
+// none (both required keys missing), a valid one, or a valid one with a bad
+// footprint.solution; it returns the tag every span of the trace must carry.
+func ordinaryIdentity(n int, res pcommon.Map) []string {
+	switch n % 3 {
+	case 0:
+		return []string{"missing:component.name", "missing:footprint.identifier"}
+	case 1:
+		res.PutStr("component.name", "api")
+		res.PutStr("footprint.identifier", "fp-api")
+		return nil
+	default:
+		res.PutStr("component.name", "api")
+		res.PutStr("footprint.identifier", "fp-api")
+		res.PutInt("footprint.solution", 7)
+		return []string{"type:footprint.solution"}
+	}
+}
+
+// identityRecord is what the identity backend saw of one span: its
+// lifecycle.identity.violations tag and what is wrong with its identity by
+// the default schema, judged independently of the processor from the
+// attributes it arrived with (on the span, else on its resource).
+type identityRecord struct {
+	tag, wrong []string
+	tagged     bool
+}
+
+// identityBackend is an OTLP/HTTP trace backend that records identityRecords
+// by span ID.
+type identityBackend struct {
+	URL   string
+	mu    sync.Mutex
+	spans map[pcommon.SpanID][]identityRecord
+	n     atomic.Int64
+}
+
+func newIdentityBackend(t *testing.T) *identityBackend {
+	b := &identityBackend{spans: map[pcommon.SpanID][]identityRecord{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			body = zr
+		}
+		raw, err := io.ReadAll(body)
+		req := ptraceotlp.NewExportRequest()
+		if err == nil {
+			err = req.UnmarshalProto(raw)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b.record(req.Traces())
+		out, _ := ptraceotlp.NewExportResponse().MarshalProto()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
+	}))
+	t.Cleanup(srv.Close)
+	b.URL = srv.URL
+	return b
+}
+
+func (b *identityBackend) record(td ptrace.Traces) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				rec := identityRecord{wrong: identityProblems(sp.Attributes(), rs.Resource().Attributes())}
+				if v, ok := sp.Attributes().Get("lifecycle.identity.violations"); ok {
+					rec.tagged = true
+					if v.Type() == pcommon.ValueTypeSlice {
+						for _, e := range v.Slice().All() {
+							rec.tag = append(rec.tag, e.AsString())
+						}
+					} else {
+						rec.tag = []string{"not a slice: " + v.AsString()}
+					}
+				}
+				b.spans[sp.SpanID()] = append(b.spans[sp.SpanID()], rec)
+				b.n.Add(1)
+			}
+		}
+	}
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// identityProblems judges a span's identity by the default schema
+// (DESIGN.md), in schema order: component.name and footprint.identifier
+// required strings, footprint.revision an int, footprint.solution a string,
+// process.nonce a UUID; each looked up on the span, then on its resource.
+func identityProblems(span, res pcommon.Map) []string {
+	var out []string
+	for _, r := range []struct {
+		key      string
+		required bool
+		typ      pcommon.ValueType
+		uuid     bool
+	}{
+		{"component.name", true, pcommon.ValueTypeStr, false},
+		{"footprint.identifier", true, pcommon.ValueTypeStr, false},
+		{"footprint.revision", false, pcommon.ValueTypeInt, false},
+		{"footprint.solution", false, pcommon.ValueTypeStr, false},
+		{"process.nonce", false, pcommon.ValueTypeStr, true},
+	} {
+		v, ok := span.Get(r.key)
+		if !ok {
+			v, ok = res.Get(r.key)
+		}
+		switch {
+		case !ok && r.required:
+			out = append(out, "missing:"+r.key)
+		case !ok:
+		case v.Type() != r.typ:
+			out = append(out, "type:"+r.key)
+		case r.uuid && !uuidRE.MatchString(v.Str()):
+			out = append(out, "pattern:"+r.key)
+		}
+	}
+	return out
+}
+
 // One long-lived trace of 20,001 spans among ordinary traces goes through the
 // built binary; the backend gets every span exactly once and no trace over
-// the bound, each a valid tree whose re-rooted spans link to their parent.
+// the bound, each a valid tree whose re-rooted spans link to their parent;
+// and every span arrives with a complete, valid identity or with a
+// lifecycle.identity.violations tag saying exactly what is wrong with it
+// (issue 3, "Done when"). Some spans of the long trace break the identity
+// on the span, some ordinary traces on their resource.
 func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 	backend := newBackend(t, "backend")
+	idBackend := newIdentityBackend(t)
 	dir := shortTempDir(t)
 	socket := filepath.Join(dir, "otlp.sock")
-	cfg, metricsPort := writeConfig(t, dir, func(port int) string { return lifecycleConfig(socket, backend.URL, port) })
-	startCollector(t, cfg, metricsPort, socket)
+	cfg, metricsPort := writeConfig(t, dir, func(port int) string {
+		return lifecycleConfig(socket, backend.URL, idBackend.URL, port)
+	})
+	proc := startCollector(t, cfg, metricsPort, socket)
 	client := udsClient(t, socket)
 
 	long := lifecycleSpans(pcommon.TraceID{0xaa, 1}, 6667) // 20,001 spans
+	// The tag each span must arrive with (absent: none).
+	wantTag := map[pcommon.SpanID][]string{}
+	for k, s := range long {
+		f := identityFaults[k%len(identityFaults)]
+		if f.set != nil {
+			f.set(s.Attributes())
+		}
+		wantTag[s.SpanID()] = f.want
+	}
 	// What was sent of every span, in send order, so Analyze can check that
 	// re-rooted spans link to their original parent and that only late
 	// parents push a segment over max_spans.
@@ -123,15 +307,22 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 		record(batch)
 		postTraces(t, client, batch, nil)
 		// Ordinary traces interleaved with the long one: each a root and
-		// children of it.
+		// children of it, with no identity, a valid one or a bad one.
 		ordinary := makeTraces(byte(i/500+1), 20)
+		want := ordinaryIdentity(i/500, ordinary.ResourceSpans().At(0).Resource().Attributes())
+		for _, s := range ordinary.ResourceSpans().At(0).ScopeSpans().At(0).Spans().All() {
+			wantTag[s.SpanID()] = want
+		}
 		record(ordinary)
 		postTraces(t, client, ordinary, nil)
 		sent += 20
 	}
+	require.Len(t, wantTag, sent, "span IDs are unique")
 
 	require.Eventually(t, func() bool { return backend.Spans() >= int64(sent) }, 60*time.Second, 100*time.Millisecond,
 		"backend should receive all %d spans", sent)
+	require.Eventually(t, func() bool { return idBackend.n.Load() >= int64(sent) }, 60*time.Second, 100*time.Millisecond,
+		"identity backend should receive all %d spans", sent)
 	time.Sleep(500 * time.Millisecond) // anything doubled would arrive now
 
 	rep := mockbackend.Analyze(backend.Records(), func(id [8]byte) (mockbackend.Sent, bool) {
@@ -154,4 +345,53 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 	assert.Zero(t, rep.LinkTraceMismatch)
 	assert.Zero(t, rep.BadProvenance, "moved spans carry origin trace ID and segment index")
 	assert.GreaterOrEqual(t, rep.Segments, 20, "20,001 spans at max_spans %d make at least 20 segments", e2eMaxSpans)
+
+	// Identity: every span either carries a complete, valid identity and no
+	// tag, or a tag naming exactly what is wrong, in schema order.
+	idBackend.mu.Lock()
+	defer idBackend.mu.Unlock()
+	assert.Len(t, idBackend.spans, sent, "the identity backend gets every span")
+	var untaggedBad, tagDisagrees, notAsSent []string
+	tagged := map[string]int{} // spans per tag entry
+	note := func(l *[]string, f string, a ...any) {
+		if len(*l) < 10 {
+			*l = append(*l, fmt.Sprintf(f, a...))
+		}
+	}
+	for id, recs := range idBackend.spans {
+		require.Len(t, recs, 1, "span %s arrives once", id)
+		r := recs[0]
+		switch {
+		case !r.tagged && len(r.wrong) > 0:
+			note(&untaggedBad, "span %s: identity %v, no tag", id, r.wrong)
+		case r.tagged && !slices.Equal(r.tag, r.wrong):
+			note(&tagDisagrees, "span %s: tag %v, identity %v", id, r.tag, r.wrong)
+		}
+		if want, ok := wantTag[id]; !ok {
+			note(&notAsSent, "span %s never sent", id)
+		} else if !slices.Equal(r.tag, want) || r.tagged != (want != nil) {
+			note(&notAsSent, "span %s: tag %v (tagged %v), want %v", id, r.tag, r.tagged, want)
+		}
+		for _, e := range r.tag {
+			tagged[e]++
+		}
+	}
+	assert.Empty(t, untaggedBad, "a span with a missing or wrong identity attribute carries a violation tag")
+	assert.Empty(t, tagDisagrees, "a violation tag says exactly what is wrong")
+	assert.Empty(t, notAsSent, "each span is tagged for what the test broke")
+	// Every kind of violation occurred, and the processor counted each one.
+	for _, e := range []string{"missing:component.name", "missing:footprint.identifier", "type:component.name",
+		"type:footprint.identifier", "type:footprint.revision", "type:footprint.solution", "pattern:process.nonce"} {
+		assert.Positive(t, tagged[e], "some span tagged %s", e)
+	}
+	for _, kind := range []string{"missing", "type", "pattern"} {
+		var n int
+		for e, c := range tagged {
+			if strings.HasPrefix(e, kind+":") {
+				n += c
+			}
+		}
+		assert.EqualValues(t, n, selfMetric(t, proc, "otelcol_processor_lifecycle_identity_violations", map[string]string{"kind": kind}),
+			"violations of kind %s counted", kind)
+	}
 }
