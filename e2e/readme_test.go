@@ -1,13 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,53 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tracebound/tracebound/internal/readmecmd"
 	"github.com/tracebound/tracebound/testbed/collector"
 )
-
-var (
-	readmeDataFileRe    = regexp.MustCompile(`\s@(\S+)`)
-	readmeTraceConfigRe = regexp.MustCompile(`'cf-trace-config:\s*([^']*)'`)
-)
-
-// readmeCurlCommands returns the curl commands of the shell code blocks in
-// the "## section" of a markdown file, backslash-newline continuations
-// joined as the shell joins them.
-func readmeCurlCommands(t *testing.T, path, section string) []string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	_, text, found := strings.Cut(string(data), "\n## "+section+"\n")
-	require.True(t, found, "%s has no section %q", path, section)
-	if end := strings.Index(text, "\n## "); end >= 0 {
-		text = text[:end]
-	}
-	var cmds []string
-	var cur strings.Builder
-	inFence, isShell := false, false
-	for line := range strings.SplitSeq(text, "\n") {
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case !inFence && strings.HasPrefix(trimmed, "```"):
-			inFence = true
-			lang := strings.TrimPrefix(trimmed, "```")
-			isShell = lang == "sh" || lang == "bash" || lang == "shell" || lang == "console"
-		case inFence && trimmed == "```":
-			inFence = false
-		case inFence && isShell:
-			if cont, ok := strings.CutSuffix(line, `\`); ok {
-				cur.WriteString(cont)
-				continue
-			}
-			cur.WriteString(line)
-			cmd := strings.TrimSpace(cur.String())
-			cur.Reset()
-			if strings.HasPrefix(cmd, "curl ") {
-				cmds = append(cmds, cmd)
-			}
-		}
-	}
-	return cmds
-}
 
 // localConfigCopy writes configs/local.yaml into work/configs/ as the user
 // has it, except that its fixed ports (4318, 4319, 8888, 13133) become free
@@ -100,13 +54,14 @@ func TestReadmeFirstSpan(t *testing.T) {
 	_, err := exec.LookPath("curl")
 	require.NoError(t, err, "the README's commands are run with curl")
 	root := repoRoot()
-	cmds := readmeCurlCommands(t, filepath.Join(root, "README.md"), "Send a first span")
+	cmds, err := readmecmd.Curl(filepath.Join(root, "README.md"), "Send a first span")
+	require.NoError(t, err)
 	require.Len(t, cmds, 2, "the README shows a command without and one with a trace config header")
 
 	work := shortTempDir(t)
 	metricsPort := localConfigCopy(t, root, work)
 	for _, cmd := range cmds {
-		for _, f := range readmeDataFileRe.FindAllStringSubmatch(cmd, -1) {
+		for _, f := range readmecmd.DataFile.FindAllStringSubmatch(cmd, -1) {
 			data, err := os.ReadFile(filepath.Join(root, f[1]))
 			require.NoError(t, err, "the README sends %s", f[1])
 			to := filepath.Join(work, f[1])
@@ -124,21 +79,13 @@ func TestReadmeFirstSpan(t *testing.T) {
 	for i, cmd := range cmds {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
 			before := logSize(t, logPath)
-			script := `curl -sS -w '\n%{http_code}' ` + strings.TrimPrefix(cmd, "curl ")
-			c := exec.Command("sh", "-c", script)
-			c.Dir = work
-			var stderr bytes.Buffer
-			c.Stderr = &stderr
-			out, err := c.Output()
-			require.NoError(t, err, "%s\n%s", cmd, stderr.String())
-			i := strings.LastIndexByte(string(out), '\n')
-			require.GreaterOrEqual(t, i, 0, "no status in curl output %q", out)
-			body, code := string(out[:i]), string(out[i+1:])
-			assert.Equal(t, strconv.Itoa(http.StatusOK), code, cmd)
+			code, body, err := readmecmd.RunCurl(work, cmd)
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, code, cmd)
 			assert.Equal(t, `{"partialSuccess":{}}`, body, cmd)
 
 			want := []string{"Name           : first-span"}
-			if m := readmeTraceConfigRe.FindStringSubmatch(cmd); m != nil {
+			if m := readmecmd.TraceConfig.FindStringSubmatch(cmd); m != nil {
 				var tc struct {
 					Account string `json:"account"`
 				}
