@@ -113,28 +113,40 @@ func BenchmarkNeverSplit(b *testing.B) {
 // children arriving before their handler.
 func lifecycleBatches(t pcommon.TraceID, n int) []ptrace.Traces {
 	var out []ptrace.Traces
-	var spans ptrace.SpanSlice
-	id := uint64(2)
-	for made := 0; made < n; {
-		if made%1000 == 0 {
-			td := ptrace.NewTraces()
-			rs := td.ResourceSpans().AppendEmpty()
-			setIdentity(rs.Resource().Attributes())
-			spans = rs.ScopeSpans().AppendEmpty().Spans()
-			spans.EnsureCapacity(1000)
-			out = append(out, td)
-		}
-		handler := id
-		id++
-		for c := 0; c < 4 && made < n-1; c++ {
-			fillBenchSpan(spans.AppendEmpty(), t, id, handler)
-			id++
-			made++
-		}
-		fillBenchSpan(spans.AppendEmpty(), t, handler, 1) // parent: the lifecycle root
-		made++
+	next := lifecycleStream(t, n)
+	for td, ok := next(); ok; td, ok = next() {
+		out = append(out, td)
 	}
 	return out
+}
+
+// lifecycleStream returns the batches of lifecycleBatches one at a time, so
+// that a trace of a million spans need not be held in memory at once.
+func lifecycleStream(t pcommon.TraceID, n int) func() (ptrace.Traces, bool) {
+	id := uint64(2)
+	made := 0
+	return func() (ptrace.Traces, bool) {
+		if made >= n {
+			return ptrace.Traces{}, false
+		}
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		setIdentity(rs.Resource().Attributes())
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		spans.EnsureCapacity(1000)
+		for start := made; made < n && (made == start || made%1000 != 0); {
+			handler := id
+			id++
+			for c := 0; c < 4 && made < n-1; c++ {
+				fillBenchSpan(spans.AppendEmpty(), t, id, handler)
+				id++
+				made++
+			}
+			fillBenchSpan(spans.AppendEmpty(), t, handler, 1) // parent: the lifecycle root
+			made++
+		}
+		return td, true
+	}
 }
 
 // BenchmarkLongLivedTrace: one trace of 100,000 spans in batches of 1000,
@@ -205,26 +217,35 @@ func BenchmarkMemoryMidSize(b *testing.B) {
 }
 
 // BenchmarkMemorySplit: heap held after tracking traces that split: 50 traces
-// of 20,000 spans (10 segments each) and, separately, one of 100,000.
+// of 20,000 spans (10 segments each) and, separately, one of 100,000, 300,000
+// and 1,000,000 spans (50, 150 and 500 segments: the window of closed
+// segments is full from 72 segments on, so what one trace holds stops
+// growing). Batches are built as they are fed, not held.
 func BenchmarkMemorySplit(b *testing.B) {
 	for _, tc := range []struct {
 		name           string
 		traces, spans_ int
-	}{{"50x20000", 50, 20_000}, {"1x100000", 1, 100_000}} {
+	}{{"50x20000", 50, 20_000}, {"1x100000", 1, 100_000}, {"1x300000", 1, 300_000}, {"1x1000000", 1, 1_000_000}} {
 		b.Run(tc.name, func(b *testing.B) {
 			ctx := context.Background()
 			for i := 0; i < b.N; i++ {
 				before := heapAlloc()
 				p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
 				for t := 0; t < tc.traces; t++ {
-					for _, td := range lifecycleBatches(traceID(uint64(t+1)), tc.spans_) {
+					next := lifecycleStream(traceID(uint64(t+1)), tc.spans_)
+					for td, ok := next(); ok; td, ok = next() {
 						if _, err := p.processTraces(ctx, td); err != nil {
 							b.Fatal(err)
 						}
 					}
 				}
 				after := heapAlloc()
-				b.ReportMetric(float64(after-before)/float64(tc.traces*tc.spans_), "bytes/span")
+				held := float64(after - before)
+				b.ReportMetric(held/float64(tc.traces*tc.spans_), "bytes/span")
+				b.ReportMetric(held/float64(tc.traces), "bytes/trace")
+				if tc.traces == 1 { // what the trace's own state holds, without the processor's fixed part
+					b.ReportMetric(float64(heldBytes(p.split.detail(p.split.table.at(p.split.lookup(traceID(1)))))), "state-bytes/trace")
+				}
 				runtime.KeepAlive(p)
 			}
 		})

@@ -61,35 +61,142 @@ const (
 	spanBloomProbes     = 7
 )
 
-// layeredBloom is a scalable Bloom filter: when the newest layer is full a
-// layer of twice its capacity is added, so memory grows with the number of
-// keys (about 1.75 to 3.5 bytes per key) and a lookup costs O(log keys).
-type layeredBloom struct {
-	layers []*bloom
-	first  int
+// The window of closed segments. A trace that splits remembers the span IDs
+// of its closed segments (to re-root a child whose parent is in one) only for
+// its most recent closed segments: a lifecycle trace never goes idle, so
+// remembering all of them would grow without bound. The window is a ring of
+// generations, each holding the span IDs of genSegments consecutive
+// segments (by index) in its own Bloom filter; when a segment opens a new
+// generation and the ring is full, the oldest generation is forgotten and its
+// filter reused. windowGens generations cover at least windowSegments closed
+// segments (windowSegments plus the part of the newest generation closed so
+// far).
+const (
+	windowSegments = 64
+	genSegments    = 8
+	windowGens     = windowSegments/genSegments + 1
+	minGenKeys     = 64 // smallest filter of a generation (112 bytes)
+)
+
+// windowShape is the shape of the window: segments per generation and
+// generations. A variable so tests can narrow it (the splitter copies it).
+var windowShape = windowConfig{genSegments, windowGens}
+
+type windowConfig struct {
+	genSegs uint64
+	gens    int
 }
 
-func (l *layeredBloom) add(key uint64) {
-	n := len(l.layers)
-	if n == 0 || l.layers[n-1].full() {
-		c := l.first
-		if n > 0 {
-			c = l.layers[n-1].limit * 2
-		}
-		l.layers = append(l.layers, newBloom(c, spanBloomBitsPerKey, spanBloomProbes))
-		n++
+// closedWindow is the ring of generations of one trace.
+type closedWindow struct {
+	gens   []generation // group g lives at gens[g % len(gens)]
+	newest int          // index of the newest generation
+	spare  []*bloom     // filters of the generation being forgotten, for reuse
+}
+
+// generation holds the span digests of segments group*genSegs up to
+// (group+1)*genSegs - 1, and of the late parents that arrived while it was
+// the newest. Its first filter is sized when it opens, for genSegs segments
+// like the one closing then (at most genSegs x max_spans keys: 28 KB at the
+// default). A filter takes 12.5% more keys than it was sized for (about
+// 0.25% false positives then) before the next one, as big as all before it,
+// is chained: late parents rarely cost one; a trace whose segments grow
+// within a generation (max_age splits as traffic rises) chains a few.
+type generation struct {
+	group   uint64
+	live    bool
+	filters []*bloom
+}
+
+// open makes group the newest generation, if it is not already, with a first
+// filter sized for hint keys. A generation of an older group in its slot is
+// forgotten (its filters go to spare) and its group returned.
+func (w *closedWindow) open(group uint64, gens, hint int) (old uint64, forgot bool) {
+	if w.gens == nil {
+		w.gens = make([]generation, gens)
+	} else if g := &w.gens[w.newest]; g.live && g.group == group {
+		return 0, false
 	}
-	l.layers[n-1].add(mix64(key))
+	w.newest = int(group % uint64(len(w.gens)))
+	g := &w.gens[w.newest]
+	if g.live {
+		old, forgot = g.group, true
+		w.spare = append(w.spare, g.filters...)
+		clear(g.filters)
+		g.filters = g.filters[:0]
+	}
+	g.group, g.live = group, true
+	g.filters = append(g.filters, w.filter(hint))
+	// The filters of the forgotten generation not reused now are dropped: in
+	// steady state the first one fits the next generation, and a spare too
+	// small for it would be held for nothing.
+	clear(w.spare)
+	w.spare = w.spare[:0]
+	return old, forgot
 }
 
-func (l *layeredBloom) has(key uint64) bool {
+// filter returns an empty filter for capacity keys, reusing a spare one whose
+// bits are large enough.
+func (w *closedWindow) filter(capacity int) *bloom {
+	capacity = max(capacity, minGenKeys)
+	words := (capacity*spanBloomBitsPerKey + 63) / 64
+	for i, b := range w.spare {
+		if cap(b.bits) >= words {
+			w.spare = append(w.spare[:i], w.spare[i+1:]...)
+			b.bits = b.bits[:words]
+			clear(b.bits)
+			b.m, b.n, b.limit = uint64(words)*64, 0, capacity
+			return b
+		}
+	}
+	return newBloom(capacity, spanBloomBitsPerKey, spanBloomProbes)
+}
+
+// add records key in the newest generation (open was called before).
+func (w *closedWindow) add(key uint64) {
+	g := &w.gens[w.newest]
+	b := g.filters[len(g.filters)-1]
+	if b.n >= b.limit+b.limit/8 {
+		total := 0
+		for _, f := range g.filters {
+			total += f.limit
+		}
+		b = w.filter(total) // doubling: few filters to ask, whatever the growth
+		g.filters = append(g.filters, b)
+	}
+	b.add(mix64(key))
+}
+
+// has reports whether key may be in a generation of the window.
+func (w *closedWindow) has(key uint64) bool {
 	h := mix64(key)
-	for _, b := range l.layers {
-		if b.has(h) {
-			return true
+	for i := range w.gens {
+		g := &w.gens[i]
+		if !g.live {
+			continue
+		}
+		for _, b := range g.filters {
+			if b.has(h) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// bytes is the memory the window holds (filters, spares and the ring).
+func (w *closedWindow) bytes() int {
+	n := cap(w.gens) * 40
+	for i := range w.gens {
+		n += cap(w.gens[i].filters) * 8
+		for _, b := range w.gens[i].filters {
+			n += cap(b.bits)*8 + 48
+		}
+	}
+	for _, b := range w.spare {
+		n += cap(b.bits)*8 + 48
+	}
+	return n + cap(w.spare)*8
 }
 
 // evictedSet remembers which traces had their state dropped, so that a trace

@@ -59,6 +59,10 @@ type violations struct {
 	trees  []string // invariant 3, first few
 	broken int      // invariant 3: spans whose parent is elsewhere
 	lost   int      // invariant 3: distinct parents their children lost
+	// invariant 3: spans whose parent is elsewhere because it arrived in a
+	// segment that had left the window (windowShape) when they arrived; not
+	// in broken, lost or trees
+	forgotten int
 }
 
 func checkInvariants(in []tspan, outs []ptrace.Traces, maxSpans int) violations {
@@ -79,6 +83,7 @@ func checkInvariants(in []tspan, outs []ptrace.Traces, maxSpans int) violations 
 	}
 	out := collect(outs)
 	lostParents := map[[2]any]bool{}
+	forgotten := windowForgotten(in, out)
 
 	// 1. Nothing lost, nothing doubled.
 	seen := make(map[string]int, len(out))
@@ -133,6 +138,8 @@ func checkInvariants(in []tspan, outs []ptrace.Traces, maxSpans int) violations 
 			}
 		case o.parent != s.parent:
 			hard("inv3: span %s parent changed", o.name)
+		case !o.parent.IsEmpty() && inIDs[s.trace][s.parent] && !members[o.trace][o.parent] && forgotten[o.name]:
+			v.forgotten++
 		case !o.parent.IsEmpty() && inIDs[s.trace][s.parent] && !members[o.trace][o.parent]:
 			v.broken++
 			lostParents[[2]any{s.trace, s.parent}] = true
@@ -143,4 +150,41 @@ func checkInvariants(in []tspan, outs []ptrace.Traces, maxSpans int) violations 
 		}
 	}
 	return v
+}
+
+// windowForgotten returns the names of the spans whose parent had left the
+// window of closed segments (splitstate.go) when they arrived, from the
+// arrival order and the segment each span landed in. The current segment of
+// a trace when a span arrives is the highest segment any of its spans so far
+// (this one included) landed in. A parent that landed in the current segment
+// c went into generation c / genSegs when c closed; one that joined a closed
+// segment (a late parent) went into the newest generation, that of c-1.
+// Generation G is forgotten when segment (G + gens) x genSegs closes, that is
+// before the first span of the segment after it is placed.
+func windowForgotten(in []tspan, out []outSpan) map[string]bool {
+	seg := make(map[string]uint64, len(out))
+	for _, o := range out {
+		seg[o.name] = uint64(o.index)
+	}
+	gs, gens := windowShape.genSegs, uint64(windowShape.gens)
+	cur := map[pcommon.TraceID]uint64{}
+	type arrived struct{ cur, seg uint64 }
+	at := map[[2]any]arrived{} // (trace, span ID) of spans arrived so far
+	res := map[string]bool{}
+	for _, s := range in {
+		k := seg[s.name]
+		c := max(cur[s.trace], k)
+		cur[s.trace] = c
+		if a, ok := at[[2]any{s.trace, s.parent}]; ok && !s.parent.IsEmpty() {
+			g := a.cur / gs
+			if a.seg < a.cur {
+				g = (a.cur - 1) / gs
+			}
+			if c >= (g+gens)*gs+1 {
+				res[s.name] = true
+			}
+		}
+		at[[2]any{s.trace, s.id}] = arrived{c, k}
+	}
+	return res
 }

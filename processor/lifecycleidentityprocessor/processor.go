@@ -206,6 +206,7 @@ func (p *lifecycleProcessor) record(ctx context.Context, processed, dropped int6
 	add(t.ProcessorLifecycleIdentitySpansRerooted, st.rerooted, nil)
 	add(t.ProcessorLifecycleIdentitySegmentsOpened, st.segments, nil)
 	add(t.ProcessorLifecycleIdentityParentLinksLost, st.linksLost, nil)
+	add(t.ProcessorLifecycleIdentitySegmentsForgotten, st.forgotten, nil)
 	for r := range numReasons {
 		add(t.ProcessorLifecycleIdentityTracesEvicted, st.evicted[r], p.reasonOpts[r])
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,22 +139,29 @@ func build(bs [][]tspan) []ptrace.Traces {
 }
 
 // TestPropertyInvariants: with the shipped behaviour (a prefix recorded in
-// the trace's slot, per-span state once it is full or segment 0 closes) and
-// with per-span state from the first span (the knob tests can turn), every
-// invariant holds exactly: invariant 3 breaks only where a parent link is
-// counted as lost.
+// the trace's slot, per-span state once it is full or segment 0 closes),
+// with per-span state from the first span (the knob tests can turn), and
+// with a window of closed segments narrowed to a few segments (so that
+// lifecycle traces outgrow it), every invariant holds exactly: invariant 3
+// breaks only where a parent link is counted as lost, or where the parent
+// arrived in a segment that had left the window (checkInvariants knows the
+// arrival order).
 func TestPropertyInvariants(t *testing.T) {
-	for _, mode := range []string{"default", "track-all"} {
-		var rerooted, total int64
+	for _, mode := range []string{"default", "track-all", "window", "window-track-all"} {
+		var rerooted, total, forgotten, forgottenSegs int64
 		for seed := uint64(1); seed <= 60; seed++ {
 			t.Run(fmt.Sprint(mode, "/", seed), func(t *testing.T) {
 				r := rand.New(rand.NewPCG(seed, 7))
 				w := genWorkload(r, 40)
 				maxSpans := 2 + r.IntN(30)
+				if strings.HasPrefix(mode, "window") {
+					narrowWindow(t, 1+seed%3, 1+int(seed/3%3))
+					maxSpans = 2 + r.IntN(6)
+				}
 				tt := componenttest.NewTelemetry()
 				defer func() { require.NoError(t, tt.Shutdown(t.Context())) }()
 				p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt))
-				if mode == "track-all" {
+				if strings.HasSuffix(mode, "track-all") {
 					p.split.trackSpans, p.split.trackAge = 0, 0
 				}
 				outs := run(t, p, build(w.batches(r, 64)))
@@ -161,12 +169,21 @@ func TestPropertyInvariants(t *testing.T) {
 				require.Empty(t, v.hard, "maxSpans=%d", maxSpans)
 				lost := counterValue(t, tt, "otelcol_processor_lifecycle_identity_parent_links_lost")
 				assert.LessOrEqual(t, int64(v.lost), lost, "maxSpans=%d: %v", maxSpans, v.trees)
+				fs := counterValue(t, tt, mForgotten)
+				if v.forgotten > 0 {
+					assert.Positive(t, fs, "a parent left the window, yet no segment was counted as forgotten")
+				}
 				rerooted += counterValue(t, tt, mRerooted)
+				forgotten += int64(v.forgotten)
+				forgottenSegs += fs
 				total += int64(len(w.spans))
 				require.NoError(t, p.shutdown(t.Context()))
 			})
 		}
-		t.Logf("%s: %d of %d spans re-rooted", mode, rerooted, total)
+		t.Logf("%s: %d of %d spans re-rooted; %d kept a parent that had left the window; %d segments forgotten", mode, rerooted, total, forgotten, forgottenSegs)
+		if strings.HasPrefix(mode, "window") {
+			assert.Positive(t, forgotten, "%s: the workload must reach the window", mode)
+		}
 	}
 }
 

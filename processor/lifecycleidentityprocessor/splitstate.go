@@ -20,12 +20,18 @@ import (
 //     handlers still in flight).
 //   - pendingClosed: the same for closed segments, with the segment that
 //     named them first, so a late parent joins that segment. Exact, capped
-//     at max_spans entries; an entry forgotten at the cap is counted as a
-//     parent link lost.
-//   - closed: digests of the span IDs of all closed segments, in a scalable
-//     Bloom filter (about 1.75 to 3.5 bytes per span). A false "yes" only
-//     re-roots a child (with its link) whose parent was in fact in its own
-//     segment or had not arrived.
+//     at max_spans entries; an entry forgotten at the cap, or because its
+//     segment left the window (below), is counted as a parent link lost.
+//     Entries of segment 0 (the lifecycle root) never leave with the window.
+//   - closed: digests of the span IDs of the most recent closed segments (at
+//     least windowSegments of them), in a ring of Bloom filters, one per
+//     generation of genSegments segments (bloom.go, closedWindow). A false
+//     "yes" only re-roots a child (with its link) whose parent was in fact in
+//     its own segment or had not arrived. When a generation is forgotten, a
+//     child whose parent arrived in it keeps its parent ID, and its tree
+//     breaks (counted in segments_forgotten).
+//   - counts: the span count of every closed segment in the window, and of
+//     segment 0 (count0), for late parents that join them.
 //
 // Everything but the current segment lives in splitExtra, allocated when the
 // trace first closes a segment or starts beyond segment 0 (a continuation
@@ -41,12 +47,14 @@ type splitState struct {
 // splitExtra is the part of splitState only a trace past segment 0 uses.
 type splitExtra struct {
 	base          uint64   // first segment index this state knows about
-	counts        []uint32 // spans in closed segment base+i
+	count0        uint32   // spans in segment 0, when it is closed
+	cbase         uint64   // segment whose count is counts[0]
+	counts        []uint32 // spans in closed segment cbase+i (never segment 0)
 	segID         pcommon.TraceID
 	originHex     string
 	pendingClosed map[uint64]uint64
 	pendingOrder  []uint64 // pendingClosed keys, oldest first (may hold stale keys)
-	closed        layeredBloom
+	closed        closedWindow
 	scratch       []uint64
 }
 
@@ -67,7 +75,7 @@ func (d *splitState) extra(t pcommon.TraceID, maxSpans uint32) {
 		base:      d.seg,
 		segID:     segmentTraceID(t, d.seg),
 		originHex: t.String(), // hex; t is never empty (assign skips such spans)
-		closed:    layeredBloom{first: int(maxSpans)},
+		cbase:     max(d.seg, 1),
 	}
 }
 
@@ -87,13 +95,20 @@ func (d *splitState) named(p uint64) {
 }
 
 // closeCurrent folds the current segment k, which holds count spans, into the
-// closed state.
+// closed state. When k opens a new generation of the window, the oldest one
+// may be forgotten (splitter.forgetGroup) first.
 func (d *splitState) closeCurrent(s *splitter, t pcommon.TraceID, k uint64, count uint32) {
 	d.extra(t, s.maxSpans)
-	for uint64(len(d.counts)) < k-d.base {
-		d.counts = append(d.counts, 0) // segments before tracking began
+	g := s.genSegs
+	hint := int(min(g*uint64(len(d.seenCur)), g*uint64(s.maxSpans)))
+	if old, forgot := d.closed.open(k/g, s.gens, hint); forgot {
+		s.forgetGroup(d, old)
 	}
-	d.counts = append(d.counts, count)
+	if k == 0 {
+		d.count0 = count
+	} else {
+		d.counts = append(d.counts, count) // segments close in order: k is cbase+len(counts)
+	}
 	if len(d.pendingCur) > 0 {
 		// Parents that arrived before their children were recorded as named;
 		// drop those, the rest wait for their parent in segment k.
@@ -128,7 +143,21 @@ func (d *splitState) namedInClosed(id uint64) (uint64, bool) {
 
 // count returns a pointer to the span count of closed segment j.
 func (d *splitState) count(j uint64) *uint32 {
-	return &d.counts[j-d.base]
+	if j == 0 {
+		return &d.count0
+	}
+	return &d.counts[j-d.cbase]
+}
+
+// trimCounts drops the counts of closed segments below end (segment 0's
+// stays), in place: no allocation in steady state.
+func (d *splitState) trimCounts(end uint64) {
+	if end <= d.cbase {
+		return
+	}
+	drop := min(end-d.cbase, uint64(len(d.counts)))
+	d.counts = d.counts[:copy(d.counts, d.counts[drop:])]
+	d.cbase += drop
 }
 
 // parentInCurrent decides for a span placed in the current segment whether

@@ -40,8 +40,8 @@ var reasonNames = [numReasons]string{"idle_timeout", "max_traces"}
 
 // splitStats are the counts of one batch, added to the metrics after it.
 type splitStats struct {
-	moved, rerooted, segments, linksLost int64
-	evicted                              [numReasons]int64
+	moved, rerooted, segments, linksLost, forgotten int64
+	evicted                                         [numReasons]int64
 }
 
 // splitter assigns every span to a segment as it arrives. It buffers no
@@ -54,7 +54,9 @@ type splitter struct {
 	trackAge   int64 // age at which per-span state begins (tests only; default never)
 	idle       int64
 	maxTraces  int
-	maxPending int // cap of splitState.pendingClosed
+	maxPending int    // cap of splitState.pendingClosed
+	genSegs    uint64 // segments per generation of the window (bloom.go)
+	gens       int    // generations in the window
 
 	epoch   time.Time
 	now     int64  // nanoseconds since epoch, set per batch
@@ -85,6 +87,8 @@ func newSplitter(cfg SplitConfig, epoch time.Time) *splitter {
 		idle:       int64(cfg.IdleTimeout),
 		maxTraces:  cfg.MaxTraces,
 		maxPending: cfg.MaxSpans,
+		genSegs:    windowShape.genSegs,
+		gens:       windowShape.gens,
 		epoch:      epoch,
 		table:      newTraceTable(),
 		lastIdx:    nilIdx,
@@ -256,6 +260,26 @@ func (s *splitter) addPendingClosed(d *splitState, p, j uint64) {
 		}
 		d.pendingOrder = live
 	}
+}
+
+// forgetGroup is called when generation g of the window of a trace is
+// forgotten: the span IDs of its segments are no longer known (counted in
+// segments_forgotten), the parents named there that have not arrived are
+// forgotten (counted in parent_links_lost, as at the cap; segment 0's are
+// kept, so a lifecycle root arriving last still joins segment 0), and so are
+// the span counts of its segments.
+func (s *splitter) forgetGroup(d *splitState, g uint64) {
+	lo, end := max(g*s.genSegs, d.base), (g+1)*s.genSegs
+	if end > lo {
+		s.stats.forgotten += int64(end - lo)
+	}
+	for id, j := range d.pendingClosed {
+		if j != 0 && j < end {
+			delete(d.pendingClosed, id)
+			s.stats.linksLost++
+		}
+	}
+	d.trimCounts(end)
 }
 
 // recordInPrefix records span key sid as arrived in the prefix of a trace

@@ -25,18 +25,19 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                     metric.Meter
-	mu                                        sync.Mutex
-	registrations                             []metric.Registration
-	ProcessorLifecycleIdentityParentLinksLost metric.Int64Counter
-	ProcessorLifecycleIdentitySegmentsOpened  metric.Int64Counter
-	ProcessorLifecycleIdentitySpansDropped    metric.Int64Counter
-	ProcessorLifecycleIdentitySpansMoved      metric.Int64Counter
-	ProcessorLifecycleIdentitySpansProcessed  metric.Int64Counter
-	ProcessorLifecycleIdentitySpansRerooted   metric.Int64Counter
-	ProcessorLifecycleIdentityTracesEvicted   metric.Int64Counter
-	ProcessorLifecycleIdentityTracesTracked   metric.Int64ObservableGauge
-	ProcessorLifecycleIdentityViolations      metric.Int64Counter
+	meter                                       metric.Meter
+	mu                                          sync.Mutex
+	registrations                               []metric.Registration
+	ProcessorLifecycleIdentityParentLinksLost   metric.Int64Counter
+	ProcessorLifecycleIdentitySegmentsForgotten metric.Int64Counter
+	ProcessorLifecycleIdentitySegmentsOpened    metric.Int64Counter
+	ProcessorLifecycleIdentitySpansDropped      metric.Int64Counter
+	ProcessorLifecycleIdentitySpansMoved        metric.Int64Counter
+	ProcessorLifecycleIdentitySpansProcessed    metric.Int64Counter
+	ProcessorLifecycleIdentitySpansRerooted     metric.Int64Counter
+	ProcessorLifecycleIdentityTracesEvicted     metric.Int64Counter
+	ProcessorLifecycleIdentityTracesTracked     metric.Int64ObservableGauge
+	ProcessorLifecycleIdentityViolations        metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -97,6 +98,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_lifecycle_identity_parent_links_lost",
 		metric.WithDescription("Number of parent links that could not be kept (a late parent that could not join its children's segment, or a named parent the processor had to forget). [Alpha]"),
 		metric.WithUnit("{link}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorLifecycleIdentitySegmentsForgotten, err = builder.meter.Int64Counter(
+		"otelcol_processor_lifecycle_identity_segments_forgotten",
+		metric.WithDescription("Number of closed segments of live traces whose span IDs left the window the processor remembers (a child whose parent arrived in one keeps a parent that is not in its trace). [Alpha]"),
+		metric.WithUnit("{segment}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorLifecycleIdentitySegmentsOpened, err = builder.meter.Int64Counter(

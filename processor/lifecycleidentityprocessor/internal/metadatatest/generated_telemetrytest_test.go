@@ -25,6 +25,7 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.ProcessorLifecycleIdentityParentLinksLost.Add(context.Background(), 1)
+	tb.ProcessorLifecycleIdentitySegmentsForgotten.Add(context.Background(), 1)
 	tb.ProcessorLifecycleIdentitySegmentsOpened.Add(context.Background(), 1)
 	tb.ProcessorLifecycleIdentitySpansDropped.Add(context.Background(), 1)
 	tb.ProcessorLifecycleIdentitySpansMoved.Add(context.Background(), 1)
@@ -33,6 +34,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorLifecycleIdentityTracesEvicted.Add(context.Background(), 1)
 	tb.ProcessorLifecycleIdentityViolations.Add(context.Background(), 1)
 	AssertEqualProcessorLifecycleIdentityParentLinksLost(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorLifecycleIdentitySegmentsForgotten(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorLifecycleIdentitySegmentsOpened(t, testTel,

@@ -1,0 +1,123 @@
+package lifecycleidentityprocessor
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+const mForgotten = "otelcol_processor_lifecycle_identity_segments_forgotten"
+
+// narrowWindow makes processors created during the test remember only gens
+// generations of genSegs closed segments each.
+func narrowWindow(t testing.TB, genSegs uint64, gens int) {
+	old := windowShape
+	windowShape = windowConfig{genSegs, gens}
+	t.Cleanup(func() { windowShape = old })
+}
+
+// heldBytes is what the per-span state of a split trace holds, by the
+// capacity of its parts (maps counted by entries, 16 bytes each).
+func heldBytes(d *splitState) int {
+	n := cap(d.seenCur)*4 + len(d.pendingCur)*16
+	if d.splitExtra != nil {
+		n += d.closed.bytes() + cap(d.counts)*4 + len(d.pendingClosed)*16 + cap(d.pendingOrder)*8 + cap(d.scratch)*8
+	}
+	return n
+}
+
+// TestSplitStateIsFlat: the state of one lifecycle trace stops growing once
+// its window of closed segments is full (72 segments), and stays the same
+// however long the trace lives: the same at 1000 segments as at 300.
+func TestSplitStateIsFlat(t *testing.T) {
+	const maxSpans = 100
+	p := newCore(t, testConfig(maxSpans), newFakeClock(), nopSettings())
+	tid := traceID(1)
+	next := lifecycleStream(tid, 100_000)
+	var at30k, segs int
+	for n := 1000; ; n += 1000 {
+		td, ok := next()
+		if !ok {
+			break
+		}
+		run(t, p, []ptrace.Traces{td})
+		ts := p.split.table.at(p.split.lookup(tid))
+		d := p.split.detail(ts)
+		require.NotNil(t, d)
+		if n == 30_000 {
+			at30k = heldBytes(d)
+		}
+		require.LessOrEqual(t, len(d.counts), windowSegments+genSegments, "counts of segments in the window only")
+		for i, g := range d.closed.gens {
+			require.Equal(t, g.live, len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
+		}
+		segs = int(d.seg)
+	}
+	ts := p.split.table.at(p.split.lookup(tid))
+	d := p.split.detail(ts)
+	assert.Equal(t, 1000, segs+1)
+	assert.Equal(t, at30k, heldBytes(d), "state held at 30,000 spans and at 100,000")
+	assert.LessOrEqual(t, heldBytes(d), windowGens*genSegments*maxSpans*spanBloomBitsPerKey/8+8*1024, "the window plus a few KB")
+	t.Logf("held: %d bytes", heldBytes(d))
+	_, ok := d.pendingClosed[spanKey(spanID(1))]
+	assert.True(t, ok, "the lifecycle root, named in segment 0, is still expected there")
+}
+
+// TestWindowForgetsOldestSegments: max_spans 2 and the default window (9
+// generations of 8 segments). When segment 72 closes, generation 0
+// (segments 0-7) is forgotten: 8 segments counted, the parent named in
+// segment 3 that never arrived is forgotten and counted as a parent link
+// lost; a child of a span of segment 1 keeps its parent ID (its tree
+// breaks, the cost of the window), a child of a span of segment 9 is still
+// re-rooted with its link; the lifecycle root, named in segment 0, still
+// joins segment 0 when it arrives last. When segment 80 closes, generation 1
+// goes: 16 segments in all.
+func TestWindowForgetsOldestSegments(t *testing.T) {
+	tt := newTelemetry(t)
+	p := newCore(t, testConfig(2), newFakeClock(), telemetrySettings(tt))
+	spans := make([]tspan, 0, 170)
+	for i := 0; i < 170; i++ { // roots, two per segment: span i lands in segment i/2
+		spans = append(spans, g(fmt.Sprint("s", i), uint64(1000+i), 0))
+	}
+	spans[0] = g("c0", 1000, 1)     // names the lifecycle root in segment 0
+	spans[2] = g("x", 50, 0)        // segment 1, generation 0
+	spans[6] = g("orphan", 300, 99) // names 99 in segment 3; 99 comes at the end
+	spans[18] = g("y", 60, 0)       // segment 9, generation 1
+	spans[146] = g("cx", 1146, 50)  // segment 73: generation 0 is gone
+	spans[147] = g("cy", 1147, 60)  // segment 73: generation 1 is in the window
+	spans = append(spans, g("p99", 99, 0), g("root", 1, 0))
+
+	var outs []ptrace.Traces
+	check := func(upTo, forgotten, lost int) {
+		for len(outs) < upTo {
+			outs = append(outs, run(t, p, []ptrace.Traces{batch(spans[len(outs) : len(outs)+1])})...)
+		}
+		assert.Equal(t, int64(forgotten), counterValue(t, tt, mForgotten), "after %d spans", upTo)
+		assert.Equal(t, int64(lost), counterValue(t, tt, mLinksLost), "after %d spans", upTo)
+	}
+	check(146, 0, 0)  // segments 0-71 closed, 72 current
+	check(147, 8, 1)  // segment 72 closed: generation 9 opens, generation 0 goes
+	check(162, 8, 1)  // segment 80 current
+	check(163, 16, 1) // segment 80 closed: generation 1 goes
+	check(len(spans), 16, 1)
+
+	got := map[string]outSpan{}
+	for _, o := range collect(outs) {
+		got[o.name] = o
+	}
+	assert.Equal(t, int64(1), got["x"].index)
+	assert.Equal(t, int64(73), got["cx"].index)
+	assert.Equal(t, spanID(50), got["cx"].parent, "cx keeps its parent, which left the window")
+	assert.Nil(t, got["cx"].link)
+	assert.True(t, got["cy"].parent.IsEmpty(), "cy is re-rooted: its parent is in segment 9")
+	require.NotNil(t, got["cy"].link)
+	assert.Equal(t, spanID(60), got["cy"].link.SpanID())
+	assert.Equal(t, int64(85), got["p99"].index, "99 was forgotten with segment 3: it lands in the current segment")
+	assert.Equal(t, goldenTrace, got["root"].trace, "the lifecycle root still joins segment 0")
+	assert.False(t, got["root"].hasIndex)
+	assert.Equal(t, int64(1), counterValue(t, tt, mRerooted), "cy only")
+	require.NoError(t, p.shutdown(t.Context()))
+}
