@@ -228,3 +228,30 @@ func (e *evictedSet) has(h uint64) bool {
 	m := mix64(h)
 	return e.cur.has(m) || e.prev.has(m)
 }
+
+// restartedSet remembers, for traces whose state was dropped while they were
+// in a continuation segment, the last segment they used, so that a further
+// continuation starts beyond it. Two generations of maps rotate: it remembers
+// at least the last `capacity` such evictions (entries are added only for
+// continuations, rare next to evictions of ordinary traces).
+type restartedSet struct {
+	cur, prev map[uint64]uint64
+	capacity  int
+}
+
+func newRestartedSet(capacity int) *restartedSet {
+	return &restartedSet{cur: map[uint64]uint64{}, capacity: capacity}
+}
+
+func (r *restartedSet) add(h, seg uint64) {
+	if len(r.cur) >= r.capacity {
+		r.cur, r.prev = map[uint64]uint64{}, r.cur
+	}
+	r.cur[h] = max(seg, r.cur[h])
+}
+
+func (r *restartedSet) last(h uint64) (uint64, bool) {
+	a, ok := r.cur[h]
+	b, ok2 := r.prev[h]
+	return max(a, b), ok || ok2
+}

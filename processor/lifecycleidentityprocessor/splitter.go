@@ -19,10 +19,13 @@ const (
 
 // restartBase is the first segment index used for a trace that continues
 // after its state was dropped. Such a trace opens segment
-// restartBase + (arrival time in Unix microseconds), raised if needed above
-// every restart index handed out before; ordinary segment indices count up
-// from 0 and never come near 2^52, so a continuation can never grow a
-// segment that was closed, whatever it held.
+// restartBase + (start time, in Unix microseconds, of the span that arrives
+// first after the drop), raised if needed above the last segment the trace
+// used in its previous continuation (kept in restartedSet). The index comes
+// from the data, so replays and replicas that dropped the state at the same
+// point agree on it. Ordinary segment indices count up from 0 and never come
+// near 2^52, so a continuation can never grow a segment that was closed,
+// whatever it held.
 const restartBase = uint64(1) << 52
 
 // Eviction reasons.
@@ -58,9 +61,9 @@ type splitter struct {
 	genSegs    uint64 // segments per generation of the window (bloom.go)
 	gens       int    // generations in the window
 
-	epoch   time.Time
-	now     int64  // nanoseconds since epoch, set per batch
-	nowWall uint64 // Unix microseconds, set per batch
+	epoch     time.Time
+	now       int64  // nanoseconds since epoch, set per batch
+	spanStart uint64 // start time (Unix microseconds) of the span being assigned
 
 	table       traceTable
 	details     []*splitState
@@ -68,8 +71,8 @@ type splitter struct {
 	freeDetails []int32
 	mids        [][]uint32 // middle tiers of prefixes (prefix.go), by midIndex
 	freeMids    []int32
-	evicted     *evictedSet // allocated at the first eviction
-	lastRestart uint64
+	evicted     *evictedSet   // allocated at the first eviction
+	restarted   *restartedSet // allocated at the first eviction of a continuation
 
 	lastID  pcommon.TraceID // one-entry lookup cache: spans of a trace come together
 	lastIdx int32
@@ -102,7 +105,6 @@ func (s *splitter) begin(now time.Time) {
 	// Every batch gets its own instant, so "already moved to the recent end
 	// during this batch" is a comparison of lastSeen with now.
 	s.now = max(int64(now.Sub(s.epoch)), s.now+1)
-	s.nowWall = uint64(now.UnixMicro())
 	s.evictIdle()
 }
 
@@ -121,6 +123,12 @@ func (s *splitter) evict(i int32, reason int) {
 		s.evicted = newEvictedSet(max(s.maxTraces, minEvictedMemory))
 	}
 	s.evicted.add(traceHash(ts.id))
+	if d := s.detail(ts); d != nil && d.seg >= restartBase {
+		if s.restarted == nil {
+			s.restarted = newRestartedSet(max(s.maxTraces, minEvictedMemory))
+		}
+		s.restarted.add(traceHash(ts.id), d.seg)
+	}
 	if ts.named != 0 {
 		s.named.drain(&ts.named, nil)
 	}
@@ -138,7 +146,7 @@ func (s *splitter) evict(i int32, reason int) {
 // reset drops all state (shutdown).
 func (s *splitter) reset() {
 	s.table = newTraceTable()
-	s.details, s.freeDetails, s.evicted = nil, nil, nil
+	s.details, s.freeDetails, s.evicted, s.restarted = nil, nil, nil, nil
 	s.mids, s.freeMids = nil, nil
 	s.named = namedSlab{}
 	s.lastIdx = nilIdx
@@ -174,13 +182,15 @@ func (s *splitter) lookup(t pcommon.TraceID) int32 {
 }
 
 // restart starts a trace that continues after its state was dropped in a
-// fresh segment beyond any it may have used.
+// fresh segment beyond any it may have used: restartBase + the start time of
+// its first span, above the last segment of its previous continuation.
 func (s *splitter) restart(ts *traceState) {
-	k := restartBase + s.nowWall
-	if k <= s.lastRestart {
-		k = s.lastRestart + 1
+	k := restartBase + s.spanStart
+	if s.restarted != nil {
+		if last, ok := s.restarted.last(traceHash(ts.id)); ok && k <= last {
+			k = last + 1
+		}
 	}
-	s.lastRestart = k
 	s.startDetail(ts, k)
 	s.stats.segments++
 }
@@ -224,9 +234,6 @@ func (s *splitter) openSegment(ts *traceState) *splitState {
 	}
 	d.closeCurrent(s, ts.id, d.seg, ts.count)
 	d.setSegment(ts.id, d.seg+1)
-	if d.seg > restartBase && d.seg > s.lastRestart {
-		s.lastRestart = d.seg // keep later restarts above this one
-	}
 	ts.count = 0
 	ts.opened = s.now
 	s.stats.segments++
@@ -402,6 +409,7 @@ func (s *splitter) assign(span ptrace.Span) {
 	if t.IsEmpty() {
 		return // not a valid span of any trace: leave it as it came
 	}
+	s.spanStart = uint64(span.StartTimestamp()) / 1000 // for restart, if this span continues an evicted trace
 	ts := s.table.at(s.lookup(t))
 	sid := spanKey(span.SpanID())
 	parent := span.ParentSpanID()
