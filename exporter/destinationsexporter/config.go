@@ -63,6 +63,15 @@ func (cfg *Config) Validate() error {
 	if cfg.RouteAttribute == "" {
 		return errors.New("route_attribute: must not be empty")
 	}
+	return cfg.validateDefaults()
+}
+
+// validateDefaults checks that every default destination is a key of
+// Destinations, listed once. Validate calls it, and so does the exporter's
+// creation, since a config built in code may skip Validate: a missing name
+// would have no destination to go to, and a repeated one would send every
+// unrouted resource to that destination as many times as it is listed.
+func (cfg *Config) validateDefaults() error {
 	seen := make(map[string]bool, len(cfg.DefaultDestinations))
 	for _, name := range cfg.DefaultDestinations {
 		if _, ok := cfg.Destinations[name]; !ok {

@@ -31,6 +31,11 @@ type destinationsExporter struct {
 }
 
 func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*destinationsExporter, error) {
+	// Validate checks this too; checked again, before anything is built,
+	// because a config built in code may skip Validate.
+	if err := cfg.validateDefaults(); err != nil {
+		return nil, err
+	}
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -44,32 +49,23 @@ func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Co
 		unrouted: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnrouted))),
 		unknown:  metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnknownDestination))),
 	}
-	// Release what the destinations built so far registered (queue
-	// gauges); none of them was started.
-	fail := func(err error) (*destinationsExporter, error) {
-		for _, built := range e.dests {
-			_ = built.shutdown(ctx)
-		}
-		tb.Shutdown()
-		return nil, err
-	}
 	for _, name := range sortedNames(cfg.Destinations) {
 		d, err := newDestination(ctx, set, name, cfg.Destinations[name], tb)
 		if err != nil {
-			return fail(fmt.Errorf("destinations::%s: %w", name, err))
+			// Release what the destinations built so far registered
+			// (queue gauges); none of them was started.
+			for _, built := range e.dests {
+				_ = built.shutdown(ctx)
+			}
+			tb.Shutdown()
+			return nil, fmt.Errorf("destinations::%s: %w", name, err)
 		}
 		e.router.index[name] = len(e.dests)
 		e.dests = append(e.dests, d)
 	}
-	// Validate checks this too; checked again because a config built in
-	// code may skip Validate, and a missing name would read as index 0,
-	// silently sending unrouted data to the first destination.
+	// validateDefaults made every name a key of index, listed once.
 	for _, name := range cfg.DefaultDestinations {
-		idx, ok := e.router.index[name]
-		if !ok {
-			return fail(fmt.Errorf("default_destinations: %q is not a key of destinations", name))
-		}
-		e.router.defaults = append(e.router.defaults, idx)
+		e.router.defaults = append(e.router.defaults, e.router.index[name])
 	}
 	return e, nil
 }
