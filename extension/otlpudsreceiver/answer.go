@@ -181,14 +181,22 @@ func writeNotFound(w http.ResponseWriter, r *http.Request, served []string) {
 //
 // confighttp's snappy (block format) decoder refuses a body whose announced
 // decoded length is over max_request_body_size before decoding it, with a
-// 400; that is answered 413, as an oversized body in any other encoding is.
-func writeEarlyError(w http.ResponseWriter, r *http.Request, msg string, httpCode int) {
-	enc := answerEncoding(r)
+// 400; that is answered 413, as an oversized body in any other encoding is,
+// with the same message.
+func (r *udsReceiver) writeEarlyError(w http.ResponseWriter, req *http.Request, msg string, httpCode int) {
+	enc := answerEncoding(req)
 	if httpCode == http.StatusBadRequest && msg == snappyTooLargeMessage {
-		httpCode = http.StatusRequestEntityTooLarge
-		msg = "request body larger than max_request_body_size (" + msg + ")"
+		r.writeTooLarge(w, enc)
+		return
 	}
 	writeCodeMessage(w, enc, httpCode, msg)
+}
+
+// writeTooLarge answers 413 for a body, received or decompressed, over
+// max_request_body_size, whichever layer noticed it.
+func (r *udsReceiver) writeTooLarge(w http.ResponseWriter, enc encoding) {
+	writeCodeMessage(w, enc, http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("request body larger than max_request_body_size (%d bytes)", r.maxBodySize))
 }
 
 // snappyTooLargeMessage is the error confighttp v1.71.0 reports for a snappy

@@ -44,8 +44,7 @@ func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request) (enc
 	if err != nil {
 		putBuffer(buf)
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
-			writeCodeMessage(w, enc, http.StatusRequestEntityTooLarge,
-				fmt.Sprintf("request body larger than max_request_body_size (%d bytes)", r.maxBodySize))
+			r.writeTooLarge(w, enc)
 			return enc, nil, false
 		}
 		writeCodeMessage(w, enc, http.StatusBadRequest, "reading request body: "+err.Error())
@@ -306,7 +305,7 @@ func (r *udsReceiver) peerGate(next http.Handler) http.Handler {
 			if pc != nil && pc.err == nil {
 				msg = fmt.Sprintf("peer uid %d gid %d not allowed by allowed_uids / allowed_gids", pc.uid, pc.gid)
 			}
-			writeEarlyError(w, req, msg, http.StatusForbidden)
+			r.writeEarlyError(w, req, msg, http.StatusForbidden)
 			return
 		}
 		next.ServeHTTP(w, req)

@@ -356,11 +356,12 @@ func TestBodyTooLargeIs413(t *testing.T) {
 	r := startReceiver(t, cfg, cons)
 	big := tracesBody(t, 100, encodingProtobuf)
 	require.Greater(t, len(big), 2048)
+	const tooLargeMsg = "request body larger than max_request_body_size (2048 bytes)"
 
 	t.Run("plain", func(t *testing.T) {
 		resp, body := post(t, r.client, pathTraces, big, ctHeader(encodingProtobuf))
 		require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
-		assert.Contains(t, decodeStatus(t, encodingProtobuf, body).GetMessage(), "max_request_body_size")
+		assert.Equal(t, tooLargeMsg, decodeStatus(t, encodingProtobuf, body).GetMessage())
 	})
 	// Every compression: the compressed body fits, the decompressed one
 	// does not. For snappy (block format) confighttp's decoder refuses the
@@ -377,7 +378,7 @@ func TestBodyTooLargeIs413(t *testing.T) {
 				require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode, string(body))
 				assert.Equal(t, enc.contentType(), resp.Header.Get("Content-Type"))
 				st := decodeStatus(t, enc, body)
-				assert.Contains(t, st.GetMessage(), "max_request_body_size")
+				assert.Equal(t, tooLargeMsg, st.GetMessage(), "every layer that notices an oversized body says the same")
 				assert.Equal(t, int32(codes.InvalidArgument), st.GetCode())
 			}
 		})

@@ -107,7 +107,7 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 		serverCfg.MaxRequestBodySize = r.maxBodySize
 	}
 	srv, err := serverCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, mux,
-		confighttp.WithErrorHandler(writeEarlyError))
+		confighttp.WithErrorHandler(r.writeEarlyError))
 	if err != nil {
 		return err
 	}
