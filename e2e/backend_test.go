@@ -13,7 +13,14 @@ var countedAttributes = []string{"service.name", "trace_config.account", "trace_
 // span for invariant checks, closed at cleanup.
 func newBackend(t *testing.T, name string) *mockbackend.Backend {
 	t.Helper()
-	b, err := mockbackend.Start(mockbackend.Options{Name: name, Record: true, CountTraces: true, CountAttributes: countedAttributes})
+	return startBackend(t, mockbackend.Options{Name: name, Record: true, CountTraces: true, CountAttributes: countedAttributes})
+}
+
+// startBackend starts the testbed's mock OTLP/HTTP backend with opts, closed
+// at cleanup.
+func startBackend(t *testing.T, opts mockbackend.Options) *mockbackend.Backend {
+	t.Helper()
+	b, err := mockbackend.Start(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,13 @@
 package e2e
 
 import (
-	"compress/gzip"
 	"encoding/binary"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/tracebound/tracebound/testbed/collector"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
@@ -160,47 +154,14 @@ type identityRecord struct {
 	tagged     bool
 }
 
-// identityBackend is an OTLP/HTTP trace backend that records identityRecords
-// by span ID.
-type identityBackend struct {
-	URL   string
+// identityRecords are what the identity backend saw, by span ID: its
+// mockbackend hands each request's traces to record.
+type identityRecords struct {
 	mu    sync.Mutex
 	spans map[pcommon.SpanID][]identityRecord
-	n     atomic.Int64
 }
 
-func newIdentityBackend(t *testing.T) *identityBackend {
-	b := &identityBackend{spans: map[pcommon.SpanID][]identityRecord{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body io.Reader = r.Body
-		if r.Header.Get("Content-Encoding") == "gzip" {
-			zr, err := gzip.NewReader(r.Body)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			body = zr
-		}
-		raw, err := io.ReadAll(body)
-		req := ptraceotlp.NewExportRequest()
-		if err == nil {
-			err = req.UnmarshalProto(raw)
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		b.record(req.Traces())
-		out, _ := ptraceotlp.NewExportResponse().MarshalProto()
-		w.Header().Set("Content-Type", "application/x-protobuf")
-		_, _ = w.Write(out)
-	}))
-	t.Cleanup(srv.Close)
-	b.URL = srv.URL
-	return b
-}
-
-func (b *identityBackend) record(td ptrace.Traces) {
+func (b *identityRecords) record(td ptrace.Traces) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, rs := range td.ResourceSpans().All() {
@@ -218,7 +179,6 @@ func (b *identityBackend) record(td ptrace.Traces) {
 					}
 				}
 				b.spans[sp.SpanID()] = append(b.spans[sp.SpanID()], rec)
-				b.n.Add(1)
 			}
 		}
 	}
@@ -270,7 +230,8 @@ func identityProblems(span, res pcommon.Map) []string {
 // on the span, some ordinary traces on their resource.
 func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 	backend := newBackend(t, "backend")
-	idBackend := newIdentityBackend(t)
+	ids := &identityRecords{spans: map[pcommon.SpanID][]identityRecord{}}
+	idBackend := startBackend(t, mockbackend.Options{Name: "identity", OnTraces: ids.record})
 	dir := shortTempDir(t)
 	socket := filepath.Join(dir, "otlp.sock")
 	cfg, metricsPort := writeConfig(t, dir, func(port int) string {
@@ -321,7 +282,7 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 
 	require.Eventually(t, func() bool { return backend.Spans() >= int64(sent) }, 60*time.Second, 100*time.Millisecond,
 		"backend should receive all %d spans", sent)
-	require.Eventually(t, func() bool { return idBackend.n.Load() >= int64(sent) }, 60*time.Second, 100*time.Millisecond,
+	require.Eventually(t, func() bool { return idBackend.Spans() >= int64(sent) }, 60*time.Second, 100*time.Millisecond,
 		"identity backend should receive all %d spans", sent)
 	time.Sleep(500 * time.Millisecond) // anything doubled would arrive now
 
@@ -348,9 +309,9 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 
 	// Identity: every span either carries a complete, valid identity and no
 	// tag, or a tag naming exactly what is wrong, in schema order.
-	idBackend.mu.Lock()
-	defer idBackend.mu.Unlock()
-	assert.Len(t, idBackend.spans, sent, "the identity backend gets every span")
+	ids.mu.Lock()
+	defer ids.mu.Unlock()
+	assert.Len(t, ids.spans, sent, "the identity backend gets every span")
 	var untaggedBad, tagDisagrees, notAsSent []string
 	tagged := map[string]int{} // spans per tag entry
 	note := func(l *[]string, f string, a ...any) {
@@ -358,7 +319,7 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 			*l = append(*l, fmt.Sprintf(f, a...))
 		}
 	}
-	for id, recs := range idBackend.spans {
+	for id, recs := range ids.spans {
 		require.Len(t, recs, 1, "span %s arrives once", id)
 		r := recs[0]
 		switch {

@@ -1,8 +1,9 @@
 // Package mockbackend is an OTLP/HTTP trace backend for the testbed: a real
 // listener on 127.0.0.1 that decodes protobuf and JSON requests (gzip, zstd,
 // deflate or plain), counts spans in total, per trace and per resource
-// attribute, optionally records every span for invariant checks, and can be
-// told to fail with a status code or to answer slowly.
+// attribute, optionally records every span for invariant checks or hands
+// each request's traces to a hook, and can be told to fail with a status
+// code or to answer slowly.
 package mockbackend
 
 import (
@@ -38,12 +39,20 @@ type Options struct {
 	// CountAttributes names resource attributes whose values are counted
 	// (spans per attribute and value).
 	CountAttributes []string
+	// OnTraces, when set, is called with the traces of each request the
+	// backend accepts (decoded and decompressed; not those it refuses or
+	// cannot decode), before its spans are counted: once Spans reports a
+	// span, OnTraces has returned for it. Requests are served concurrently,
+	// so OnTraces must be safe for concurrent use; it must not keep or
+	// change td after it returns.
+	OnTraces func(td ptrace.Traces)
 }
 
-// perSpan reports whether the options need each span decoded (recorded or
-// counted by trace or attribute), not only the spans counted.
+// perSpan reports whether the options need each span decoded (recorded,
+// counted by trace or attribute, or handed to OnTraces), not only the spans
+// counted.
 func (o Options) perSpan() bool {
-	return o.Record || o.CountTraces || len(o.CountAttributes) > 0
+	return o.Record || o.CountTraces || len(o.CountAttributes) > 0 || o.OnTraces != nil
 }
 
 // Backend is a running mock OTLP/HTTP backend.
@@ -219,6 +228,9 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 }
 
 func (b *Backend) count(td ptrace.Traces) {
+	if b.opts.OnTraces != nil {
+		b.opts.OnTraces(td)
+	}
 	n := int64(td.SpanCount())
 	if b.opts.perSpan() {
 		b.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -83,6 +84,70 @@ func TestBackendDecodesCountsAndFails(t *testing.T) {
 	}
 	if len(b.Records()) != 5 {
 		t.Errorf("records %d", len(b.Records()))
+	}
+}
+
+// OnTraces alone (no recording or counting option) gets each accepted
+// request decoded, whatever its encoding, and only accepted ones; its spans
+// are counted after it returns.
+func TestBackendOnTraces(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		calls int
+		got   []byte // span IDs' first bytes, in arrival order
+		b     *Backend
+	)
+	b, err := Start(Options{OnTraces: func(td ptrace.Traces) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if n := b.Spans(); n != int64(len(got)) {
+			t.Errorf("spans counted before OnTraces returned: %d, want %d", n, len(got))
+		}
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					got = append(got, sp.SpanID()[0])
+				}
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+
+	pb, _ := ptraceotlp.NewExportRequestFromTraces(traces("a", 1, 2)).MarshalProto()
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(pb)
+	_ = zw.Close()
+	if st := post(t, b, gz.Bytes(), "application/x-protobuf", "gzip"); st != 200 {
+		t.Fatalf("gzip protobuf: %d", st)
+	}
+	pb3, _ := ptraceotlp.NewExportRequestFromTraces(traces("", 3)).MarshalProto()
+	if st := post(t, b, pb3, "application/x-protobuf", ""); st != 200 {
+		t.Fatalf("protobuf: %d", st)
+	}
+	js, _ := ptraceotlp.NewExportRequestFromTraces(traces("", 4)).MarshalJSON()
+	if st := post(t, b, js, "application/json", ""); st != 200 {
+		t.Fatalf("json: %d", st)
+	}
+	if st := post(t, b, []byte("garbage"), "application/x-protobuf", ""); st != 400 {
+		t.Fatalf("garbage: %d", st)
+	}
+	b.Fail(503, 0)
+	if st := post(t, b, pb, "application/x-protobuf", ""); st != 503 {
+		t.Fatalf("failing: %d", st)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != 3 || !bytes.Equal(got, []byte{1, 2, 3, 4}) {
+		t.Errorf("OnTraces called %d times with spans %v, want 3 times with [1 2 3 4]", calls, got)
+	}
+	if b.Spans() != 4 || b.Requests() != 3 {
+		t.Errorf("spans %d requests %d", b.Spans(), b.Requests())
 	}
 }
 
