@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,8 +50,6 @@ func localConfigCopy(t *testing.T, root, work string) int {
 // output, with the account of its trace config header stamped when it has
 // one.
 func TestReadmeFirstSpan(t *testing.T) {
-	_, err := exec.LookPath("curl")
-	require.NoError(t, err, "the README's commands are run with curl")
 	root := repoRoot()
 	cmds, err := readmecmd.Curl(filepath.Join(root, "README.md"), "Send a first span")
 	require.NoError(t, err)
@@ -61,13 +58,7 @@ func TestReadmeFirstSpan(t *testing.T) {
 	work := shortTempDir(t)
 	metricsPort := localConfigCopy(t, root, work)
 	for _, cmd := range cmds {
-		for _, f := range readmecmd.DataFile.FindAllStringSubmatch(cmd, -1) {
-			data, err := os.ReadFile(filepath.Join(root, f[1]))
-			require.NoError(t, err, "the README sends %s", f[1])
-			to := filepath.Join(work, f[1])
-			require.NoError(t, os.MkdirAll(filepath.Dir(to), 0o755))
-			require.NoError(t, os.WriteFile(to, data, 0o600))
-		}
+		require.NoError(t, readmecmd.StageFiles(cmd, root, work))
 	}
 	// What `make run` does: mkdir -p run, then the binary with a relative
 	// --config, from the folder the socket path is relative to.

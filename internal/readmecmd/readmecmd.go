@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -65,6 +66,26 @@ func Curl(path, section string) ([]string, error) {
 		}
 	}
 	return cmds, nil
+}
+
+// StageFiles copies each `@file` a curl command names (see DataFile) from
+// fromRoot into toDir, at the same relative path and creating its folders,
+// so that the command runs in toDir as it would in fromRoot.
+func StageFiles(cmd, fromRoot, toDir string) error {
+	for _, f := range DataFile.FindAllStringSubmatch(cmd, -1) {
+		data, err := os.ReadFile(filepath.Join(fromRoot, f[1]))
+		if err != nil {
+			return fmt.Errorf("the command sends %s: %w", f[1], err)
+		}
+		to := filepath.Join(toDir, f[1])
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(to, data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RunCurl runs a curl command as a user would paste it (through sh, in dir)

@@ -30,6 +30,28 @@ func TestCurlJoinsContinuationsAndKeepsToTheSection(t *testing.T) {
 	assert.ErrorContains(t, err, `no section "Missing"`)
 }
 
+func TestStageFilesCopiesEachDataFile(t *testing.T) {
+	root, work := t.TempDir(), t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "examples"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "examples", "a.json"), []byte(`{"a":1}`), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "b.json"), []byte(`{"b":2}`), 0o600))
+
+	cmd := "curl --unix-socket run/x.sock -d @examples/a.json --data-binary @b.json http://localhost/v1/traces"
+	require.NoError(t, StageFiles(cmd, root, work))
+	for path, want := range map[string]string{"examples/a.json": `{"a":1}`, "b.json": `{"b":2}`} {
+		got, err := os.ReadFile(filepath.Join(work, path))
+		require.NoError(t, err, "%s staged", path)
+		assert.Equal(t, want, string(got), path)
+	}
+	entries, err := os.ReadDir(work)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "only the named files (and their folders) are staged")
+
+	require.NoError(t, StageFiles("curl http://localhost/", root, work), "a command without @file stages nothing")
+	err = StageFiles("curl -d @missing.json http://localhost/", root, work)
+	assert.ErrorContains(t, err, "missing.json", "a named file that does not exist is an error naming it")
+}
+
 func TestRunCurlReturnsStatusAndBody(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "s.sock")
