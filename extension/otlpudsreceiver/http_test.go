@@ -336,9 +336,11 @@ func TestUnsupportedMediaType(t *testing.T) {
 
 func TestUnknownPathIs404(t *testing.T) {
 	// A receiver with a traces pipeline only: /v1/metrics is as unknown as
-	// /v1/profiles.
+	// /v1/profiles. A path that is not in canonical form is answered 404
+	// with a status too, never redirected (http.ServeMux would answer 307
+	// with an HTML body).
 	r := startReceiver(t, testConfig(t), consumers{traces: new(consumertest.TracesSink)})
-	for _, p := range []string{"/v1/profiles", pathMetrics, "/"} {
+	for _, p := range []string{"/v1/profiles", pathMetrics, "/", "//v1/traces", "/v1/./traces", "/v1//traces", "/v1/traces/"} {
 		for _, ae := range answerEncodings {
 			t.Run(p+"/"+ae.contentType, func(t *testing.T) {
 				resp, body := post(t, r.client, p, nil, map[string]string{"Content-Type": ae.contentType})

@@ -85,28 +85,23 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 
-	mux := http.NewServeMux()
-	var served []string
+	routes := signalRoutes{handlers: make(map[string]http.HandlerFunc, 3)}
 	if r.nextTraces != nil {
-		mux.HandleFunc(pathTraces, r.handleTraces)
-		served = append(served, pathTraces)
+		routes.add(pathTraces, r.handleTraces)
 	}
 	if r.nextMetrics != nil {
-		mux.HandleFunc(pathMetrics, r.handleMetrics)
-		served = append(served, pathMetrics)
+		routes.add(pathMetrics, r.handleMetrics)
 	}
 	if r.nextLogs != nil {
-		mux.HandleFunc(pathLogs, r.handleLogs)
-		served = append(served, pathLogs)
+		routes.add(pathLogs, r.handleLogs)
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) { writeNotFound(w, req, served) })
 	// ToServer fills in confighttp defaults on the config it is called on;
 	// use a copy so the user's config stays as loaded.
 	serverCfg := r.cfg.ServerConfig
 	if serverCfg.MaxRequestBodySize <= 0 {
 		serverCfg.MaxRequestBodySize = r.maxBodySize
 	}
-	srv, err := serverCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, mux,
+	srv, err := serverCfg.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, routes,
 		confighttp.WithErrorHandler(r.writeEarlyError))
 	if err != nil {
 		return err
@@ -141,6 +136,28 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 		}
 	})
 	return nil
+}
+
+// signalRoutes serves each signal's handler at its exact path and answers
+// any other path itself, 404 with a google.rpc.Status. Unlike http.ServeMux
+// it never redirects a path that is not in canonical form (//v1/traces,
+// /v1/./traces) with an HTML body.
+type signalRoutes struct {
+	handlers map[string]http.HandlerFunc
+	served   []string // the paths of handlers, in the order added
+}
+
+func (s *signalRoutes) add(path string, h http.HandlerFunc) {
+	s.handlers[path] = h
+	s.served = append(s.served, path)
+}
+
+func (s signalRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if h, ok := s.handlers[req.URL.Path]; ok {
+		h(w, req)
+		return
+	}
+	writeNotFound(w, req, s.served)
 }
 
 // Shutdown stops accepting connections, waits for requests in flight (as
