@@ -70,21 +70,13 @@ func TestGatewayConfig(t *testing.T) {
 // TCP routes the request and its identity is stamped. Without it the header
 // never reaches trace_routing and the span is defaulted to "local" unstamped.
 func TestLocalConfigHeaderOverTCP(t *testing.T) {
-	root := repoRoot()
-	work := shortTempDir(t)
-	metricsPort := localConfigCopy(t, root, work)
-	cfgPath := filepath.Join(work, "configs", "local.yaml")
-	data, err := os.ReadFile(cfgPath)
+	work, p, logPath := startLocal(t)
+	data, err := os.ReadFile(filepath.Join(work, "configs", "local.yaml"))
 	require.NoError(t, err)
 	// The otlp receiver's endpoint, rewritten to a free port by localConfigCopy.
 	m := regexp.MustCompile(`(?m)^  otlp:\n    protocols:\n      http:\n        endpoint: (127\.0\.0\.1:\d+)\n`).FindSubmatch(data)
 	require.NotNil(t, m, "configs/local.yaml changed; update how this test finds the otlp receiver")
 	tcp := string(m[1])
-
-	require.NoError(t, os.MkdirAll(filepath.Join(work, "run"), 0o755))
-	t.Chdir(work)
-	p := startCollector(t, filepath.Join("configs", "local.yaml"), metricsPort, filepath.Join("run", "otlp.sock"))
-	logPath := filepath.Join(work, p.LogPath)
 	before := logSize(t, logPath)
 
 	body, err := ptraceotlp.NewExportRequestFromTraces(makeTraces(7, 1)).MarshalProto()
@@ -98,14 +90,8 @@ func TestLocalConfigHeaderOverTCP(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, http.StatusOK, res.StatusCode)
 
-	want := "-> trace_config.account: Str(tcp-account)"
-	var printed string
-	ok := assert.Eventually(t, func() bool {
-		printed = logSince(t, logPath, before)
-		return strings.Contains(printed, want)
-	}, 20*time.Second, 100*time.Millisecond, "the header sent over TCP should be stamped as %q", want)
-	if !ok {
-		t.Logf("collector output since the request:\n%s", printed)
+	if !waitForOutput(t, logPath, before, "-> trace_config.account: Str(tcp-account)") {
+		t.Log("the trace config header sent over TCP was not stamped")
 	}
 	assert.Zero(t, selfMetric(t, p, "otelcol_processor_trace_routing_spans_dropped", nil)+
 		selfMetric(t, p, "otelcol_processor_trace_routing_resources_defaulted", nil),

@@ -55,17 +55,10 @@ func TestReadmeFirstSpan(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cmds, 2, "the README shows a command without and one with a trace config header")
 
-	work := shortTempDir(t)
-	metricsPort := localConfigCopy(t, root, work)
+	work, _, logPath := startLocal(t)
 	for _, cmd := range cmds {
 		require.NoError(t, readmecmd.StageFiles(cmd, root, work))
 	}
-	// What `make run` does: mkdir -p run, then the binary with a relative
-	// --config, from the folder the socket path is relative to.
-	require.NoError(t, os.MkdirAll(filepath.Join(work, "run"), 0o755))
-	t.Chdir(work)
-	p := startCollector(t, filepath.Join("configs", "local.yaml"), metricsPort, filepath.Join("run", "otlp.sock"))
-	logPath := filepath.Join(work, p.LogPath)
 
 	for i, cmd := range cmds {
 		t.Run(strconv.Itoa(i), func(t *testing.T) {
@@ -84,21 +77,48 @@ func TestReadmeFirstSpan(t *testing.T) {
 				require.NotEmpty(t, tc.Account)
 				want = append(want, "-> trace_config.account: Str("+tc.Account+")")
 			}
-			var printed string
-			ok := assert.Eventually(t, func() bool {
-				printed = logSince(t, logPath, before)
-				for _, w := range want {
-					if !strings.Contains(printed, w) {
-						return false
-					}
-				}
-				return true
-			}, 20*time.Second, 100*time.Millisecond, "the debug exporter should print %q for %s", want, cmd)
-			if !ok {
-				t.Logf("collector output since the command:\n%s", printed)
+			if !waitForOutput(t, logPath, before, want...) {
+				t.Logf("the debug exporter did not print the span of %s", cmd)
 			}
 		})
 	}
+}
+
+// startLocal does what `make run` does for a user, on a copy of
+// configs/local.yaml with free ports (localConfigCopy) in a fresh working
+// folder: mkdir -p run, then the binary with a relative --config, from the
+// folder the socket path is relative to (the test's working directory
+// until it ends). It returns the folder, the collector and its log's path.
+func startLocal(t *testing.T) (work string, p *collector.Process, logPath string) {
+	t.Helper()
+	work = shortTempDir(t)
+	metricsPort := localConfigCopy(t, repoRoot(), work)
+	require.NoError(t, os.MkdirAll(filepath.Join(work, "run"), 0o755))
+	t.Chdir(work)
+	p = startCollector(t, filepath.Join("configs", "local.yaml"), metricsPort, filepath.Join("run", "otlp.sock"))
+	return work, p, filepath.Join(work, p.LogPath)
+}
+
+// waitForOutput waits up to 20s for the collector's log at logPath to show
+// every string of want past offset before (a logSize taken before the
+// request); if it never does, the test fails and the output since before is
+// logged. It reports whether all of want showed.
+func waitForOutput(t *testing.T, logPath string, before int64, want ...string) bool {
+	t.Helper()
+	var printed string
+	ok := assert.Eventually(t, func() bool {
+		printed = logSince(t, logPath, before)
+		for _, w := range want {
+			if !strings.Contains(printed, w) {
+				return false
+			}
+		}
+		return true
+	}, 20*time.Second, 100*time.Millisecond, "the collector should print %q", want)
+	if !ok {
+		t.Logf("collector output since the request:\n%s", printed)
+	}
+	return ok
 }
 
 func logSize(t *testing.T, path string) int64 {
