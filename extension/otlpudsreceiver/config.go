@@ -169,15 +169,12 @@ var urlSchemeRe = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*://`)
 // "unix:otlp.sock", "http://..."): it would otherwise pass as a relative
 // path and create a folder named after the scheme.
 func refuseURL(path string) error {
-	lower := strings.ToLower(path)
-	if !strings.HasPrefix(lower, "unix:") && !urlSchemeRe.MatchString(path) {
-		return nil
-	}
-	if strings.HasPrefix(lower, "unix:") {
-		file := strings.TrimPrefix(path[len("unix:"):], "//")
-		if file != "" {
+	if strings.HasPrefix(strings.ToLower(path), "unix:") {
+		if file := strings.TrimPrefix(path[len("unix:"):], "//"); file != "" {
 			return fmt.Errorf("endpoint: %q is a URL; give the socket file path, e.g. %q", path, file)
 		}
+	} else if !urlSchemeRe.MatchString(path) {
+		return nil
 	}
 	return fmt.Errorf("endpoint: %q is a URL; give the socket file path", path)
 }

@@ -93,6 +93,28 @@ func TestLoadConfigInvalid(t *testing.T) {
 	}
 }
 
+// refuseURL's cases beyond the testdata ones: a unix: URL with no path,
+// any letter case of the scheme, and paths that only look like URLs.
+func TestRefuseURL(t *testing.T) {
+	for path, want := range map[string]string{
+		"unix:":          `endpoint: "unix:" is a URL; give the socket file path`,
+		"unix://":        `endpoint: "unix://" is a URL; give the socket file path`,
+		"UNIX:///x.sock": `endpoint: "UNIX:///x.sock" is a URL; give the socket file path, e.g. "/x.sock"`,
+		"grpc+unix://x":  `endpoint: "grpc+unix://x" is a URL; give the socket file path`,
+		"/run/otlp.sock": "",
+		"run/unix:x":     "",
+		"unix.sock":      "",
+		"1http://x":      "",
+	} {
+		err := refuseURL(path)
+		if want == "" {
+			assert.NoError(t, err, path)
+		} else {
+			assert.EqualError(t, err, want, path)
+		}
+	}
+}
+
 func TestDefaultConfigNeedsEndpoint(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	require.ErrorContains(t, cfg.Validate(), "endpoint: must be set")
