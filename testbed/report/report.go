@@ -86,17 +86,19 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 	b.WriteString("CPU % is the collector's mean from ready to stop (100 = one core); CPU µs/span is its CPU time per span it accepted from the generator; ")
 	b.WriteString("\"vs baseline\" divides tracebound's figure by the stock pipeline's (otlp receiver on `transport: unix` -> batch -> otlp_http) in the same scenario under the same load ")
 	b.WriteString("(the baseline run at the same rate, else the one run beside it: max-rate's ramps differ in their limits, and routing's offered and delivered columns are the healthy destination's share, which differs between the pipelines although the generator's rate is the same). ")
-	b.WriteString("Loss also counts the spans the generator never sent because its workers were stuck, save in backpressure (see the testbed README).\n\n")
+	b.WriteString("Loss is 1 - delivered / sent, over the spans the generator sent (routing: the healthy destination's, 1 - received / routed to it). ")
+	b.WriteString("Unsent is the spans the generator's schedule held but never sent because every worker was busy (retrying refusals, or short of CPU in max-rate's overload); they are not in the loss, ")
+	b.WriteString("save in restart (marked \"incl. unsent\"), whose loss is 1 - delivered / (sent + unsent): the spans due while the socket was dead count as lost (see the testbed README).\n\n")
 
-	b.WriteString("| Scenario | Pipeline | Offered spans/s | Delivered spans/s | Loss | CPU % | CPU µs/span | Peak RSS MiB | vs baseline | Status |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+	b.WriteString("| Scenario | Pipeline | Offered spans/s | Delivered spans/s | Loss | Unsent spans | CPU % | CPU µs/span | Peak RSS MiB | vs baseline | Status |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range results {
 		link := r.Scenario
 		if r.Chart != "" {
 			link = fmt.Sprintf("[%s](%s)", r.Scenario, r.Chart)
 		}
 		if len(r.Runs) == 0 {
-			fmt.Fprintf(&b, "| %s | | | | | | | | | %s |\n", link, statusCell(r))
+			fmt.Fprintf(&b, "| %s | | | | | | | | | | %s |\n", link, statusCell(r))
 			continue
 		}
 		for _, run := range r.Runs {
@@ -104,8 +106,12 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 			if run.RateIsLowerBound {
 				offered = "≥ " + offered
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f%% | %.0f | %.2f | %.0f | %s | %s |\n",
-				link, run.Label, offered, num(run.DeliveredRate), 100*run.Loss, run.CPUPercent,
+			loss := fmt.Sprintf("%.2f%%", 100*run.Loss)
+			if run.LossCountsUnsent {
+				loss += " incl. unsent"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.0f | %.2f | %.0f | %s | %s |\n",
+				link, run.Label, offered, num(run.DeliveredRate), loss, num(float64(run.UnofferedSpans)), run.CPUPercent,
 				run.CPUMicrosPerSpan, run.PeakRSSMiB, versus(r, run), statusCell(r))
 		}
 	}

@@ -46,7 +46,7 @@ func TestWriteLoadSummary(t *testing.T) {
 	}
 	sum, _ := os.ReadFile(filepath.Join(dir, "SUMMARY.md"))
 	for _, want := range []string{
-		"| [steady](steady.png) | tracebound 1k/s | 1,000 | 1,000 | 0.00% | 0 | 3.00 | 60 | CPU/span x1.50, RSS x1.50 | passed |",
+		"| [steady](steady.png) | tracebound 1k/s | 1,000 | 1,000 | 0.00% | 0 | 0 | 3.00 | 60 | CPU/span x1.50, RSS x1.50 | passed |",
 		"skipped: lacks processors/trace_routing",
 		"![steady](steady.png)",
 	} {
@@ -126,6 +126,49 @@ func TestVersusPairsRamps(t *testing.T) {
 	for i, want := range map[int]string{0: "CPU/span x0.50", 3: "CPU/span x0.50", 4: "CPU/span x0.25"} {
 		if got := versus(steady, steady.Runs[i]); got != want {
 			t.Errorf("%s: %q, want %q", steady.Runs[i].Label, got, want)
+		}
+	}
+}
+
+// TestLossFromJSON: the summary rebuilt from the JSON files shows the loss
+// over the spans sent and the unsent spans in their own column; only a run
+// that counts the unsent spans (restart) has them in its loss, and says so.
+func TestLossFromJSON(t *testing.T) {
+	dir := t.TempDir()
+	runs := map[string]scenario.Run{
+		"max-rate": {Label: "tracebound ramp", Pipeline: scenario.Tracebound, OfferedRate: 30000, DeliveredRate: 29900,
+			SentSpans: 88_000, DeliveredSpans: 88_000, UnofferedSpans: 12_000},
+		"restart": {Label: "baseline restart", Pipeline: scenario.Baseline, OfferedRate: 2000, DeliveredRate: 1000,
+			SentSpans: 5_000, DeliveredSpans: 4_500, UnofferedSpans: 5_000, LossCountsUnsent: true},
+	}
+	for name, run := range runs {
+		run.Loss = scenario.RunLoss(run.DeliveredSpans, run.SentSpans, run.UnofferedSpans, run.LossCountsUnsent)
+		if err := Write(dir, scenario.Result{Scenario: name, Status: scenario.StatusPassed, Runs: []scenario.Run{run}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results, err := Load(dir)
+	if err != nil || len(results) != 2 {
+		t.Fatalf("load: %v %+v", err, results)
+	}
+	for _, r := range results {
+		run := r.Runs[0]
+		if got := scenario.RunLoss(run.DeliveredSpans, run.SentSpans, run.UnofferedSpans, run.LossCountsUnsent); got != run.Loss {
+			t.Errorf("%s: loss %f in the JSON, %f derived from its figures", r.Scenario, run.Loss, got)
+		}
+	}
+	if err := WriteSummary(dir, results, ThisMachine("bin/x")); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := os.ReadFile(filepath.Join(dir, "SUMMARY.md"))
+	for _, want := range []string{
+		"| tracebound ramp | 30,000 | 29,900 | 0.00% | 12,000 |",
+		"| baseline restart | 2,000 | 1,000 | 55.00% incl. unsent | 5,000 |",
+		"Loss is 1 - delivered / sent",
+		"1 - delivered / (sent + unsent)",
+	} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
 		}
 	}
 }

@@ -67,10 +67,8 @@ func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration
 	run, m := l.finish(float64(rate), st)
 	r := e.res
 	// The spans the generator never sent while its workers waited out
-	// refusals are what this scenario asks of a client, not a loss.
-	if st.SpansSent > 0 {
-		run.Loss = max(0, 1-float64(run.DeliveredSpans)/float64(st.SpansSent))
-	}
+	// refusals are what this scenario asks of a client: finish leaves them
+	// out of the loss, and the note says why they were not sent.
 	if run.SentRate < 0.99*float64(rate) || st.SpansUnoffered > 0 {
 		run.Notes = append(run.Notes, fmt.Sprintf("sent %.0f spans/s of the %d offered (%d spans never sent, not counted as loss): each of the generator's %d workers waits out every refusal (Retry-After when the receiver sends one, else a backoff from %s) before it sends again, as an OTLP client does",
 			run.SentRate, rate, st.SpansUnoffered, load.Workers, loadgen.DefaultRetryInitial))

@@ -25,6 +25,9 @@ type live struct {
 	cfgPath  string
 	port     int
 	backends []*mockbackend.Backend
+	// lossCountsUnsent makes finish count the spans the generator never
+	// sent as lost (see Run.LossCountsUnsent); set before finish.
+	lossCountsUnsent bool
 
 	mu        sync.Mutex
 	proc      *collector.Process
@@ -274,20 +277,7 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 	}
 	sum := l.summary
 	run.Seconds = time.Since(l.start).Seconds()
-	run.Load = st
-	run.SentSpans, run.AcceptedSpans, run.FailedSpans = st.SpansSent, st.SpansAccepted, st.SpansFailed
-	run.DeliveredSpans = l.delivered()
-	if st.OfferTime > 0 {
-		run.SentRate = float64(st.SpansSent) / st.OfferTime.Seconds()
-		run.DeliveredRate = float64(run.DeliveredSpans) / st.OfferTime.Seconds()
-	}
-	run.UnofferedSpans = st.SpansUnoffered
-	// Loss is over what the schedule held: the spans sent and those never
-	// sent because every generator worker was stuck (retrying a dead
-	// socket, say), which an application would have produced all the same.
-	if planned := st.SpansSent + st.SpansUnoffered; planned > 0 {
-		run.Loss = math.Max(0, 1-float64(run.DeliveredSpans)/float64(planned))
-	}
+	run.account(st, l.delivered(), l.lossCountsUnsent)
 	run.CPUSeconds = sum.CPUSeconds
 	run.CPUPercent = sum.CPUPercent
 	// CPU per span divides by the spans the collector accepted, the work
@@ -307,10 +297,29 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 		}
 	}
 	l.e.res.Runs = append(l.e.res.Runs, run)
-	l.e.logf("   %s: sent %d (%.0f/s), delivered %d (%.0f/s), loss %.2f%%, CPU %.0f%%, %.2f us/span, peak RSS %.0f MiB",
-		l.label, run.SentSpans, run.SentRate, run.DeliveredSpans, run.DeliveredRate, 100*run.Loss,
+	l.e.logf("   %s: sent %d (%.0f/s), never sent %d, delivered %d (%.0f/s), loss %.2f%%, CPU %.0f%%, %.2f us/span, peak RSS %.0f MiB",
+		l.label, run.SentSpans, run.SentRate, run.UnofferedSpans, run.DeliveredSpans, run.DeliveredRate, 100*run.Loss,
 		run.CPUPercent, run.CPUMicrosPerSpan, run.PeakRSSMiB)
 	return run, metrics
+}
+
+// account fills the run's span counts, rates and loss from the generator's
+// stats and the spans the backends received.
+func (run *Run) account(st loadgen.Stats, delivered int64, countUnsent bool) {
+	run.Load = st
+	run.SentSpans, run.AcceptedSpans, run.FailedSpans = st.SpansSent, st.SpansAccepted, st.SpansFailed
+	run.DeliveredSpans = delivered
+	if st.OfferTime > 0 {
+		run.SentRate = float64(st.SpansSent) / st.OfferTime.Seconds()
+		run.DeliveredRate = float64(run.DeliveredSpans) / st.OfferTime.Seconds()
+	}
+	// Loss is over the spans sent. The spans the generator never sent
+	// (every worker busy: retrying refusals, or short of CPU in an
+	// overload) are reported beside it, not in it, save where the
+	// scenario says never sending them was the collector's doing.
+	run.UnofferedSpans = st.SpansUnoffered
+	run.LossCountsUnsent = countUnsent
+	run.Loss = RunLoss(run.DeliveredSpans, run.SentSpans, run.UnofferedSpans, run.LossCountsUnsent)
 }
 
 // timeline joins the per-second rates with the monitor's samples.

@@ -200,8 +200,8 @@ func (e *Env) ramp(pipeline, label string, first int, stepTime time.Duration, ma
 	run, m := l.finish(float64(good), total)
 	run.DeliveredRate = goodRate
 	run.RateIsLowerBound = bad == 0
-	run.Notes = append(run.Notes, fmt.Sprintf("offered = the highest rate delivered at >= 99%% (by %s after the step), delivered = that step's spans per second from its start to its last delivery; %d steps of %s, peak delivery %.0f spans/s; loss, CPU and RSS cover the whole ramp",
-		stepGrace, len(steps), stepTime, peakRate))
+	run.Notes = append(run.Notes, fmt.Sprintf("offered = the highest rate delivered at >= 99%% (by %s after the step), delivered = that step's spans per second from its start to its last delivery; %d steps of %s, peak delivery %.0f spans/s; loss (over the spans sent), unsent spans (%d the generator could not send as the steps rose past what the machine sustains), CPU and RSS cover the whole ramp",
+		stepGrace, len(steps), stepTime, peakRate, total.SpansUnoffered))
 	if bad == 0 {
 		run.Notes = append(run.Notes, fmt.Sprintf("no step fell under 99%%: the limit is above %d spans/s, the ramp's last step", good))
 	}

@@ -43,6 +43,10 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 	if err != nil {
 		return err
 	}
+	// While the socket is dead the generator's workers retry it, and the
+	// spans due meanwhile are never sent: the collector's failure to come
+	// back, so they count as lost with the rest.
+	l.lossCountsUnsent = true
 	type outcome struct {
 		took      time.Duration
 		err       error
@@ -71,8 +75,6 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 		r.Runs[len(r.Runs)-1] = run
 	}
 	r.extra(pipeline+"_restart_ms", out.took.Milliseconds())
-	// While the socket is dead the generator's workers retry it, and the
-	// spans due meanwhile are never sent: they count as lost with the rest.
 	r.check(Info, label+": spans lost over the run", true,
 		fmt.Sprintf("planned %d (sent %d + %d never sent while the generator's workers retried the socket), delivered %d: %d lost, %.1f%%",
 			st.SpansSent+st.SpansUnoffered, st.SpansSent, st.SpansUnoffered, run.DeliveredSpans,

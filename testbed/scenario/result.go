@@ -61,11 +61,19 @@ type Run struct {
 	// DeliveredSpans counts spans received by the backends.
 	DeliveredSpans int64 `json:"delivered_spans"`
 	// UnofferedSpans is what the generator's schedule held but never sent
-	// because every worker was busy (loadgen.Stats.SpansUnoffered).
+	// because every worker was busy (loadgen.Stats.SpansUnoffered): the
+	// summary's "Unsent" column. They are not part of Loss unless
+	// LossCountsUnsent.
 	UnofferedSpans int64 `json:"unoffered_spans"`
-	// Loss is 1 - delivered/(sent + unoffered) (0 when nothing was
-	// planned); backpressure and routing set their own (see their notes).
+	// Loss is 1 - delivered/sent (0 when nothing was sent), from the
+	// figures above (see RunLoss); with LossCountsUnsent (the restart
+	// scenario) 1 - delivered/(sent + unoffered). Routing's is the healthy
+	// destination's: 1 - received/routed to it (see its note).
 	Loss float64 `json:"loss"`
+	// LossCountsUnsent says Loss counts the unoffered spans as lost: only
+	// where never sending them is the collector's doing (restart: the
+	// socket was dead), not the generator's.
+	LossCountsUnsent bool `json:"loss_counts_unsent,omitempty"`
 	// RateIsLowerBound marks a max-rate ramp that never fell under 99%:
 	// OfferedRate is then its last step, and the limit lies above it.
 	RateIsLowerBound bool `json:"rate_is_lower_bound,omitempty"`
@@ -84,6 +92,18 @@ type Run struct {
 	Load    loadgen.Stats      `json:"load"`
 	Metrics map[string]float64 `json:"metrics,omitempty"`
 	Notes   []string           `json:"notes,omitempty"`
+}
+
+// RunLoss is 1 - delivered/sent, floored at 0 (0 when nothing was sent);
+// with countUnsent, the unsent spans join sent in the divisor.
+func RunLoss(delivered, sent, unsent int64, countUnsent bool) float64 {
+	if countUnsent {
+		sent += unsent
+	}
+	if sent <= 0 {
+		return 0
+	}
+	return max(0, 1-float64(delivered)/float64(sent))
 }
 
 // Result is the outcome of one scenario.

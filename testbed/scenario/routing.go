@@ -114,7 +114,7 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	if o := owed("healthy"); o > 0 && st.OfferTime > 0 {
 		run.OfferedRate = float64(o) / st.OfferTime.Seconds()
 		run.DeliveredRate = float64(healthy.Spans()) / st.OfferTime.Seconds()
-		run.Loss = max(0, 1-float64(healthy.Spans())/float64(o))
+		run.Loss = RunLoss(healthy.Spans(), o, 0, false)
 		load := "each routed request copied to healthy and to failing, slow or both"
 		if pipeline == Baseline {
 			load = "without trace config: the stock pipeline sends every span to every destination"
