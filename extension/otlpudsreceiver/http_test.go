@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"regexp"
@@ -157,48 +158,31 @@ var compressors = []struct {
 	name     string
 	compress func(testing.TB, []byte) []byte
 }{
-	{"gzip", func(t testing.TB, b []byte) []byte {
-		var buf bytes.Buffer
-		w := gzip.NewWriter(&buf)
-		_, err := w.Write(b)
-		require.NoError(t, err)
-		require.NoError(t, w.Close())
-		return buf.Bytes()
-	}},
+	{"gzip", streamCompress(gzip.NewWriter)},
 	{"zstd", func(t testing.TB, b []byte) []byte {
 		w, err := zstd.NewWriter(nil)
 		require.NoError(t, err)
 		defer w.Close()
 		return w.EncodeAll(b, nil)
 	}},
-	{"zlib", zlibCompress},
-	{"deflate", zlibCompress},
+	{"zlib", streamCompress(zlib.NewWriter)},
+	{"deflate", streamCompress(zlib.NewWriter)},
 	{"snappy", func(_ testing.TB, b []byte) []byte { return snappy.Encode(nil, b) }},
-	{"x-snappy-framed", func(t testing.TB, b []byte) []byte {
-		var buf bytes.Buffer
-		w := snappy.NewBufferedWriter(&buf)
-		_, err := w.Write(b)
-		require.NoError(t, err)
-		require.NoError(t, w.Close())
-		return buf.Bytes()
-	}},
-	{"lz4", func(t testing.TB, b []byte) []byte {
-		var buf bytes.Buffer
-		w := lz4.NewWriter(&buf)
-		_, err := w.Write(b)
-		require.NoError(t, err)
-		require.NoError(t, w.Close())
-		return buf.Bytes()
-	}},
+	{"x-snappy-framed", streamCompress(snappy.NewBufferedWriter)},
+	{"lz4", streamCompress(lz4.NewWriter)},
 }
 
-func zlibCompress(t testing.TB, b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	_, err := w.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	return buf.Bytes()
+// streamCompress returns a compress function for a streaming encoder:
+// newWriter's writer takes the whole body and is closed to flush it.
+func streamCompress[W io.WriteCloser](newWriter func(io.Writer) W) func(testing.TB, []byte) []byte {
+	return func(t testing.TB, b []byte) []byte {
+		var buf bytes.Buffer
+		w := newWriter(&buf)
+		_, err := w.Write(b)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		return buf.Bytes()
+	}
 }
 
 // TestCompression sends a body in every Content-Encoding the README lists,
