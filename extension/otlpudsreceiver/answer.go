@@ -170,7 +170,7 @@ func writeUnsupportedMediaType(w http.ResponseWriter, r *http.Request) {
 // than the signals this receiver has a pipeline for.
 func writeNotFound(w http.ResponseWriter, r *http.Request, served []string) {
 	writeCodeMessage(w, answerEncoding(r), http.StatusNotFound,
-		fmt.Sprintf("no OTLP signal at %q, served here: %v", r.URL.Path, served))
+		fmt.Sprintf("no OTLP signal at %q, served here: %v", r.URL.EscapedPath(), served))
 }
 
 // writeEarlyError answers, in OTLP form and keeping their code, requests

@@ -324,7 +324,7 @@ func TestUnknownPathIs404(t *testing.T) {
 	// with a status too, never redirected (http.ServeMux would answer 307
 	// with an HTML body).
 	r := startReceiver(t, testConfig(t), consumers{traces: new(consumertest.TracesSink)})
-	for _, p := range []string{"/v1/profiles", pathMetrics, "/", "//v1/traces", "/v1/./traces", "/v1//traces", "/v1/traces/"} {
+	for _, p := range []string{"/v1/profiles", pathMetrics, "/", "//v1/traces", "/v1/./traces", "/v1//traces", "/v1/traces/", "/v1%2Ftraces"} {
 		for _, ae := range answerEncodings {
 			t.Run(p+"/"+ae.contentType, func(t *testing.T) {
 				resp, body := post(t, r.client, p, nil, map[string]string{"Content-Type": ae.contentType})

@@ -153,7 +153,9 @@ func (s *signalRoutes) add(path string, h http.HandlerFunc) {
 }
 
 func (s signalRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if h, ok := s.handlers[req.URL.Path]; ok {
+	// The escaped path, so that /v1%2Ftraces is as unknown as it is to
+	// the stock receiver's ServeMux.
+	if h, ok := s.handlers[req.URL.EscapedPath()]; ok {
 		h(w, req)
 		return
 	}
