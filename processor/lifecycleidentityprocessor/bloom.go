@@ -91,7 +91,6 @@ type windowConfig struct {
 type closedWindow struct {
 	gens   []generation // group g lives at gens[g % len(gens)]
 	newest int          // index of the newest generation
-	spare  []*bloom     // filters of the generation being forgotten, for reuse
 }
 
 // generation holds the span digests of segments group*genSegs up to
@@ -102,47 +101,43 @@ type closedWindow struct {
 // 0.25% false positives then) before the next one, as big as all before it,
 // is chained: late parents rarely cost one; a trace whose segments grow
 // within a generation (max_age splits as traffic rises) chains a few.
+// A generation with no filter is empty (not yet used).
 type generation struct {
 	group   uint64
-	live    bool
 	filters []*bloom
 }
 
+func (g *generation) live() bool { return len(g.filters) > 0 }
+
 // open makes group the newest generation, if it is not already, with a first
 // filter sized for hint keys. A generation of an older group in its slot is
-// forgotten (its filters go to spare) and its group returned.
+// forgotten and its group returned; one of its filters is reused if large
+// enough, the others are dropped (in steady state the first one fits the
+// next generation, and a filter too small for it would be held for nothing).
 func (w *closedWindow) open(group uint64, gens, hint int) (old uint64, forgot bool) {
 	if w.gens == nil {
 		w.gens = make([]generation, gens)
-	} else if g := &w.gens[w.newest]; g.live && g.group == group {
+	} else if g := &w.gens[w.newest]; g.live() && g.group == group {
 		return 0, false
 	}
 	w.newest = int(group % uint64(len(w.gens)))
 	g := &w.gens[w.newest]
-	if g.live {
+	if g.live() {
 		old, forgot = g.group, true
-		w.spare = append(w.spare, g.filters...)
-		clear(g.filters)
-		g.filters = g.filters[:0]
 	}
-	g.group, g.live = group, true
-	g.filters = append(g.filters, w.filter(hint))
-	// The filters of the forgotten generation not reused now are dropped: in
-	// steady state the first one fits the next generation, and a spare too
-	// small for it would be held for nothing.
-	clear(w.spare)
-	w.spare = w.spare[:0]
+	b := newFilter(hint, g.filters) // the forgotten generation's filters, if any
+	clear(g.filters)
+	g.group, g.filters = group, append(g.filters[:0], b)
 	return old, forgot
 }
 
-// filter returns an empty filter for capacity keys, reusing a spare one whose
-// bits are large enough.
-func (w *closedWindow) filter(capacity int) *bloom {
+// newFilter returns an empty filter for capacity keys: the first of spares
+// whose bits are large enough, reset, or a new one.
+func newFilter(capacity int, spares []*bloom) *bloom {
 	capacity = max(capacity, minGenKeys)
 	words := (capacity*spanBloomBitsPerKey + 63) / 64
-	for i, b := range w.spare {
+	for _, b := range spares {
 		if cap(b.bits) >= words {
-			w.spare = append(w.spare[:i], w.spare[i+1:]...)
 			b.bits = b.bits[:words]
 			clear(b.bits)
 			b.m, b.n, b.limit = uint64(words)*64, 0, capacity
@@ -161,7 +156,7 @@ func (w *closedWindow) add(key uint64) {
 		for _, f := range g.filters {
 			total += f.limit
 		}
-		b = w.filter(total) // doubling: few filters to ask, whatever the growth
+		b = newFilter(total, nil) // doubling: few filters to ask, whatever the growth
 		g.filters = append(g.filters, b)
 	}
 	b.add(mix64(key))
@@ -171,32 +166,13 @@ func (w *closedWindow) add(key uint64) {
 func (w *closedWindow) has(key uint64) bool {
 	h := mix64(key)
 	for i := range w.gens {
-		g := &w.gens[i]
-		if !g.live {
-			continue
-		}
-		for _, b := range g.filters {
+		for _, b := range w.gens[i].filters {
 			if b.has(h) {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// bytes is the memory the window holds (filters, spares and the ring).
-func (w *closedWindow) bytes() int {
-	n := cap(w.gens) * 40
-	for i := range w.gens {
-		n += cap(w.gens[i].filters) * 8
-		for _, b := range w.gens[i].filters {
-			n += cap(b.bits)*8 + 48
-		}
-	}
-	for _, b := range w.spare {
-		n += cap(b.bits)*8 + 48
-	}
-	return n + cap(w.spare)*8
 }
 
 // evictedSet remembers which traces had their state dropped, so that a trace

@@ -36,7 +36,8 @@ import (
 // Everything but the current segment lives in splitExtra, allocated when the
 // trace first closes a segment or starts beyond segment 0 (a continuation
 // after eviction): a trace that took per-span state but never splits holds
-// 48 bytes here, not 192.
+// 48 bytes here (unsafe.Sizeof on 64-bit platforms), not 216 (48 + 168 for
+// splitExtra; TestStructSizes).
 type splitState struct {
 	seg         uint64 // index of the current segment
 	seenCur     []uint32
@@ -58,16 +59,16 @@ type splitExtra struct {
 	scratch       []uint64
 }
 
-func newSplitState(t pcommon.TraceID, seg uint64, maxSpans uint32) *splitState {
+func newSplitState(t pcommon.TraceID, seg uint64) *splitState {
 	d := &splitState{seg: seg}
 	if seg != 0 {
-		d.extra(t, maxSpans)
+		d.extra(t)
 	}
 	return d
 }
 
 // extra allocates the split-only part, once; base is the current segment.
-func (d *splitState) extra(t pcommon.TraceID, maxSpans uint32) {
+func (d *splitState) extra(t pcommon.TraceID) {
 	if d.splitExtra != nil {
 		return
 	}
@@ -98,7 +99,7 @@ func (d *splitState) named(p uint64) {
 // closed state. When k opens a new generation of the window, the oldest one
 // may be forgotten (splitter.forgetGroup) first.
 func (d *splitState) closeCurrent(s *splitter, t pcommon.TraceID, k uint64, count uint32) {
-	d.extra(t, s.maxSpans)
+	d.extra(t)
 	g := s.genSegs
 	hint := int(min(g*uint64(len(d.seenCur)), g*uint64(s.maxSpans)))
 	if old, forgot := d.closed.open(k/g, s.gens, hint); forgot {

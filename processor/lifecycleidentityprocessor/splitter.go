@@ -208,7 +208,7 @@ func (s *splitter) detail(ts *traceState) *splitState {
 // tier become those of the current segment (segment 0), and its seen set is
 // frozen.
 func (s *splitter) startDetail(ts *traceState, seg uint64) *splitState {
-	d := newSplitState(ts.id, seg, s.maxSpans)
+	d := newSplitState(ts.id, seg)
 	if ts.detail != noDetail {
 		d.seenCur = s.takeMid(ts)
 	}

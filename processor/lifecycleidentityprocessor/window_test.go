@@ -52,7 +52,7 @@ func TestSplitStateIsFlat(t *testing.T) {
 		}
 		require.LessOrEqual(t, len(d.counts), windowSegments+genSegments, "counts of segments in the window only")
 		for i, g := range d.closed.gens {
-			require.Equal(t, g.live, len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
+			require.Equal(t, g.live(), len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
 		}
 		segs = int(d.seg)
 	}
