@@ -139,8 +139,8 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	lag := owed("healthy") - healthyAtEnd
 	// One second of the healthy destination's share: what was routed to it
 	// per second of load (every routed request names it, every
-	// MissingEvery-th request is routed nowhere).
-	share := healthyShare(owed("healthy"), st.OfferTime)
+	// MissingEvery-th request is routed nowhere), the run's offered rate.
+	share := int64(math.Ceil(run.OfferedRate))
 	// Asserted for tracebound only, as in steady and restart: the
 	// baseline's figures are a reference, not a claim.
 	lagKind := Timing
@@ -186,13 +186,4 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 	r.check(Correctness, run.Label+": the account stamp reaches the backend",
 		acct["acct-1"] == healthy.Spans(), fmt.Sprintf("%s values at the backend: %v", attrAccount, acct))
 	return nil
-}
-
-// healthyShare is one second of a destination's share: the spans owed to
-// it per second of load.
-func healthyShare(owed int64, load time.Duration) int64 {
-	if load <= 0 {
-		return owed
-	}
-	return int64(math.Ceil(float64(owed) / load.Seconds()))
 }
