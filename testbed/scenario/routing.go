@@ -115,11 +115,11 @@ func (e *Env) routingRun(pipeline string, rate int, d, slow time.Duration) error
 		run.OfferedRate = float64(o) / st.OfferTime.Seconds()
 		run.DeliveredRate = float64(healthy.Spans()) / st.OfferTime.Seconds()
 		run.Loss = RunLoss(healthy.Spans(), o, 0, false)
-		load := "each routed request copied to healthy and to failing, slow or both"
+		fanOut := "each routed request copied to healthy and to failing, slow or both"
 		if pipeline == Baseline {
-			load = "without trace config: the stock pipeline sends every span to every destination"
+			fanOut = "without trace config: the stock pipeline sends every span to every destination"
 		}
-		run.Notes = append(run.Notes, fmt.Sprintf("offered, delivered and loss are the healthy destination's: the spans/s routed to it and received by it (the generator's load was %d spans/s, %s); CPU per span divides by the spans the collector accepted", rate, load))
+		run.Notes = append(run.Notes, fmt.Sprintf("offered, delivered and loss are the healthy destination's: the spans/s routed to it and received by it (the generator's load was %d spans/s, %s); CPU per span divides by the spans the collector accepted", rate, fanOut))
 		e.res.Runs[len(e.res.Runs)-1] = run
 	}
 
