@@ -120,7 +120,7 @@ type Routing struct {
 	// Header name (default cf-trace-config).
 	Header string
 	// Destinations are spread over the requests round robin, one per
-	// request.
+	// request: the same as Sets of one destination each.
 	Destinations []string
 	// Sets, when not empty, replaces Destinations: request n names every
 	// destination of Sets[n % len(Sets)], so a request may name several
@@ -189,15 +189,25 @@ func (c *Config) applyDefaults() error {
 		c.Identity.Processes = 1
 	}
 	if c.Routing != nil {
-		if c.Routing.Header == "" {
-			c.Routing.Header = DefaultHeader
+		// A copy: the defaults below must not change the caller's Routing.
+		r := *c.Routing
+		c.Routing = &r
+		if r.Header == "" {
+			r.Header = DefaultHeader
 		}
-		if len(c.Routing.Destinations) == 0 && len(c.Routing.Sets) == 0 {
+		if len(r.Destinations) == 0 && len(r.Sets) == 0 {
 			return errors.New("loadgen: routing needs at least one destination")
 		}
-		for _, set := range c.Routing.Sets {
+		for _, set := range r.Sets {
 			if len(set) == 0 {
 				return errors.New("loadgen: routing sets must name at least one destination")
+			}
+		}
+		// Destinations are sets of one, so requests name their
+		// destinations one way only.
+		if len(r.Sets) == 0 {
+			for _, d := range r.Destinations {
+				r.Sets = append(r.Sets, []string{d})
 			}
 		}
 	}

@@ -139,11 +139,8 @@ func (b *payloadBuilder) header(seq int64) (value string, dests []string) {
 	if r.MissingEvery > 0 && seq%int64(r.MissingEvery) == int64(r.MissingEvery-1) {
 		return "", nil
 	}
-	if len(r.Sets) > 0 {
-		dests = r.Sets[int(seq%int64(len(r.Sets)))]
-	} else {
-		dests = []string{r.Destinations[int(seq%int64(len(r.Destinations)))]}
-	}
+	// applyDefaults made Destinations sets of one.
+	dests = r.Sets[int(seq%int64(len(r.Sets)))]
 	v, _ := json.Marshal(TraceConfig{
 		Account:      r.Account,
 		Zone:         r.Zone,

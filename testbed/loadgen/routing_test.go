@@ -147,3 +147,26 @@ func TestUnofferedSpans(t *testing.T) {
 		t.Errorf("sent %d, unoffered %d; want 50 and 0", st.SpansSent, st.SpansUnoffered)
 	}
 }
+
+// TestRoutingDestinations: Destinations name one each, round robin, as
+// sets of one would; the caller's Routing is left as it was.
+func TestRoutingDestinations(t *testing.T) {
+	r := &Routing{Destinations: []string{"a", "b", "c"}}
+	g, err := New(Config{Endpoint: "/x", Duration: time.Second, Routing: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range []string{"a", "b", "c", "a"} {
+		v, dests := g.builder.header(int64(seq))
+		var tc TraceConfig
+		if err := json.Unmarshal([]byte(v), &tc); err != nil {
+			t.Fatalf("header %q: %v", v, err)
+		}
+		if len(dests) != 1 || dests[0] != want || len(tc.Destinations) != 1 || tc.Destinations[0] != want {
+			t.Errorf("request %d names %v (header %v), want [%s]", seq, dests, tc.Destinations, want)
+		}
+	}
+	if r.Sets != nil || r.Header != "" {
+		t.Errorf("the caller's Routing changed: %+v", r)
+	}
+}
