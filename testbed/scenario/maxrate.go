@@ -80,50 +80,50 @@ func runMaxRate(e *Env) error {
 	if bl.Good > 0 && tb.Limit && bl.Limit {
 		e.res.ratio("max_rate", float64(tb.Good)/float64(bl.Good))
 	}
-	rateText := func(o rampOutcome, all []int) string {
+	rateText := func(o rampSummary) string {
 		t := fmt.Sprintf("%d spans/s", o.Good)
-		if len(all) > 1 {
-			t = fmt.Sprintf("%d spans/s (mean of %v)", o.Good, all)
+		if len(o.Goods) > 1 {
+			t = fmt.Sprintf("%d spans/s (mean of %v)", o.Good, o.Goods)
 		}
 		if !o.Limit {
 			t = "at least " + t + " (a ramp's last step never fell under 99%)"
 		}
 		return t
 	}
-	goods := func(p string) []int {
-		var out []int
-		for _, r := range ramps {
-			if r.Pipeline == p {
-				out = append(out, r.Good)
-			}
-		}
-		return out
-	}
 	e.res.check(Info, "highest rate delivered at >= 99%", true,
 		fmt.Sprintf("tracebound %s, baseline %s (peak delivery %.0f and %.0f spans/s); noisy: the generator, the backends and the collector share the machine",
-			rateText(tb, goods(Tracebound)), rateText(bl, goods(Baseline)), tb.Peak, bl.Peak))
+			rateText(tb), rateText(bl), tb.Peak, bl.Peak))
 	return nil
 }
 
+// rampSummary is one pipeline's ramps together: Good is the mean of their
+// highest good rates, Goods each ramp's, in the order they ran.
+type rampSummary struct {
+	rampOutcome
+	Goods []int
+}
+
 // summariseRamps gives, per pipeline, the mean of its ramps' highest good
-// rates (rounded down to 1000 spans/s), the highest peak, and whether every
-// ramp found its limit.
-func summariseRamps(ramps []rampOutcome) map[string]rampOutcome {
-	out := map[string]rampOutcome{}
-	n := map[string]int{}
+// rates (rounded down to 1000 spans/s) and each of them, the highest peak,
+// and whether every ramp found its limit.
+func summariseRamps(ramps []rampOutcome) map[string]rampSummary {
+	out := map[string]rampSummary{}
 	for _, r := range ramps {
 		o, ok := out[r.Pipeline]
 		if !ok {
-			o = rampOutcome{Pipeline: r.Pipeline, Limit: true}
+			o = rampSummary{rampOutcome: rampOutcome{Pipeline: r.Pipeline, Limit: true}}
 		}
-		o.Good += r.Good
+		o.Goods = append(o.Goods, r.Good)
 		o.Peak = max(o.Peak, r.Peak)
 		o.Limit = o.Limit && r.Limit
 		out[r.Pipeline] = o
-		n[r.Pipeline]++
 	}
 	for p, o := range out {
-		o.Good = o.Good / n[p] / 1000 * 1000
+		sum := 0
+		for _, g := range o.Goods {
+			sum += g
+		}
+		o.Good = sum / len(o.Goods) / 1000 * 1000
 		out[p] = o
 	}
 	return out

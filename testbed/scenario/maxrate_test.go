@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,11 +27,11 @@ func TestSummariseRamps(t *testing.T) {
 		{Pipeline: Baseline, Good: 291_000, Peak: 350_000, Limit: false},
 		{Pipeline: Tracebound, Good: 492_000, Peak: 500_000, Limit: true},
 	})
-	if tb := sum[Tracebound]; tb.Good != 464_000 || tb.Peak != 500_000 || !tb.Limit {
-		t.Errorf("tracebound: %+v, want mean 464000, peak 500000, limit found", tb)
+	if tb := sum[Tracebound]; tb.Good != 464_000 || tb.Peak != 500_000 || !tb.Limit || !slices.Equal(tb.Goods, []int{437_000, 492_000}) {
+		t.Errorf("tracebound: %+v, want mean 464000 of [437000 492000], peak 500000, limit found", tb)
 	}
-	if bl := sum[Baseline]; bl.Good != 309_000 || bl.Peak != 350_000 || bl.Limit {
-		t.Errorf("baseline: %+v, want mean 309000, peak 350000, a limit not found", bl)
+	if bl := sum[Baseline]; bl.Good != 309_000 || bl.Peak != 350_000 || bl.Limit || !slices.Equal(bl.Goods, []int{328_000, 291_000}) {
+		t.Errorf("baseline: %+v, want mean 309000 of [328000 291000], peak 350000, a limit not found", bl)
 	}
 }
 
