@@ -244,7 +244,7 @@ func BenchmarkMemorySplit(b *testing.B) {
 				b.ReportMetric(held/float64(tc.traces*tc.spans_), "bytes/span")
 				b.ReportMetric(held/float64(tc.traces), "bytes/trace")
 				if tc.traces == 1 { // what the trace's own state holds, without the processor's fixed part
-					b.ReportMetric(float64(heldBytes(p.split.detail(p.split.table.at(p.split.lookup(traceID(1)))))), "state-bytes/trace")
+					b.ReportMetric(float64(heldBytes(p.split.detail(stateOf(b, p.split, traceID(1))))), "state-bytes/trace")
 				}
 				runtime.KeepAlive(p)
 			}

@@ -129,3 +129,11 @@ func run(t testing.TB, p *lifecycleProcessor, batches []ptrace.Traces) []ptrace.
 	}
 	return out
 }
+
+// stateOf returns the state of trace id, which must be tracked.
+func stateOf(tb testing.TB, s *splitter, id pcommon.TraceID) *traceState {
+	tb.Helper()
+	i, ok := s.table.get(id)
+	require.True(tb, ok, "trace %s is tracked", id)
+	return s.table.at(i)
+}

@@ -35,7 +35,7 @@ func TestLinkLostLateParentOfFullPrefix(t *testing.T) {
 	for _, o := range out {
 		assert.Equal(t, goldenTrace, o.trace, "%s in segment 0", o.name)
 	}
-	ts := p.split.table.at(p.split.lookup(goldenTrace))
+	ts := stateOf(t, p.split, goldenTrace)
 	require.Nil(t, p.split.detail(ts), "the trace is still in its prefix: no per-span state")
 	require.Equal(t, uint32(4), ts.count)
 	require.Equal(t, int64(0), counterValue(t, tt, mLinksLost))
@@ -75,7 +75,7 @@ func TestLinkLostLateParentOfFullCurrentSegment(t *testing.T) {
 	for _, o := range out[2:] {
 		assert.Equal(t, int64(1), o.index, "%s in segment 1", o.name)
 	}
-	ts := p.split.table.at(p.split.lookup(goldenTrace))
+	ts := stateOf(t, p.split, goldenTrace)
 	d := p.split.detail(ts)
 	require.NotNil(t, d)
 	require.Equal(t, uint64(1), d.seg)

@@ -35,7 +35,7 @@ func TestPendingParentsCapped(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, p.split.tracked())
-	ts := p.split.table.at(p.split.lookup(goldenTrace))
+	ts := stateOf(t, p.split, goldenTrace)
 	d := p.split.detail(ts)
 	require.NotNil(t, d)
 	require.Equal(t, uint64(segments), d.seg)

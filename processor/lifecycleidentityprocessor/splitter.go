@@ -61,9 +61,8 @@ type splitter struct {
 	genSegs    uint64 // segments per generation of the window (bloom.go)
 	gens       int    // generations in the window
 
-	epoch     time.Time
-	now       int64  // nanoseconds since epoch, set per batch
-	spanStart uint64 // start time (Unix microseconds) of the span being assigned
+	epoch time.Time
+	now   int64 // nanoseconds since epoch, set per batch
 
 	table       traceTable
 	details     []*splitState
@@ -153,8 +152,9 @@ func (s *splitter) reset() {
 }
 
 // lookup returns the slot of trace t, creating its state if needed, and marks
-// it active now.
-func (s *splitter) lookup(t pcommon.TraceID) int32 {
+// it active now. span is the span being assigned: a new trace that continues
+// after its state was dropped takes its segment index from it (restart).
+func (s *splitter) lookup(t pcommon.TraceID, span ptrace.Span) int32 {
 	if s.lastIdx != nilIdx && s.lastID == t {
 		return s.lastIdx
 	}
@@ -173,7 +173,7 @@ func (s *splitter) lookup(t pcommon.TraceID) int32 {
 		ts := s.table.at(i)
 		ts.opened = s.now
 		if s.evicted != nil && s.evicted.has(traceHash(t)) {
-			s.restart(ts)
+			s.restart(ts, span)
 		}
 	}
 	s.table.at(i).lastSeen = s.now
@@ -182,10 +182,11 @@ func (s *splitter) lookup(t pcommon.TraceID) int32 {
 }
 
 // restart starts a trace that continues after its state was dropped in a
-// fresh segment beyond any it may have used: restartBase + the start time of
-// its first span, above the last segment of its previous continuation.
-func (s *splitter) restart(ts *traceState) {
-	k := restartBase + s.spanStart
+// fresh segment beyond any it may have used: restartBase + the start time (in
+// Unix microseconds) of first, its first span, above the last segment of its
+// previous continuation.
+func (s *splitter) restart(ts *traceState, first ptrace.Span) {
+	k := restartBase + uint64(first.StartTimestamp())/1000
 	if s.restarted != nil {
 		if last, ok := s.restarted.last(traceHash(ts.id)); ok && k <= last {
 			k = last + 1
@@ -409,8 +410,7 @@ func (s *splitter) assign(span ptrace.Span) {
 	if t.IsEmpty() {
 		return // not a valid span of any trace: leave it as it came
 	}
-	s.spanStart = uint64(span.StartTimestamp()) / 1000 // for restart, if this span continues an evicted trace
-	ts := s.table.at(s.lookup(t))
+	ts := s.table.at(s.lookup(t, span))
 	sid := spanKey(span.SpanID())
 	parent := span.ParentSpanID()
 	p := spanKey(parent)

@@ -44,7 +44,7 @@ func TestSplitStateIsFlat(t *testing.T) {
 			break
 		}
 		run(t, p, []ptrace.Traces{td})
-		ts := p.split.table.at(p.split.lookup(tid))
+		ts := stateOf(t, p.split, tid)
 		d := p.split.detail(ts)
 		require.NotNil(t, d)
 		if n == 30_000 {
@@ -56,7 +56,7 @@ func TestSplitStateIsFlat(t *testing.T) {
 		}
 		segs = int(d.seg)
 	}
-	ts := p.split.table.at(p.split.lookup(tid))
+	ts := stateOf(t, p.split, tid)
 	d := p.split.detail(ts)
 	assert.Equal(t, 1000, segs+1)
 	assert.Equal(t, at30k, heldBytes(d), "state held at 30,000 spans and at 100,000")
