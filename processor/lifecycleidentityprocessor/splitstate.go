@@ -100,8 +100,12 @@ func (d *splitState) named(p uint64) {
 // may be forgotten (splitter.forgetGroup) first.
 func (d *splitState) closeCurrent(s *splitter, t pcommon.TraceID, k uint64, count uint32) {
 	d.extra(t)
+	// A new generation is sized for genSegs segments like this one: count
+	// spans each (not len(seenCur): for segment 0 that holds only the spans
+	// past the prefix's seen set), at most max_spans (late parents beyond it
+	// are rare and chain a filter if need be).
 	g := s.genSegs
-	hint := int(min(g*uint64(len(d.seenCur)), g*uint64(s.maxSpans)))
+	hint := int(g * uint64(min(count, s.maxSpans)))
 	if old, forgot := d.closed.open(k/g, s.gens, hint); forgot {
 		s.forgetGroup(d, old)
 	}

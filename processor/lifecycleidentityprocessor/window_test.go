@@ -121,3 +121,23 @@ func TestWindowForgetsOldestSegments(t *testing.T) {
 	assert.Equal(t, int64(1), counterValue(t, tt, mRerooted), "cy only")
 	require.NoError(t, p.shutdown(t.Context()))
 }
+
+// TestFirstGenerationSizedForSegmentZero: generation 0 is sized when segment
+// 0 closes, from its span count, not from the digests the split state holds
+// for it (the spans past the prefix's seen set only): with max_spans 40, 10
+// of segment 0's spans are in the seen set, and a filter sized for the other
+// 30 per segment would chain a second one within generation 0.
+func TestFirstGenerationSizedForSegmentZero(t *testing.T) {
+	const maxSpans = 40
+	p := newCore(t, testConfig(maxSpans), newFakeClock(), nopSettings())
+	tid := traceID(1)
+	td, _ := lifecycleStream(tid, 1000)()
+	run(t, p, []ptrace.Traces{td}) // 25 segments: generations 0-3
+	d := p.split.detail(stateOf(t, p.split, tid))
+	require.NotNil(t, d)
+	require.Equal(t, uint64(24), d.seg)
+	for i, g := range d.closed.gens {
+		require.Equal(t, g.live(), len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
+	}
+	assert.Equal(t, genSegments*maxSpans, d.closed.gens[0].filters[0].limit)
+}
