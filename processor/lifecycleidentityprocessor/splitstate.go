@@ -29,7 +29,9 @@ import (
 //     "yes" only re-roots a child (with its link) whose parent was in fact in
 //     its own segment or had not arrived. When a generation is forgotten, a
 //     child whose parent arrived in it keeps its parent ID, and its tree
-//     breaks (counted in segments_forgotten).
+//     breaks (counted in segments_forgotten); the child names that parent
+//     again in its own segment, and when that segment leaves the window (or
+//     at the cap) the parent is counted as a parent link lost too.
 //   - counts: the span count of every closed segment in the window, and of
 //     segment 0 (count0), for late parents that join them.
 //

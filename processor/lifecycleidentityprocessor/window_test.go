@@ -119,6 +119,16 @@ func TestWindowForgetsOldestSegments(t *testing.T) {
 	assert.Equal(t, goldenTrace, got["root"].trace, "the lifecycle root still joins segment 0")
 	assert.False(t, got["root"].hasIndex)
 	assert.Equal(t, int64(1), counterValue(t, tt, mRerooted), "cy only")
+
+	// cx named 50 again, in segment 73 (generation 9): when segment 144
+	// closes, generation 9 is forgotten and 50 is counted as a parent link
+	// lost, besides segment 1 in segments_forgotten.
+	n := len(spans)
+	for i := 0; i < 120; i++ { // p99 is alone in segment 85: span n+119 opens 145
+		spans = append(spans, g(fmt.Sprint("t", i), uint64(5000+i), 0))
+	}
+	check(n+119, 72, 1) // segment 144 current; generations 0-8 forgotten
+	check(n+120, 80, 2)
 	require.NoError(t, p.shutdown(t.Context()))
 }
 
