@@ -26,10 +26,7 @@ func TestContinuationIndexIsDeterministic(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		w := genWorkload(r, 30)
 		maxSpans := 2 + r.IntN(20)
-		cfg := testConfig(maxSpans)
-		cfg.Split.MaxAge = time.Duration(1+r.IntN(10)) * time.Second
-		cfg.Split.IdleTimeout = time.Duration(1+r.IntN(5)) * time.Second
-		cfg.Split.MaxTraces = 1 + r.IntN(10)
+		cfg := randomEvictionConfig(r, maxSpans)
 		batches := w.batches(r, 32)
 		steps := make([]time.Duration, len(batches))
 		for i := range steps {

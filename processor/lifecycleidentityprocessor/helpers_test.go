@@ -3,6 +3,7 @@ package lifecycleidentityprocessor
 import (
 	"context"
 	"encoding/binary"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -136,4 +137,15 @@ func stateOf(tb testing.TB, s *splitter, id pcommon.TraceID) *traceState {
 	i, ok := s.table.get(id)
 	require.True(tb, ok, "trace %s is tracked", id)
 	return s.table.at(i)
+}
+
+// randomEvictionConfig is a configuration with max_spans maxSpans where time
+// matters: segments close by age (max_age 1-10 s) and state is dropped by
+// idle timeout (1-5 s) and max_traces (1-10), drawn from r.
+func randomEvictionConfig(r *rand.Rand, maxSpans int) *Config {
+	cfg := testConfig(maxSpans)
+	cfg.Split.MaxAge = time.Duration(1+r.IntN(10)) * time.Second
+	cfg.Split.IdleTimeout = time.Duration(1+r.IntN(5)) * time.Second
+	cfg.Split.MaxTraces = 1 + r.IntN(10)
+	return cfg
 }

@@ -197,10 +197,7 @@ func TestPropertyEvictionAndAge(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 7))
 			w := genWorkload(r, 40)
 			maxSpans := 2 + r.IntN(30)
-			cfg := testConfig(maxSpans)
-			cfg.Split.MaxAge = time.Duration(1+r.IntN(10)) * time.Second
-			cfg.Split.IdleTimeout = time.Duration(1+r.IntN(5)) * time.Second
-			cfg.Split.MaxTraces = 1 + r.IntN(10)
+			cfg := randomEvictionConfig(r, maxSpans)
 			clock := newFakeClock()
 			p := newCore(t, cfg, clock, nopSettings())
 			var outs []ptrace.Traces
