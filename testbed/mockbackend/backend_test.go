@@ -41,6 +41,14 @@ func post(t *testing.T, b *Backend, body []byte, ct, enc string) int {
 	return resp.StatusCode
 }
 
+func gzipped(b []byte) []byte {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return gz.Bytes()
+}
+
 func TestBackendDecodesCountsAndFails(t *testing.T) {
 	b, err := Start(Options{Name: "x", Record: true, CountTraces: true, CountAttributes: []string{"trace_config.destination"}})
 	if err != nil {
@@ -49,11 +57,7 @@ func TestBackendDecodesCountsAndFails(t *testing.T) {
 	defer b.Close()
 
 	pb, _ := ptraceotlp.NewExportRequestFromTraces(traces("a", 1, 2)).MarshalProto()
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(pb)
-	_ = zw.Close()
-	if st := post(t, b, gz.Bytes(), "application/x-protobuf", "gzip"); st != 200 {
+	if st := post(t, b, gzipped(pb), "application/x-protobuf", "gzip"); st != 200 {
 		t.Fatalf("gzip protobuf: %d", st)
 	}
 	js, _ := ptraceotlp.NewExportRequestFromTraces(traces("", 3)).MarshalJSON()
@@ -118,11 +122,7 @@ func TestBackendOnTraces(t *testing.T) {
 	defer b.Close()
 
 	pb, _ := ptraceotlp.NewExportRequestFromTraces(traces("a", 1, 2)).MarshalProto()
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write(pb)
-	_ = zw.Close()
-	if st := post(t, b, gz.Bytes(), "application/x-protobuf", "gzip"); st != 200 {
+	if st := post(t, b, gzipped(pb), "application/x-protobuf", "gzip"); st != 200 {
 		t.Fatalf("gzip protobuf: %d", st)
 	}
 	pb3, _ := ptraceotlp.NewExportRequestFromTraces(traces("", 3)).MarshalProto()
