@@ -2,12 +2,14 @@ package traceroutingprocessor
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/tracebound/tracebound/processor/traceroutingprocessor/internal/metadatatest"
@@ -35,19 +37,19 @@ func benchRequest(b *testing.B, resources int) ptrace.Traces {
 // benchmarkRouting runs whole requests through the processor, built by its
 // factory with a real metric SDK, in front of a no-op consumer. Each
 // iteration gets a fresh copy of a template, made outside the timer: the
-// processor stamps (and, with fan-out, moves) resources in place, so a reused
-// request would already carry its stamps and measure a cheaper overwrite.
-func benchmarkRouting(b *testing.B, resources int, destinations ...string) {
+// processor stamps resources in place, so a reused request would already
+// carry its stamps and measure a cheaper overwrite.
+func benchmarkRouting(b *testing.B, cfg *Config, header string, template ptrace.Traces) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(b, tel.Shutdown(context.Background())) }()
-	proc, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tel), createDefaultConfig(), consumertest.NewNop())
+	require.NoError(b, cfg.Validate())
+	proc, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tel), cfg, consumertest.NewNop())
 	require.NoError(b, err)
 	require.NoError(b, proc.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(b, proc.Shutdown(context.Background())) }()
 
-	ctx := withHeader("Cf-Trace-Config", configFor(destinations...))
-	template := benchRequest(b, resources)
-
+	ctx := withHeader("Cf-Trace-Config", header)
+	spans := template.SpanCount()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -59,34 +61,86 @@ func benchmarkRouting(b *testing.B, resources int, destinations ...string) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchSpansPerRequest), "ns/span")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*spans), "ns/span")
 }
 
-// BenchmarkSingleDestination is the target of DESIGN.md: at most 150 ns per
-// span for single-destination requests of 1000 spans.
+// BenchmarkSingleDestination: 1000 spans over 1, 10 or 100 resources, the
+// producer naming one destination.
 func BenchmarkSingleDestination(b *testing.B) {
 	for _, resources := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("resources=%d", resources), func(b *testing.B) {
-			benchmarkRouting(b, resources, "tempo")
+			benchmarkRouting(b, createDefaultConfig().(*Config), configFor("tempo"), benchRequest(b, resources))
 		})
 	}
 }
 
-// BenchmarkFanOut3 copies each resource twice and moves it once.
-func BenchmarkFanOut3(b *testing.B) {
-	for _, resources := range []int{1, 10} {
-		b.Run(fmt.Sprintf("resources=%d", resources), func(b *testing.B) {
-			benchmarkRouting(b, resources, "tempo", "vendor", "archive")
-		})
-	}
+// BenchmarkThreeDestinations: the route names three destinations; the
+// resource still leaves once (destinations makes the copies).
+func BenchmarkThreeDestinations(b *testing.B) {
+	benchmarkRouting(b, createDefaultConfig().(*Config), configFor("tempo", "vendor", "archive"), benchRequest(b, 10))
 }
 
-// BenchmarkParseTraceConfig is the once-per-request header cost.
-func BenchmarkParseTraceConfig(b *testing.B) {
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := parseTraceConfig(sampleConfig); err != nil {
-			b.Fatal(err)
-		}
+// foundationsRequest is a request as cloudflare/foundations sends it: one
+// routing group of 512 spans, each span in its own ResourceSpans carrying
+// only service.name and service.version.
+func foundationsRequest(spans int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for i := range spans {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "worker")
+		rs.Resource().Attributes().PutStr("service.version", "1.2.3")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("foundations")
+		s := ss.Spans().AppendEmpty()
+		s.SetName("handle")
+		s.SetTraceID(pcommon.TraceID{1, byte(i)})
+		s.SetSpanID(pcommon.SpanID{2, byte(i), byte(i >> 8)})
+	}
+	return td
+}
+
+// twentyRoutes is a routes table of 20 rules whose last one matches
+// accountId 42: the worst case of first-match-wins.
+func twentyRoutes() []RouteConfig {
+	routes := make([]RouteConfig, 0, 20)
+	for i := range 19 {
+		routes = append(routes, RouteConfig{
+			Match:        map[string]any{"account": fmt.Sprint(1000 + i), "zone": "*"},
+			Destinations: []string{fmt.Sprintf("tenant-%d", i)},
+		})
+	}
+	return append(routes, RouteConfig{Match: map[string]any{"account": []any{"7", "42"}, "zone": "*"}, Destinations: []string{"tempo"}})
+}
+
+// BenchmarkFoundationsRequest is the target of issue 10: at most 50 ns per
+// span in trace_routing for a single-destination request of 512 spans, each
+// in its own ResourceSpans, routed by a 20-rule table from a camelCase,
+// numeric header.
+func BenchmarkFoundationsRequest(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Routes = twentyRoutes()
+	benchmarkRouting(b, cfg, foundationsHeader, foundationsRequest(512))
+}
+
+// foundationsHeader is the shape foundations' own tests send.
+const foundationsHeader = `{"zoneId":12345,"accountId":42}`
+
+// BenchmarkDecode is the once-per-request cost of reading a header.
+func BenchmarkDecode(b *testing.B) {
+	d := newDecoder(createDefaultConfig().(*Config))
+	for name, header := range map[string]string{
+		"json-numbers": foundationsHeader,
+		"kv":           "zone=12345;account=42",
+		"base64":       base64.StdEncoding.EncodeToString([]byte(foundationsHeader)),
+		"destinations": configFor("tempo", "vendor"),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.decode(header); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/tracebound/tracebound/internal/route"
 	"github.com/tracebound/tracebound/processor/traceroutingprocessor/internal/metadatatest"
 )
 
@@ -126,10 +127,17 @@ func makeTraces(t testing.TB, resources ...res) ptrace.Traces {
 	return td
 }
 
+// Stamps of the default fields, as tests read them.
+const (
+	attrAccount   = attrFieldPrefix + "account"
+	attrZone      = attrFieldPrefix + "zone"
+	attrWorkspace = attrFieldPrefix + "workspace"
+)
+
 // copyOf describes one resource as it should arrive downstream.
 type copyOf struct {
-	service, destination, account, zone, workspace string
-	spans                                          int
+	service, route, account, zone, workspace string
+	spans                                    int
 }
 
 // received lists what reached the sink, one entry per resource, in order.
@@ -150,7 +158,7 @@ func (h *harness) received(t testing.TB) []copyOf {
 			}
 			out = append(out, copyOf{
 				service:     str("service.name"),
-				destination: str(attrDestination),
+				route:       str(route.Attribute),
 				account:     str(attrAccount),
 				zone:        str(attrZone),
 				workspace:   str(attrWorkspace),

@@ -3,29 +3,49 @@ package traceroutingprocessor // import "github.com/tracebound/tracebound/proces
 import (
 	"context"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
+
+	"github.com/tracebound/tracebound/internal/route"
+	"github.com/tracebound/tracebound/internal/warnlimit"
+)
+
+// Resource attributes read and written by the processor.
+const (
+	// attrTraceConfig carries a per-resource trace config; it overrides the
+	// header and is removed from every resource sent on.
+	attrTraceConfig = "trace.config"
+	// attrFieldPrefix starts the attribute of every routing field
+	// (trace_config.account, ...). The processor owns these keys.
+	attrFieldPrefix = "trace_config."
 )
 
 type tracesProcessor struct {
 	header string
 	router *router
 	tel    *routingTelemetry
+	warn   *warner
 }
 
 func newTracesProcessor(set processor.Settings, cfg *Config) (*tracesProcessor, error) {
+	r, err := newRouter(cfg)
+	if err != nil {
+		return nil, err
+	}
 	tel, err := newRoutingTelemetry(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
 	return &tracesProcessor{
 		header: cfg.Header,
-		router: newRouter(cfg),
+		router: r,
 		tel:    tel,
+		warn:   newWarner(set.Logger, cfg, warnlimit.New(warnlimit.DefaultInterval, time.Now)),
 	}, nil
 }
 
@@ -34,120 +54,127 @@ func (p *tracesProcessor) shutdown(context.Context) error {
 	return nil
 }
 
-// processTraces routes one request. Every copy goes downstream in the one
-// ptrace.Traces it returns; when nothing is left it returns
+// processTraces stamps every resource of one request with its route and
+// trace_config.* fields, in place, and removes the resources that go
+// nowhere. Copies per destination are made by the destinations exporter,
+// which knows which names exist. When nothing is left it returns
 // ErrSkipProcessingData, so the next consumer is not called and the sender
 // sees no error.
 func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	req := request{p: p, ctx: ctx, header: -1}
 	rss := td.ResourceSpans()
-	n := rss.Len()
-	req := request{p: p, ctx: ctx}
-	var routesBuf [16]*route
-	routes := routesBuf[:0]
-	copies, moveOnly := 0, true
-	for i := range n {
-		rt := req.resolve(rss.At(i).Resource().Attributes())
-		routes = append(routes, rt)
-		copies += len(rt.destinations)
-		moveOnly = moveOnly && len(rt.destinations) == 1
-	}
-
-	var t tally
-	defer func() { p.tel.record(ctx, &t) }()
-
-	if moveOnly && n > 0 {
-		// Fast path: one destination per resource, stamp in place, no copy.
-		for i := range n {
-			rs := rss.At(i)
-			rt := routes[i]
-			t.count(rt, spanCount(rs))
-			attrs := rs.Resource().Attributes()
-			attrs.Remove(attrTraceConfig)
-			stamp(attrs, rt, rt.destinations[0])
+	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		attrs := rs.Resource().Attributes()
+		i := req.resolve(attrs)
+		e := &req.entries[i]
+		e.spans += spanCount(rs)
+		e.resources++
+		if e.d.route == "" {
+			return true
 		}
-		return td, nil
-	}
-
-	out := ptrace.NewTraces()
-	outRSS := out.ResourceSpans()
-	outRSS.EnsureCapacity(copies)
-	for i := range n {
-		rs := rss.At(i)
-		rt := routes[i]
-		t.count(rt, spanCount(rs))
-		last := len(rt.destinations) - 1
-		if last < 0 {
-			continue
-		}
-		// Remove the raw config once, before copying it len-1 times.
-		rs.Resource().Attributes().Remove(attrTraceConfig)
-		for _, dest := range rt.destinations[:last] {
-			c := outRSS.AppendEmpty()
-			rs.CopyTo(c)
-			stamp(c.Resource().Attributes(), rt, dest)
-		}
-		c := outRSS.AppendEmpty()
-		rs.MoveTo(c)
-		stamp(c.Resource().Attributes(), rt, rt.destinations[last])
-	}
-	if copies == 0 {
+		stampResource(attrs, e.d)
+		return false
+	})
+	p.tel.record(ctx, req.entries)
+	p.warn.entries(req.entries)
+	if rss.Len() == 0 {
 		return td, processorhelper.ErrSkipProcessingData
 	}
-	return out, nil
+	return td, nil
 }
 
-// request holds what is computed once per request: the header's route, and
-// the route of each distinct trace.config attribute value.
+// stampResource removes every attribute the processor owns (the raw trace
+// config, any trace_config.* the producer set, any route) and writes the
+// decision's. The capacity is reserved once, so stamping costs one slice
+// growth per resource, not one per attribute.
+func stampResource(attrs pcommon.Map, d *decision) {
+	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+		return k == attrTraceConfig || k == route.Attribute || strings.HasPrefix(k, attrFieldPrefix)
+	})
+	attrs.EnsureCapacity(attrs.Len() + len(d.stamps) + 1)
+	for _, s := range d.stamps {
+		attrs.PutStr(s.key, s.value)
+	}
+	attrs.PutStr(route.Attribute, d.route)
+}
+
+// entry is one decision used in a request and what it carried.
+type entry struct {
+	d         *decision
+	spans     int64
+	resources int64
+}
+
+// request holds what is computed once per request: the header's decision,
+// and the decision of each distinct trace.config attribute value.
 type request struct {
-	p          *tracesProcessor
-	ctx        context.Context
-	header     *route
-	attrRoutes map[string]*route
+	p       *tracesProcessor
+	ctx     context.Context
+	entries []entry
+	header  int            // index in entries; -1 until the header is read
+	attrs   map[string]int // trace.config value -> index in entries
 }
 
-// resolve returns the route of one resource: its trace.config attribute when
-// it has a non-empty one (an attribute that is not a string is invalid), else
-// the request's header.
-func (r *request) resolve(attrs pcommon.Map) *route {
+func (r *request) add(d *decision) int {
+	r.entries = append(r.entries, entry{d: d})
+	return len(r.entries) - 1
+}
+
+// resolve returns the entry of one resource: its trace.config attribute
+// when it has a non-blank one (an attribute that is not a string is
+// invalid), else the request's header.
+func (r *request) resolve(attrs pcommon.Map) int {
 	if v, ok := attrs.Get(attrTraceConfig); ok {
 		if v.Type() != pcommon.ValueTypeStr {
-			return &r.p.router.invalid
+			return r.add(r.p.router.invalidDecision(v.AsString(), errAttributeType))
 		}
 		if raw := v.Str(); strings.TrimSpace(raw) != "" {
-			return r.attrRoute(raw)
+			return r.attr(raw)
 		}
 	}
-	return r.headerRoute()
-}
-
-func (r *request) attrRoute(raw string) *route {
-	if rt, ok := r.attrRoutes[raw]; ok {
-		return rt
-	}
-	rt := r.p.router.routeFor(raw)
-	if r.attrRoutes == nil {
-		r.attrRoutes = make(map[string]*route)
-	}
-	r.attrRoutes[raw] = rt
-	return rt
-}
-
-// headerRoute parses the header at most once per request. No value, or an
-// empty one, is missing; several values are invalid (ambiguous).
-func (r *request) headerRoute() *route {
-	if r.header != nil {
-		return r.header
-	}
-	vals := client.FromContext(r.ctx).Metadata.Get(r.p.header)
-	switch {
-	case len(vals) == 0 || (len(vals) == 1 && strings.TrimSpace(vals[0]) == ""):
-		r.header = &r.p.router.missing
-	case len(vals) > 1:
-		r.header = &r.p.router.invalid
-	default:
-		r.header = r.p.router.routeFor(vals[0])
+	if r.header < 0 {
+		r.header = r.add(r.p.headerDecision(r.ctx))
 	}
 	return r.header
+}
+
+func (r *request) attr(raw string) int {
+	if i, ok := r.attrs[raw]; ok {
+		return i
+	}
+	i := r.add(r.p.router.decide(raw))
+	if r.attrs == nil {
+		r.attrs = make(map[string]int)
+	}
+	r.attrs[raw] = i
+	return i
+}
+
+// headerDecision decides the request's header. No value, or a blank one, is
+// missing; several values are invalid (ambiguous).
+func (p *tracesProcessor) headerDecision(ctx context.Context) *decision {
+	md := client.FromContext(ctx).Metadata
+	vals := md.Get(p.header)
+	switch {
+	case len(vals) == 0:
+		if isEmpty(md) {
+			p.warn.noMetadata()
+		}
+		return p.router.missing
+	case len(vals) == 1 && strings.TrimSpace(vals[0]) == "":
+		return p.router.missing
+	case len(vals) > 1:
+		return p.router.invalidDecision(strings.Join(vals, ", "), errSeveralHeaders)
+	default:
+		return p.router.decide(vals[0])
+	}
+}
+
+func isEmpty(md client.Metadata) bool {
+	for range md.Keys() {
+		return false
+	}
+	return true
 }
 
 func spanCount(rs ptrace.ResourceSpans) int64 {

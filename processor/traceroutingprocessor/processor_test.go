@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/tracebound/tracebound/internal/route"
 	"github.com/tracebound/tracebound/processor/traceroutingprocessor/internal/metadatatest"
 )
 
@@ -21,12 +22,9 @@ func configFor(dest ...string) string {
 	return `{"account":"a1","zone":"z1","workspace":"w1","destinations":["` + strings.Join(dest, `","`) + `"]}`
 }
 
+// stamped is one resource routed to dests by configFor's trace config.
 func stamped(service string, spans int, dests ...string) []copyOf {
-	out := make([]copyOf, 0, len(dests))
-	for _, d := range dests {
-		out = append(out, copyOf{service: service, destination: d, account: "a1", zone: "z1", workspace: "w1", spans: spans})
-	}
-	return out
+	return []copyOf{{service: service, route: route.Join(dests), account: "a1", zone: "z1", workspace: "w1", spans: spans}}
 }
 
 func TestEncodingsAndSources(t *testing.T) {
@@ -129,34 +127,38 @@ func TestCustomHeaderOnly(t *testing.T) {
 	assert.Equal(t, int64(2), h.spansDropped(t, "missing"))
 }
 
-func TestHeaderParsedOncePerRequest(t *testing.T) {
+// Each distinct trace config of a request is decided once: a request
+// resolves every resource to an entry, and only a new entry calls decide.
+func TestHeaderDecodedOncePerRequest(t *testing.T) {
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
 	p, err := newTracesProcessor(metadatatest.NewSettings(tel), createDefaultConfig().(*Config))
 	require.NoError(t, err)
 	defer func() { require.NoError(t, p.shutdown(context.Background())) }()
-	var calls int
-	p.router.parse = func(s string) (traceConfig, error) {
-		calls++
-		return parseTraceConfig(s)
-	}
 
 	resources := make([]res, 50)
 	for i := range resources {
 		resources[i] = res{service: fmt.Sprintf("svc%d", i), spans: 1}
 	}
-	// The same attribute value on several resources is parsed once too.
-	resources = append(resources, res{service: "a", config: configFor("x"), spans: 1}, res{service: "b", config: configFor("x"), spans: 1})
-	out, err := p.processTraces(withHeader("cf-trace-config", configFor("tempo", "vendor")), makeTraces(t, resources...))
-	require.NoError(t, err)
-	assert.Equal(t, 2, calls)
-	assert.Equal(t, 102, out.ResourceSpans().Len())
+	resources = append(resources,
+		res{service: "a", config: configFor("x"), spans: 1},
+		res{service: "b", config: configFor("x"), spans: 1},
+		res{service: "c", config: configFor("y"), spans: 1})
+	td := makeTraces(t, resources...)
+	req := request{p: p, ctx: withHeader("cf-trace-config", configFor("tempo")), header: -1}
+	for i := range td.ResourceSpans().Len() {
+		req.resolve(td.ResourceSpans().At(i).Resource().Attributes())
+	}
+	require.Len(t, req.entries, 3, "the header once, each distinct attribute value once")
+	assert.Equal(t, "tempo", req.entries[0].d.route)
+	assert.Equal(t, "x", req.entries[1].d.route)
+	assert.Equal(t, "y", req.entries[2].d.route)
 
-	// A request that never needs the header does not parse it.
-	calls = 0
-	_, err = p.processTraces(withHeader("cf-trace-config", configFor("tempo")), makeTraces(t, res{service: "a", config: configFor("x"), spans: 1}))
-	require.NoError(t, err)
-	assert.Equal(t, 1, calls)
+	// A request that never needs the header does not read it.
+	req = request{p: p, ctx: withHeader("cf-trace-config", "{broken"), header: -1}
+	req.resolve(makeTraces(t, res{service: "a", config: configFor("x"), spans: 1}).ResourceSpans().At(0).Resource().Attributes())
+	require.Len(t, req.entries, 1)
+	assert.Equal(t, -1, req.header)
 }
 
 func TestSeveralHeaderValuesAreInvalid(t *testing.T) {
@@ -188,10 +190,7 @@ func TestMissing(t *testing.T) {
 				c.DefaultDestinations = []string{"archive", "tempo"}
 			})
 			h.consume(t, ctx, makeTraces(t, res{service: "a", spans: 2}))
-			assert.Equal(t, []copyOf{
-				{service: "a", destination: "archive", spans: 2},
-				{service: "a", destination: "tempo", spans: 2},
-			}, h.received(t))
+			assert.Equal(t, []copyOf{{service: "a", route: "archive,tempo", spans: 2}}, h.received(t))
 			assert.Equal(t, int64(1), h.resourcesDefaulted(t, "missing"))
 			assert.Equal(t, int64(2), h.routed(t, "archive"))
 			assert.Equal(t, int64(0), h.spansDropped(t, "missing"))
@@ -213,8 +212,6 @@ func invalidConfigs() map[string]string {
 		"bad name":             configFor("tempo", "no spaces"),
 		"name over 128":        configFor(strings.Repeat("n", 129)),
 		"account over 256":     `{"account":"` + strings.Repeat("a", 257) + `","destinations":["tempo"]}`,
-		"zero destinations":    `{"account":"a1","destinations":[]}`,
-		"no destinations":      `{"account":"a1"}`,
 		"destinations wrong":   `{"destinations":{"tempo":true}}`,
 		"binary":               "\x00\xff\xfe{",
 		"base64 of binary":     base64.RawURLEncoding.EncodeToString([]byte{0, 1, 2, 0xff}),
@@ -238,7 +235,7 @@ func TestInvalid(t *testing.T) {
 			})
 			h.consume(t, context.Background(), makeTraces(t, res{service: "a", config: value, spans: 2}))
 			// No identity from an invalid config; stale stamps are removed.
-			assert.Equal(t, []copyOf{{service: "a", destination: "quarantine", spans: 2}}, h.received(t))
+			assert.Equal(t, []copyOf{{service: "a", route: "quarantine", spans: 2}}, h.received(t))
 			assert.Equal(t, int64(1), h.resourcesDefaulted(t, "invalid"))
 			assert.Equal(t, int64(0), h.spansDropped(t, "invalid"))
 		})
@@ -254,7 +251,7 @@ func TestPoliciesAreIndependent(t *testing.T) {
 		res{service: "missing", spans: 1},
 		res{service: "invalid", config: "{", spans: 2},
 	))
-	assert.Equal(t, []copyOf{{service: "missing", destination: "tempo", spans: 1}}, h.received(t))
+	assert.Equal(t, []copyOf{{service: "missing", route: "tempo", spans: 1}}, h.received(t))
 	assert.Equal(t, int64(2), h.spansDropped(t, "invalid"))
 }
 
@@ -274,7 +271,9 @@ func TestAllowList(t *testing.T) {
 	assert.Equal(t, int64(7), h.spansDropped(t, "unknown_destination"))
 }
 
-func TestFanOutThreeDestinations(t *testing.T) {
+// A resource leaves once whatever its route holds: copies per destination
+// are the destinations exporter's job.
+func TestRouteOfSeveralDestinationsLeavesOnce(t *testing.T) {
 	h := newHarness(t, nil)
 	h.consume(t, withHeader("cf-trace-config", configFor("tempo", "vendor", "archive")), makeTraces(t,
 		res{service: "a", spans: 2},
@@ -286,10 +285,10 @@ func TestFanOutThreeDestinations(t *testing.T) {
 	for _, d := range []string{"tempo", "vendor", "archive"} {
 		assert.Equal(t, int64(7), h.routed(t, d), d)
 	}
-	assert.Equal(t, 21, h.sink.SpanCount())
+	assert.Equal(t, 7, h.sink.SpanCount(), "no copies")
 }
 
-func TestDuplicateDestinationsSentOnce(t *testing.T) {
+func TestDuplicateDestinationsNamedOnce(t *testing.T) {
 	h := newHarness(t, nil)
 	h.consume(t, withHeader("cf-trace-config", configFor("tempo", "tempo")), makeTraces(t, res{service: "a", spans: 2}))
 	assert.Equal(t, stamped("a", 2, "tempo"), h.received(t))
@@ -304,11 +303,11 @@ func TestOneDownstreamCallPerRequest(t *testing.T) {
 		res{service: "header", spans: 1},
 		res{service: "attr", config: configFor("x", "y"), spans: 1},
 		res{service: "invalid", config: "!", spans: 1},
-		res{service: "dropped", config: configFor("z"), spans: 1},
+		res{service: "unrouted", config: `{"account":"a1"}`, spans: 1},
 	)
 	h.consume(t, withHeader("cf-trace-config", configFor("tempo")), td)
 	assert.Len(t, h.sink.AllTraces(), 1)
-	assert.Len(t, h.received(t), 5)
+	assert.Len(t, h.received(t), 3, "the unrouted resource is dropped")
 
 	// A request of which nothing survives makes no downstream call at all.
 	h.sink.Reset()
@@ -316,26 +315,26 @@ func TestOneDownstreamCallPerRequest(t *testing.T) {
 	assert.Empty(t, h.sink.AllTraces())
 }
 
-func TestSingleDestinationIsStampedInPlace(t *testing.T) {
+func TestStampedInPlace(t *testing.T) {
 	h := newHarness(t, nil)
-	td := makeTraces(t, res{service: "a", spans: 2}, res{service: "b", config: configFor("vendor"), spans: 1})
+	td := makeTraces(t, res{service: "a", spans: 2}, res{service: "b", config: configFor("vendor", "tempo"), spans: 1})
 	h.consume(t, withHeader("cf-trace-config", configFor("tempo")), td)
 	require.Len(t, h.sink.AllTraces(), 1)
-	// The fast path hands on the request itself: no copy was made.
-	v, ok := td.ResourceSpans().At(0).Resource().Attributes().Get(attrDestination)
+	// The request itself goes downstream: nothing was copied.
+	v, ok := td.ResourceSpans().At(1).Resource().Attributes().Get(route.Attribute)
 	require.True(t, ok)
-	assert.Equal(t, "tempo", v.Str())
-	assert.Equal(t, append(stamped("a", 2, "tempo"), stamped("b", 1, "vendor")...), h.received(t))
+	assert.Equal(t, "vendor,tempo", v.Str())
+	assert.Equal(t, append(stamped("a", 2, "tempo"), stamped("b", 1, "vendor", "tempo")...), h.received(t))
 }
 
 func TestStaleStampsReplaced(t *testing.T) {
 	h := newHarness(t, nil)
 	h.consume(t, withHeader("cf-trace-config", `{"zone":"z9","destinations":["tempo"]}`), makeTraces(t, res{
 		service: "a", spans: 1,
-		attrs: map[string]any{attrAccount: "spoofed", attrZone: "old", attrDestination: "elsewhere", "keep": "me"},
+		attrs: map[string]any{attrAccount: "spoofed", attrZone: "old", "trace_config.tenant": "x", route.Attribute: "elsewhere", "keep": "me"},
 	}))
 	got := h.sink.AllTraces()[0].ResourceSpans().At(0).Resource().Attributes().AsRaw()
-	assert.Equal(t, map[string]any{"service.name": "a", "keep": "me", attrZone: "z9", attrDestination: "tempo"}, got)
+	assert.Equal(t, map[string]any{"service.name": "a", "keep": "me", attrZone: "z9", route.Attribute: "tempo"}, got)
 }
 
 func TestCountersByReason(t *testing.T) {

@@ -16,48 +16,6 @@ import (
 // attribute sets; names beyond it still count, with a set built per call.
 const maxCachedDestinationAttrs = 1024
 
-// tally accumulates one request's counts, recorded once at its end.
-type tally struct {
-	routed             []destinationCount
-	spansDropped       [numReasons]int64
-	resourcesDropped   [numReasons]int64
-	resourcesDefaulted [numReasons]int64
-}
-
-type destinationCount struct {
-	name  string
-	spans int64
-}
-
-// count adds one resource of spans spans, routed by rt.
-func (t *tally) count(rt *route, spans int64) {
-	if rt.fallback != reasonNone {
-		if len(rt.destinations) == 0 {
-			t.spansDropped[rt.fallback] += spans
-			t.resourcesDropped[rt.fallback]++
-		} else {
-			t.resourcesDefaulted[rt.fallback]++
-		}
-	}
-	if rt.unknown > 0 {
-		t.spansDropped[reasonUnknownDestination] += spans * int64(rt.unknown)
-		t.resourcesDropped[reasonUnknownDestination] += int64(rt.unknown)
-	}
-	for _, dest := range rt.destinations {
-		t.addRouted(dest, spans)
-	}
-}
-
-func (t *tally) addRouted(dest string, spans int64) {
-	for i := range t.routed {
-		if t.routed[i].name == dest {
-			t.routed[i].spans += spans
-			return
-		}
-	}
-	t.routed = append(t.routed, destinationCount{name: dest, spans: spans})
-}
-
 type routingTelemetry struct {
 	tb         *metadata.TelemetryBuilder
 	reasonAttr [numReasons]metric.AddOption
@@ -81,18 +39,37 @@ func (t *routingTelemetry) shutdown() {
 	t.tb.Shutdown()
 }
 
-func (t *routingTelemetry) record(ctx context.Context, tl *tally) {
-	for _, d := range tl.routed {
-		t.tb.ProcessorTraceRoutingSpansRouted.Add(ctx, d.spans, t.destinationAttr(d.name))
+// record adds one request's counts. Each resource is counted once: routed
+// to each of its destinations, or dropped (or defaulted) for its reason, and
+// once more per destination allowed_destinations removed from it.
+func (t *routingTelemetry) record(ctx context.Context, entries []entry) {
+	var spansDropped, resourcesDropped, resourcesDefaulted [numReasons]int64
+	for i := range entries {
+		e := &entries[i]
+		if why := e.d.fallback; why != reasonNone {
+			if e.d.route == "" {
+				spansDropped[why] += e.spans
+				resourcesDropped[why] += e.resources
+			} else {
+				resourcesDefaulted[why] += e.resources
+			}
+		}
+		if n := int64(e.d.unknown); n > 0 {
+			spansDropped[reasonUnknownDestination] += e.spans * n
+			resourcesDropped[reasonUnknownDestination] += e.resources * n
+		}
+		for _, name := range e.d.names {
+			t.tb.ProcessorTraceRoutingSpansRouted.Add(ctx, e.spans, t.destinationAttr(name))
+		}
 	}
 	for r := reasonMissing; r < numReasons; r++ {
-		if v := tl.spansDropped[r]; v > 0 {
+		if v := spansDropped[r]; v > 0 {
 			t.tb.ProcessorTraceRoutingSpansDropped.Add(ctx, v, t.reasonAttr[r])
 		}
-		if v := tl.resourcesDropped[r]; v > 0 {
+		if v := resourcesDropped[r]; v > 0 {
 			t.tb.ProcessorTraceRoutingResourcesDropped.Add(ctx, v, t.reasonAttr[r])
 		}
-		if v := tl.resourcesDefaulted[r]; v > 0 {
+		if v := resourcesDefaulted[r]; v > 0 {
 			t.tb.ProcessorTraceRoutingResourcesDefaulted.Add(ctx, v, t.reasonAttr[r])
 		}
 	}

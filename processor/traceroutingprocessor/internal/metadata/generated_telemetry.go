@@ -63,7 +63,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ProcessorTraceRoutingResourcesDefaulted, err = builder.meter.Int64Counter(
 		"otelcol_processor_trace_routing_resources_defaulted",
-		metric.WithDescription("Resources sent to default_destinations because their trace config was missing or invalid, by reason. [Alpha]"),
+		metric.WithDescription("Resources sent to default_destinations by a default policy, by reason (missing, invalid, unrouted). [Alpha]"),
 		metric.WithUnit("{resource}"),
 	)
 	errs = errors.Join(errs, err)
@@ -81,7 +81,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorTraceRoutingSpansRouted, err = builder.meter.Int64Counter(
 		"otelcol_processor_trace_routing_spans_routed",
-		metric.WithDescription("Spans sent downstream, by destination. A span fanned out to three destinations counts once for each. [Alpha]"),
+		metric.WithDescription("Spans sent downstream, by destination of their route. A span whose route names three destinations counts once for each. [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) processor.Settings {
 func AssertEqualProcessorTraceRoutingResourcesDefaulted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_trace_routing_resources_defaulted",
-		Description: "Resources sent to default_destinations because their trace config was missing or invalid, by reason. [Alpha]",
+		Description: "Resources sent to default_destinations by a default policy, by reason (missing, invalid, unrouted). [Alpha]",
 		Unit:        "{resource}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -72,7 +72,7 @@ func AssertEqualProcessorTraceRoutingSpansDropped(t *testing.T, tt *componenttes
 func AssertEqualProcessorTraceRoutingSpansRouted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_trace_routing_spans_routed",
-		Description: "Spans sent downstream, by destination. A span fanned out to three destinations counts once for each. [Alpha]",
+		Description: "Spans sent downstream, by destination of their route. A span whose route names three destinations counts once for each. [Alpha]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
