@@ -17,19 +17,19 @@ func TestPatternNamesMaxNameLen(t *testing.T) {
 
 func TestValidName(t *testing.T) {
 	for name, want := range map[string]bool{
-		"tempo":                       true,
-		"vendor.eu-1":                 true,
-		"my_backend":                  true,
-		"A.Z-0_9":                     true,
+		"tempo":                           true,
+		"vendor.eu-1":                     true,
+		"my_backend":                      true,
+		"A.Z-0_9":                         true,
 		strings.Repeat("n", MaxNameLen):   true,
-		"":                            false,
+		"":                                false,
 		strings.Repeat("n", MaxNameLen+1): false,
-		"tempo prod":                  false,
-		"vendor/eu":                   false,
-		"tempo\n":                     false,
-		"\ntempo":                     false,
-		"tempé":                       false,
-		"a\x00":                       false,
+		"tempo prod":                      false,
+		"vendor/eu":                       false,
+		"tempo\n":                         false,
+		"\ntempo":                         false,
+		"tempé":                           false,
+		"a\x00":                           false,
 		strings.Repeat("é", MaxNameLen/2): false,
 	} {
 		if got := ValidName(name); got != want {

@@ -157,12 +157,12 @@ func (h *harness) received(t testing.TB) []copyOf {
 				return ""
 			}
 			out = append(out, copyOf{
-				service:     str("service.name"),
-				route:       str(route.Attribute),
-				account:     str(attrAccount),
-				zone:        str(attrZone),
-				workspace:   str(attrWorkspace),
-				spans:       int(spanCount(rs)),
+				service:   str("service.name"),
+				route:     str(route.Attribute),
+				account:   str(attrAccount),
+				zone:      str(attrZone),
+				workspace: str(attrWorkspace),
+				spans:     int(spanCount(rs)),
 			})
 		}
 	}
