@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
@@ -169,3 +170,53 @@ func processCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkRequestMetadata isolates what include_metadata (default true)
+// costs per request: confighttp's server handler, built as the receiver
+// builds it, serves a request carrying the headers BenchmarkReceiveTraces
+// sends (and, in the second case, a cf-trace-config header) to a handler
+// that does nothing, with include_metadata off and on. The difference is
+// the copy of the request headers into client metadata.
+func BenchmarkRequestMetadata(b *testing.B) {
+	for _, withTraceConfig := range []bool{false, true} {
+		for _, include := range []bool{false, true} {
+			name := fmt.Sprintf("trace_config_header=%t/include_metadata=%t", withTraceConfig, include)
+			b.Run(name, func(b *testing.B) {
+				cfg := createDefaultConfig().(*Config)
+				cfg.ServerConfig.NetAddr.Endpoint = "unused.sock"
+				cfg.ServerConfig.IncludeMetadata = include
+				var seen int
+				srv, err := cfg.ServerConfig.ToServer(context.Background(), nil, componenttest.NewNopTelemetrySettings(),
+					http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+						seen += len(client.FromContext(req.Context()).Metadata.Get("cf-trace-config"))
+					}))
+				require.NoError(b, err)
+				req, err := http.NewRequest(http.MethodPost, "http://otlpuds/v1/traces", http.NoBody)
+				require.NoError(b, err)
+				req.RemoteAddr = "@"
+				req.Header.Set("Content-Type", contentTypeProtobuf)
+				req.Header.Set("User-Agent", "Go-http-client/1.1")
+				req.Header.Set("Accept-Encoding", "gzip")
+				req.Header.Set("Content-Length", "336000")
+				if withTraceConfig {
+					req.Header.Set("Cf-Trace-Config", `{"zoneId":12345,"accountId":42}`)
+				}
+				w := &discardResponse{header: http.Header{}}
+				b.ReportAllocs()
+				for b.Loop() {
+					srv.Handler.ServeHTTP(w, req)
+				}
+				if include && withTraceConfig && seen == 0 {
+					b.Fatal("cf-trace-config did not reach the handler as client metadata")
+				}
+			})
+		}
+	}
+}
+
+// discardResponse is a ResponseWriter that keeps nothing.
+type discardResponse struct{ header http.Header }
+
+func (d *discardResponse) Header() http.Header         { return d.header }
+func (d *discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardResponse) WriteHeader(int)             {}

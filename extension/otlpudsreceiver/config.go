@@ -10,19 +10,18 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
-
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/confignet"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/tracebound/tracebound/internal/confmoved"
 )
 
 const (
 	// defaultSocketMode is the permission of the socket file: owner and group
 	// may connect, nobody else.
 	defaultSocketMode = "0660"
-	// defaultTraceConfigHeader is the routing header kept as client metadata.
-	defaultTraceConfigHeader = "cf-trace-config"
 	// defaultRetryAfter is the delay sent in Retry-After when the pipeline
 	// refuses data.
 	defaultRetryAfter = time.Second
@@ -45,13 +44,16 @@ type Config struct {
 	// default; a relative path is resolved against the collector's working
 	// folder), `transport` is always "unix" (default "unix"; any other value
 	// is an error), `max_request_body_size` (default 20 MiB),
-	// `include_metadata` (default false), `compression_algorithms` (default
-	// all confighttp offers), `read_timeout` (default 0, none),
-	// `read_header_timeout` (default 1m), `write_timeout` (default 30s),
-	// `keepalive::idle_timeout` (default 1m), `auth`, `middlewares`,
-	// `response_headers`, `cors` (default none each). `dialer` is ignored
-	// (the receiver dials nothing). `tls` is refused: the kernel already
-	// authenticates the peer of a Unix socket.
+	// `include_metadata` (default true, unlike confighttp's false: every
+	// request header reaches the pipeline as client metadata, so the routing
+	// header is named in one place only, trace_routing's `header`; false
+	// keeps no header, and trace_routing then finds no routing header and
+	// warns once), `compression_algorithms` (default all confighttp offers),
+	// `read_timeout` (default 0, none), `read_header_timeout` (default 1m),
+	// `write_timeout` (default 30s), `keepalive::idle_timeout` (default 1m),
+	// `auth`, `middlewares`, `response_headers`, `cors` (default none each).
+	// `dialer` is ignored (the receiver dials nothing). `tls` is refused: the
+	// kernel already authenticates the peer of a Unix socket.
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 
 	// SocketMode is the permission of the socket file, an octal string.
@@ -75,10 +77,6 @@ type Config struct {
 	// (int attributes) on every resource received. Default false.
 	PeerAttributes bool `mapstructure:"peer_attributes"`
 
-	// TraceConfigHeader is the request header always kept as client
-	// metadata, whatever `include_metadata` says. Default "cf-trace-config".
-	TraceConfigHeader string `mapstructure:"trace_config_header"`
-
 	// RetryAfter is the delay announced in the Retry-After header of a 429
 	// or 503 answer, when the refusing component gave none. Rounded up to
 	// whole seconds. Default 1s.
@@ -94,12 +92,36 @@ func createDefaultConfig() component.Config {
 	server := confighttp.NewDefaultServerConfig()
 	server.NetAddr.Transport = confignet.TransportTypeUnix
 	server.MaxRequestBodySize = defaultMaxRequestBodySize
+	// Every request header reaches the pipeline as client metadata, as the
+	// stock otlp receiver does with include_metadata: true: trace_routing
+	// reads the routing header there, and names it in its own config only.
+	server.IncludeMetadata = true
 	return &Config{
-		ServerConfig:      server,
-		SocketMode:        defaultSocketMode,
-		TraceConfigHeader: defaultTraceConfigHeader,
-		RetryAfter:        defaultRetryAfter,
+		ServerConfig: server,
+		SocketMode:   defaultSocketMode,
+		RetryAfter:   defaultRetryAfter,
 	}
+}
+
+// movedKeys are keys this receiver no longer has; a config that still sets
+// one fails with an error saying where its setting went.
+var movedKeys = []confmoved.Key{
+	{
+		Name:    "trace_config_header",
+		MovedTo: "every request header now reaches the pipeline as client metadata; name the routing header in the trace_routing processor's header key",
+	},
+}
+
+var _ confmap.Unmarshaler = (*Config)(nil)
+
+// Unmarshal refuses removed keys with an error naming where their setting
+// moved, then decodes the rest as usual (confmap does not call this method
+// again for the top-level struct).
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	if err := confmoved.Check(conf, movedKeys...); err != nil {
+		return err
+	}
+	return conf.Unmarshal(cfg)
 }
 
 // Validate checks the configuration one key at a time.
@@ -120,9 +142,6 @@ func (cfg *Config) Validate() error {
 		return err
 	}
 	if _, err := lookupGroup(cfg.SocketGroup); err != nil {
-		return err
-	}
-	if err := validateHeader(cfg.TraceConfigHeader); err != nil {
 		return err
 	}
 	if cfg.RetryAfter <= 0 {
@@ -217,14 +236,4 @@ func lookupGroup(s string) (int, error) {
 		return -1, fmt.Errorf("socket_group: group %q has an unusable gid %q", s, g.Gid)
 	}
 	return int(gid), nil
-}
-
-func validateHeader(h string) error {
-	if h == "" {
-		return errors.New("trace_config_header: must not be empty")
-	}
-	if !httpguts.ValidHeaderFieldName(h) {
-		return fmt.Errorf("trace_config_header: %q is not a valid HTTP header name", h)
-	}
-	return nil
 }

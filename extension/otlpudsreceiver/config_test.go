@@ -22,7 +22,10 @@ func loadConfig(t *testing.T, name string) (*Config, error) {
 	cfg := NewFactory().CreateDefaultConfig()
 	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
 	require.NoError(t, err)
-	require.NoError(t, sub.Unmarshal(cfg))
+	// A removed key fails here, as the collector reading the file would.
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
 	return cfg.(*Config), cfg.(*Config).Validate()
 }
 
@@ -36,10 +39,9 @@ func TestLoadConfigValid(t *testing.T) {
 	assert.Empty(t, cfg.AllowedUIDs)
 	assert.Empty(t, cfg.AllowedGIDs)
 	assert.False(t, cfg.PeerAttributes)
-	assert.Equal(t, defaultTraceConfigHeader, cfg.TraceConfigHeader)
 	assert.Equal(t, defaultRetryAfter, cfg.RetryAfter)
 	assert.Equal(t, int64(defaultMaxRequestBodySize), cfg.ServerConfig.MaxRequestBodySize)
-	assert.False(t, cfg.ServerConfig.IncludeMetadata)
+	assert.True(t, cfg.ServerConfig.IncludeMetadata, "every request header reaches the pipeline by default")
 
 	cfg, err = loadConfig(t, "full")
 	require.NoError(t, err)
@@ -48,7 +50,6 @@ func TestLoadConfigValid(t *testing.T) {
 	assert.Equal(t, []uint32{1000, 1001}, cfg.AllowedUIDs)
 	assert.Equal(t, []uint32{2000}, cfg.AllowedGIDs)
 	assert.True(t, cfg.PeerAttributes)
-	assert.Equal(t, "x-trace-config", cfg.TraceConfigHeader)
 	assert.Equal(t, 5*time.Second, cfg.RetryAfter)
 	assert.Equal(t, int64(1048576), cfg.ServerConfig.MaxRequestBodySize)
 	assert.True(t, cfg.ServerConfig.IncludeMetadata)
@@ -56,7 +57,15 @@ func TestLoadConfigValid(t *testing.T) {
 	cfg, err = loadConfig(t, "relative")
 	require.NoError(t, err)
 	assert.Equal(t, "run/otlp.sock", cfg.ServerConfig.NetAddr.Endpoint)
+
+	cfg, err = loadConfig(t, "no_metadata")
+	require.NoError(t, err)
+	assert.False(t, cfg.ServerConfig.IncludeMetadata, "include_metadata: false opts out")
 }
+
+// movedHeaderErr is the error of a config that still sets the removed
+// trace_config_header: it names the key and where its setting went.
+const movedHeaderErr = "trace_config_header: no longer supported: every request header now reaches the pipeline as client metadata; name the routing header in the trace_routing processor's header key"
 
 func TestLoadConfigInvalid(t *testing.T) {
 	tests := []struct {
@@ -79,9 +88,9 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"empty_mode", "socket_mode: must be set"},
 		{"unknown_group", `socket_group: unknown group "no-such-group-tracebound"`},
 		{"minus_one_group", `socket_group: "4294967295" is not a usable gid: to the kernel it means -1`},
-		{"empty_header", "trace_config_header: must not be empty"},
-		{"bad_header", `trace_config_header: "cf trace config" is not a valid HTTP header name`},
 		{"zero_retry_after", "retry_after: must be positive"},
+		{"trace_config_header", movedHeaderErr},
+		{"empty_trace_config_header", movedHeaderErr},
 		{"tls", "tls: not supported on a unix socket"},
 	}
 	for _, tt := range tests {
@@ -90,44 +99,5 @@ func TestLoadConfigInvalid(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
-	}
-}
-
-// refuseURL's cases beyond the testdata ones: a unix: URL with no path,
-// any letter case of the scheme, and paths that only look like URLs.
-func TestRefuseURL(t *testing.T) {
-	for path, want := range map[string]string{
-		"unix:":          `endpoint: "unix:" is a URL; give the socket file path`,
-		"unix://":        `endpoint: "unix://" is a URL; give the socket file path`,
-		"UNIX:///x.sock": `endpoint: "UNIX:///x.sock" is a URL; give the socket file path, e.g. "/x.sock"`,
-		"grpc+unix://x":  `endpoint: "grpc+unix://x" is a URL; give the socket file path`,
-		"/run/otlp.sock": "",
-		"run/unix:x":     "",
-		"unix.sock":      "",
-		"1http://x":      "",
-	} {
-		err := refuseURL(path)
-		if want == "" {
-			assert.NoError(t, err, path)
-		} else {
-			assert.EqualError(t, err, want, path)
-		}
-	}
-}
-
-func TestDefaultConfigNeedsEndpoint(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	require.ErrorContains(t, cfg.Validate(), "endpoint: must be set")
-}
-
-func TestParseSocketMode(t *testing.T) {
-	for in, want := range map[string]uint32{"0660": 0o660, "660": 0o660, "0o600": 0o600, "0": 0, "0777": 0o777} {
-		got, err := parseSocketMode(in)
-		require.NoError(t, err, in)
-		assert.Equal(t, want, got, in)
-	}
-	for _, in := range []string{"0888", "1777", "-1", "0x1ff", "abc"} {
-		_, err := parseSocketMode(in)
-		assert.Error(t, err, in)
 	}
 }

@@ -23,7 +23,15 @@ import (
 // repoRoot is the repository root, seen from this package's folder.
 const repoRoot = "../.."
 
-var curlSocketRe = regexp.MustCompile(`--unix-socket\s+(\S+)`)
+var (
+	curlSocketRe = regexp.MustCompile(`--unix-socket\s+(\S+)`)
+	// curlHeaderRe matches a single-quoted `-H 'name: value'` argument.
+	curlHeaderRe = regexp.MustCompile(`-H\s+'([^':]+):\s*([^']*)'`)
+)
+
+// traceRoutingHeader is the routing header trace_routing reads by default
+// (its `header` key); this receiver names no header of its own.
+const traceRoutingHeader = "cf-trace-config"
 
 // localDestinations are the destination names configs/local.yaml (the
 // config of `make run`) defines.
@@ -44,8 +52,9 @@ func localDestinations(t testing.TB) []string {
 // first span" section and of this component's README against a real
 // receiver, from a working folder laid out as the repository is (socket and
 // data file at the paths the command names), so the documented commands
-// keep working. A trace config header must reach the pipeline as written
-// and name only destinations that `make run`'s config defines; the e2e
+// keep working. Every header the command sends (Content-Type, the trace
+// config header, ...) must reach the pipeline as client metadata, as
+// written, and the trace config must name only destinations that `make run`'s config defines; the e2e
 // test TestReadmeFirstSpan runs the root README's commands against the
 // binary itself.
 func TestCurlFromReadme(t *testing.T) {
@@ -88,7 +97,11 @@ func TestCurlFromReadme(t *testing.T) {
 				require.NoError(t, err)
 				assert.JSONEq(t, string(wantJSON), string(gotJSON), "the pipeline gets the file's spans")
 
-				got := client.FromContext(sink.Contexts()[0]).Metadata.Get(defaultTraceConfigHeader)
+				md := client.FromContext(sink.Contexts()[0]).Metadata
+				for _, h := range curlHeaderRe.FindAllStringSubmatch(cmd, -1) {
+					assert.Equal(t, []string{h[2]}, md.Get(h[1]), "header %s reaches the pipeline as client metadata", h[1])
+				}
+				got := md.Get(traceRoutingHeader)
 				tc := readmecmd.TraceConfig.FindStringSubmatch(cmd)
 				if tc == nil {
 					assert.Empty(t, got)

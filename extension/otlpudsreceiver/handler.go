@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -53,24 +52,12 @@ func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request) (enc
 	return enc, buf, true
 }
 
-// requestContext returns the context handed to the pipeline: client
-// metadata always holds the trace config header, and the peer credentials
-// are returned when resources must be stamped with them.
+// requestContext returns the context handed to the pipeline (its client
+// metadata holds every request header unless include_metadata is false:
+// confighttp put them there) and the peer credentials when resources must
+// be stamped with them.
 func (r *udsReceiver) requestContext(req *http.Request) (context.Context, *peerCred) {
 	ctx := req.Context()
-	if !r.cfg.ServerConfig.IncludeMetadata {
-		// With include_metadata, confighttp already copied every header.
-		if vals := req.Header.Values(r.traceConfigHeader); len(vals) > 0 {
-			info := client.FromContext(ctx)
-			md := make(map[string][]string, 1)
-			for k := range info.Metadata.Keys() {
-				md[k] = info.Metadata.Get(k)
-			}
-			md[r.traceConfigHeader] = vals
-			info.Metadata = client.NewMetadata(md)
-			ctx = client.NewContext(ctx, info)
-		}
-	}
 	if !r.cfg.PeerAttributes {
 		return ctx, nil
 	}

@@ -516,49 +516,84 @@ func (m *metadataCapture) consumer(t testing.TB) consumer.Traces {
 	return c
 }
 
-func TestTraceConfigHeaderReachesPipeline(t *testing.T) {
+// With the default config every request header reaches the pipeline as
+// client metadata, whatever its name, so trace_routing finds the routing
+// header it is configured for (default cf-trace-config, or any other).
+func TestRequestHeadersReachPipeline(t *testing.T) {
 	const traceConfig = `{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo"]}`
-	for _, includeMetadata := range []bool{false, true} {
-		t.Run(map[bool]string{false: "include_metadata off", true: "include_metadata on"}[includeMetadata], func(t *testing.T) {
-			cfg := testConfig(t)
-			cfg.ServerConfig.IncludeMetadata = includeMetadata
-			capture := &metadataCapture{}
-			r := startReceiver(t, cfg, consumers{traces: capture.consumer(t)})
-			resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), map[string]string{
-				"Content-Type":    contentTypeProtobuf,
-				"Cf-Trace-Config": traceConfig,
-				"X-Other":         "other",
-			})
-			require.Equal(t, http.StatusOK, resp.StatusCode)
-			// A request without the header carries no value for it.
-			resp, _ = post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
-			require.Equal(t, http.StatusOK, resp.StatusCode)
+	capture := &metadataCapture{}
+	r := startReceiver(t, testConfig(t), consumers{traces: capture.consumer(t)})
+	req, err := http.NewRequest(http.MethodPost, "http://otlpuds"+pathTraces, bytes.NewReader(tracesBody(t, 1, encodingProtobuf)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", contentTypeProtobuf)
+	req.Header.Set("Cf-Trace-Config", traceConfig)
+	req.Header.Set("x-anything", "anything")
+	req.Header.Set("X-Routing", "zone=1;account=2")
+	req.Header.Add("X-Multi", "one")
+	req.Header.Add("X-Multi", "two")
+	resp, err := r.client.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	// A request without the header carries no value for it.
+	resp, _ = post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-			require.Len(t, capture.got, 2)
-			assert.Equal(t, []string{traceConfig}, capture.got[0].Get("cf-trace-config"))
-			assert.Equal(t, []string{traceConfig}, capture.got[0].Get("CF-TRACE-CONFIG"))
-			if includeMetadata {
-				assert.Equal(t, []string{"other"}, capture.got[0].Get("x-other"))
-			} else {
-				assert.Nil(t, capture.got[0].Get("x-other"), "only the trace config header is kept")
-			}
-			assert.Nil(t, capture.got[1].Get("cf-trace-config"))
-		})
+	require.Len(t, capture.got, 2)
+	md := capture.got[0]
+	assert.Equal(t, []string{traceConfig}, md.Get("cf-trace-config"))
+	assert.Equal(t, []string{traceConfig}, md.Get("CF-TRACE-CONFIG"), "looked up case-insensitively")
+	assert.Equal(t, []string{"anything"}, md.Get("x-anything"))
+	assert.Equal(t, []string{"zone=1;account=2"}, md.Get("x-routing"))
+	assert.Equal(t, []string{"one", "two"}, md.Get("x-multi"), "every value, in order")
+	assert.Equal(t, []string{contentTypeProtobuf}, md.Get("content-type"))
+	assert.Nil(t, capture.got[1].Get("cf-trace-config"))
+	assert.Nil(t, capture.got[1].Get("x-anything"))
+}
+
+// Every signal gets the headers, not only traces.
+func TestRequestHeadersReachMetricsAndLogs(t *testing.T) {
+	var got []client.Metadata
+	metrics, err := consumer.NewMetrics(func(ctx context.Context, _ pmetric.Metrics) error {
+		got = append(got, client.FromContext(ctx).Metadata)
+		return nil
+	})
+	require.NoError(t, err)
+	logs, err := consumer.NewLogs(func(ctx context.Context, _ plog.Logs) error {
+		got = append(got, client.FromContext(ctx).Metadata)
+		return nil
+	})
+	require.NoError(t, err)
+	r := startReceiver(t, testConfig(t), consumers{metrics: metrics, logs: logs})
+	headers := map[string]string{"Content-Type": contentTypeProtobuf, "cf-trace-config": "zone=1", "x-anything": "a"}
+	resp, _ := post(t, r.client, pathMetrics, metricsBody(t), headers)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, _ = post(t, r.client, pathLogs, logsBody(t), headers)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Len(t, got, 2)
+	for _, md := range got {
+		assert.Equal(t, []string{"zone=1"}, md.Get("cf-trace-config"))
+		assert.Equal(t, []string{"a"}, md.Get("x-anything"))
 	}
 }
 
-func TestCustomTraceConfigHeader(t *testing.T) {
+// include_metadata: false opts out knowingly: no header reaches the
+// pipeline, the routing header included (trace_routing then finds none and
+// warns once).
+func TestIncludeMetadataFalseKeepsNoHeader(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.TraceConfigHeader = "X-Routing"
+	cfg.ServerConfig.IncludeMetadata = false
 	capture := &metadataCapture{}
 	r := startReceiver(t, cfg, consumers{traces: capture.consumer(t)})
 	resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), map[string]string{
-		"Content-Type": contentTypeProtobuf,
-		"x-routing":    "r1",
+		"Content-Type":    contentTypeProtobuf,
+		"Cf-Trace-Config": "zone=1",
+		"X-Anything":      "anything",
 	})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Len(t, capture.got, 1)
-	assert.Equal(t, []string{"r1"}, capture.got[0].Get("x-routing"))
+	assert.Nil(t, capture.got[0].Get("cf-trace-config"))
+	assert.Nil(t, capture.got[0].Get("x-anything"))
 }
 
 func TestSignalWithoutConsumerIs404(t *testing.T) {

@@ -27,9 +27,8 @@ type udsReceiver struct {
 	obsrep    *receiverhelper.ObsReport
 	telemetry *metadata.TelemetryBuilder
 
-	policy            peerPolicy
-	traceConfigHeader string // canonical form, for header lookups
-	maxBodySize       int64
+	policy      peerPolicy
+	maxBodySize int64
 
 	nextTraces  consumer.Traces
 	nextMetrics consumer.Metrics
@@ -58,13 +57,12 @@ func newReceiver(cfg *Config, set receiver.Settings) (*udsReceiver, error) {
 		maxBody = defaultMaxRequestBodySize
 	}
 	return &udsReceiver{
-		cfg:               cfg,
-		settings:          set,
-		obsrep:            obsrep,
-		telemetry:         tb,
-		policy:            peerPolicy{uids: cfg.AllowedUIDs, gids: cfg.AllowedGIDs},
-		traceConfigHeader: http.CanonicalHeaderKey(cfg.TraceConfigHeader),
-		maxBodySize:       maxBody,
+		cfg:         cfg,
+		settings:    set,
+		obsrep:      obsrep,
+		telemetry:   tb,
+		policy:      peerPolicy{uids: cfg.AllowedUIDs, gids: cfg.AllowedGIDs},
+		maxBodySize: maxBody,
 	}, nil
 }
 
