@@ -9,19 +9,15 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 
-	"github.com/tracebound/tracebound/internal/destname"
+	"github.com/tracebound/tracebound/internal/route"
 )
 
-const (
-	// DefaultRouteAttribute is the resource attribute, stamped by the
-	// trace_routing processor, that names a resource's destination.
-	DefaultRouteAttribute = "trace_config.destination"
+// destinationsKey is the config key of the destinations map.
+const destinationsKey = "destinations"
 
-	// destinationsKey is the config key of the destinations map.
-	destinationsKey = "destinations"
-)
-
-// Config is the configuration of the destinations exporter.
+// Config is the configuration of the destinations exporter. It has no
+// routing keys: the trace_routing processor decides every route and stamps
+// it on the resource (route.Attribute); this exporter only delivers it.
 type Config struct {
 	// Destinations maps a destination name to a full otlphttp exporter
 	// config (endpoint, headers, compression, tls, timeout, sending_queue,
@@ -31,16 +27,6 @@ type Config struct {
 	// them. Names match [A-Za-z0-9._-]{1,128}. No default: at least one entry
 	// is required.
 	Destinations map[string]*otlphttpexporter.Config `mapstructure:"destinations"`
-
-	// RouteAttribute is the resource attribute whose value names the
-	// destination of the resource. It is removed before sending.
-	// Default: "trace_config.destination".
-	RouteAttribute string `mapstructure:"route_attribute"`
-
-	// DefaultDestinations receive resources that carry no RouteAttribute (or
-	// an empty one). Each must be a key of Destinations. Default: none, so
-	// unrouted resources are dropped and counted.
-	DefaultDestinations []string `mapstructure:"default_destinations"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -60,28 +46,6 @@ func (cfg *Config) Validate() error {
 			return err
 		}
 	}
-	if cfg.RouteAttribute == "" {
-		return errors.New("route_attribute: must not be empty")
-	}
-	return cfg.validateDefaults()
-}
-
-// validateDefaults checks that every default destination is a key of
-// Destinations, listed once. Validate calls it, and so does the exporter's
-// creation, since a config built in code may skip Validate: a missing name
-// would have no destination to go to, and a repeated one would send every
-// unrouted resource to that destination as many times as it is listed.
-func (cfg *Config) validateDefaults() error {
-	seen := make(map[string]bool, len(cfg.DefaultDestinations))
-	for _, name := range cfg.DefaultDestinations {
-		if _, ok := cfg.Destinations[name]; !ok {
-			return fmt.Errorf("default_destinations: %q is not a key of destinations", name)
-		}
-		if seen[name] {
-			return fmt.Errorf("default_destinations: %q is listed more than once", name)
-		}
-		seen[name] = true
-	}
 	return nil
 }
 
@@ -90,8 +54,8 @@ func (cfg *Config) validateDefaults() error {
 // blocks the caller, which is what keeps destinations independent.
 func validateDestination(name string, dest *otlphttpexporter.Config) error {
 	// The rule trace_routing enforces on names in the trace config.
-	if !destname.Valid(name) {
-		return fmt.Errorf("destinations: invalid destination name %q: must match ^%s$", name, destname.Pattern)
+	if !route.ValidName(name) {
+		return fmt.Errorf("destinations: invalid destination name %q: must match ^%s$", name, route.NamePattern)
 	}
 	if dest == nil {
 		return fmt.Errorf("destinations::%s: must not be nil", name)

@@ -38,9 +38,7 @@ func otlphttpDefault() *otlphttpexporter.Config {
 
 func TestConfigDefault(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
-	assert.Equal(t, DefaultRouteAttribute, cfg.RouteAttribute)
 	assert.Empty(t, cfg.Destinations)
-	assert.Empty(t, cfg.DefaultDestinations)
 	assert.EqualError(t, cfg.Validate(), "destinations: at least one destination must be configured")
 }
 
@@ -52,8 +50,7 @@ func TestConfigValid(t *testing.T) {
 		want := otlphttpDefault()
 		want.ClientConfig.Endpoint = "http://tempo:4318"
 		assert.Equal(t, &Config{
-			Destinations:   map[string]*otlphttpexporter.Config{"tempo": want},
-			RouteAttribute: DefaultRouteAttribute,
+			Destinations: map[string]*otlphttpexporter.Config{"tempo": want},
 		}, cfg)
 	})
 
@@ -61,8 +58,6 @@ func TestConfigValid(t *testing.T) {
 		cfg, uerr, verr := loadConfig(t, "full")
 		require.NoError(t, uerr)
 		require.NoError(t, verr)
-		assert.Equal(t, "route.to", cfg.RouteAttribute)
-		assert.Equal(t, []string{"tempo", "archive"}, cfg.DefaultDestinations)
 		require.Len(t, cfg.Destinations, 3)
 
 		tempo := otlphttpDefault()
@@ -95,6 +90,11 @@ func TestConfigValid(t *testing.T) {
 	})
 }
 
+// movedDefaultDestinations is the whole error of a config that still sets
+// default_destinations.
+const movedDefaultDestinations = "default_destinations: no longer supported: " +
+	"set default_destinations and the on_missing/on_invalid/on_unrouted policies on the trace_routing processor, which decides every route"
+
 func TestConfigInvalid(t *testing.T) {
 	tests := []struct {
 		name string
@@ -111,11 +111,12 @@ func TestConfigInvalid(t *testing.T) {
 		{name: "queue_disabled", validate: "destinations::tempo::sending_queue: must be enabled"},
 		{name: "block_on_overflow", validate: "destinations::tempo::sending_queue::block_on_overflow: must be false"},
 		{name: "wait_for_result", validate: "destinations::tempo::sending_queue::wait_for_result: must be false"},
-		{name: "unknown_default", validate: `default_destinations: "jaeger" is not a key of destinations`},
-		{name: "duplicate_default", validate: `default_destinations: "tempo" is listed more than once`},
-		{name: "empty_route_attribute", validate: "route_attribute: must not be empty"},
+		{name: "moved_default_destinations", unmarshal: movedDefaultDestinations},
+		{name: "moved_empty_default_destinations", unmarshal: movedDefaultDestinations},
+		{name: "moved_route_attribute", unmarshal: "route_attribute: no longer supported: " +
+			"the trace_routing processor stamps the route in the tracebound.route resource attribute, which destinations reads and removes"},
 		{name: "unknown_key", unmarshal: "destinations::tempo: decoding failed"},
-		{name: "unknown_top_key", unmarshal: "route_atribute"},
+		{name: "unknown_top_key", unmarshal: "has invalid keys: destination"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,31 +57,6 @@ func TestCreateFailureNamesDestination(t *testing.T) {
 	assert.Contains(t, err.Error(), "destinations::bad: ")
 }
 
-// A default destination that is not configured, or listed twice, fails
-// creation even when Validate was skipped (a config built in code): a
-// missing one must never fall back to the first destination, and a repeated
-// one must never send every unrouted resource twice.
-func TestBadDefaultDestinationsFailCreation(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		defaults []string
-		err      string
-	}{
-		{name: "unknown", defaults: []string{"nope"}, err: `default_destinations: "nope" is not a key of destinations`},
-		{name: "duplicate", defaults: []string{"a-first", "a-first"}, err: `default_destinations: "a-first" is listed more than once`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			cfg := createDefaultConfig().(*Config)
-			cfg.Destinations = map[string]*otlphttpexporter.Config{
-				"a-first": destinationConfig("http://127.0.0.1:1"),
-			}
-			cfg.DefaultDestinations = tc.defaults
-			_, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
-			require.EqualError(t, err, tc.err)
-		})
-	}
-}
-
 // fakeLayer stands in for one layer of a destination (http, retry or
 // queue), counting its starts and shutdowns.
 type fakeLayer struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
@@ -11,17 +12,25 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/multierr"
+	"go.uber.org/zap"
 
 	"github.com/tracebound/tracebound/exporter/destinationsexporter/internal/metadata"
+	"github.com/tracebound/tracebound/internal/route"
+	"github.com/tracebound/tracebound/internal/warnlimit"
 )
 
-// destinationsExporter dispatches each batch to the destinations its
-// resources name. Dispatch only offers data to non-blocking queues, so it
-// never waits on a destination and never returns a destination's failure.
+// destinationsExporter dispatches each batch to the destinations the routes
+// of its resources name. Dispatch only offers data to non-blocking queues, so
+// it never waits on a destination and never returns a destination's failure.
 type destinationsExporter struct {
 	dests     []*destination // sorted by name
 	router    router
 	telemetry *metadata.TelemetryBuilder
+
+	// logger and warnings report drops: at most one warning per reason per
+	// warnlimit.DefaultInterval, with the count since the last one.
+	logger   *zap.Logger
+	warnings *warnlimit.Limiter
 
 	unrouted metric.MeasurementOption
 	unknown  metric.MeasurementOption
@@ -30,24 +39,20 @@ type destinationsExporter struct {
 	shutdownErr  error
 }
 
-func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Config) (*destinationsExporter, error) {
-	// Validate checks this too; checked again, before anything is built,
-	// because a config built in code may skip Validate.
-	if err := cfg.validateDefaults(); err != nil {
-		return nil, err
-	}
+// newDestinationsExporter builds the exporter and every destination; now is
+// the clock of the drop warnings (time.Now, a test clock in tests).
+func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Config, now func() time.Time) (*destinationsExporter, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
 	e := &destinationsExporter{
 		telemetry: tb,
-		router: router{
-			attribute: cfg.RouteAttribute,
-			index:     make(map[string]int, len(cfg.Destinations)),
-		},
-		unrouted: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnrouted))),
-		unknown:  metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnknownDestination))),
+		router:    router{index: make(map[string]int, len(cfg.Destinations))},
+		logger:    set.Logger,
+		warnings:  warnlimit.New(warnlimit.DefaultInterval, now),
+		unrouted:  metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnrouted))),
+		unknown:   metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnknownDestination))),
 	}
 	for _, name := range sortedNames(cfg.Destinations) {
 		d, err := newDestination(ctx, set, name, cfg.Destinations[name], tb)
@@ -63,31 +68,50 @@ func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Co
 		e.router.index[name] = len(e.dests)
 		e.dests = append(e.dests, d)
 	}
-	// validateDefaults made every name a key of index, listed once.
-	for _, name := range cfg.DefaultDestinations {
-		e.router.defaults = append(e.router.defaults, e.router.index[name])
-	}
 	return e, nil
 }
 
-// pushTraces groups td's resources by destination and offers each group to
-// its destination's queue. It returns nil: what a destination refuses, and
-// what no destination takes, is counted, never returned, so the caller never
-// retries a batch that the other destinations already took.
+// pushTraces groups td's resources by the destinations their routes name and
+// offers each group to its destination's queue. It returns nil: what a
+// destination refuses, and what no destination takes, is counted, never
+// returned, so the caller never retries a batch that the other destinations
+// already took.
 func (e *destinationsExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	rt := e.router.split(td)
-	if rt.unroutedSpans > 0 {
-		e.telemetry.ExporterDestinationsSpansDropped.Add(ctx, rt.unroutedSpans, e.unrouted)
+	p := e.router.split(td)
+	if p.unroutedSpans > 0 {
+		e.telemetry.ExporterDestinationsSpansDropped.Add(ctx, p.unroutedSpans, e.unrouted)
+		if warn, since := e.warnings.Note(reasonUnrouted, p.unroutedSpans); warn {
+			e.logger.Warn("Dropping spans of resources that arrived without the "+route.Attribute+
+				" attribute: the trace_routing processor must run in the same pipeline, before this exporter, to stamp every resource with its route",
+				zap.String("reason", reasonUnrouted),
+				zap.Int64("spans_since_last_warning", since))
+		}
 	}
-	if rt.unknownSpans > 0 {
-		e.telemetry.ExporterDestinationsSpansDropped.Add(ctx, rt.unknownSpans, e.unknown)
+	if p.unknownSpans > 0 {
+		e.telemetry.ExporterDestinationsSpansDropped.Add(ctx, p.unknownSpans, e.unknown)
+		if warn, since := e.warnings.Note(reasonUnknownDestination, p.unknownSpans); warn {
+			e.logger.Warn("Dropping spans for a destination named in their route that is not configured: the name is not a key of destinations",
+				zap.String("reason", reasonUnknownDestination),
+				zap.String("destination", logName(p.unknownName)),
+				zap.Int64("spans_since_last_warning", since))
+		}
 	}
 	for i, d := range e.dests {
-		if rt.used[i] {
-			d.offer(ctx, rt.batches[i])
+		if p.used[i] {
+			d.offer(ctx, p.batches[i])
 		}
 	}
 	return nil
+}
+
+// logName bounds a name read from a route for a log line: trace_routing only
+// writes valid names, at most route.MaxNameLen bytes, but the attribute may
+// have been set by someone else.
+func logName(name string) string {
+	if len(name) > route.MaxNameLen {
+		return name[:route.MaxNameLen] + "..."
+	}
+	return name
 }
 
 // start starts every destination; if one fails, those already started are

@@ -8,7 +8,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+
+	"github.com/tracebound/tracebound/internal/route"
 )
 
 const (
@@ -44,10 +48,10 @@ func TestOneBadDestinationNeverHoldsBackTheOthers(t *testing.T) {
 	start := time.Now()
 	for range requests {
 		td := newTraces(
-			resourceSpec{destination: "healthy", spans: spansPer},
-			resourceSpec{destination: "failing", spans: spansPer},
-			resourceSpec{destination: "slow", spans: spansPer},
-			resourceSpec{destination: "jaeger", spans: 2},
+			resourceSpec{to: "healthy", spans: spansPer},
+			resourceSpec{to: "failing", spans: spansPer},
+			resourceSpec{to: "slow", spans: spansPer},
+			resourceSpec{to: "jaeger", spans: 2},
 			resourceSpec{spans: 3},
 		)
 		require.NoError(t, exp.ConsumeTraces(context.Background(), td))
@@ -111,9 +115,9 @@ func TestRouteAttributeRemovedBeforeSending(t *testing.T) {
 	exp, _ := startExporter(t, cfg)
 
 	td := newTraces(
-		resourceSpec{destination: "tempo", spans: 2},
-		resourceSpec{destination: "vendor", spans: 3},
-		resourceSpec{destination: "tempo", spans: 1},
+		resourceSpec{to: "tempo", spans: 2},
+		resourceSpec{to: "vendor", spans: 3},
+		resourceSpec{to: "tempo", spans: 1},
 	)
 	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
 	require.NoError(t, exp.Shutdown(context.Background()))
@@ -125,7 +129,7 @@ func TestRouteAttributeRemovedBeforeSending(t *testing.T) {
 		resources := b.receivedResources()
 		require.NotEmpty(t, resources)
 		for _, attrs := range resources {
-			_, has := attrs.Get(DefaultRouteAttribute)
+			_, has := attrs.Get(route.Attribute)
 			assert.False(t, has, "route attribute must be removed")
 			for key, want := range map[string]string{
 				"trace_config.account":   "a1",
@@ -141,53 +145,130 @@ func TestRouteAttributeRemovedBeforeSending(t *testing.T) {
 	}
 }
 
-// Unrouted resources go to every default destination; unknown names are
-// still dropped; a custom route attribute is honoured and removed.
-func TestDefaultDestinationsAndCustomRouteAttribute(t *testing.T) {
-	a := newBackend(t, http.StatusOK, nil)
-	b := newBackend(t, http.StatusOK, nil)
-	c := newBackend(t, http.StatusOK, nil)
+// routeBackends starts one healthy backend per name and an exporter with a
+// destination for each.
+func routeBackends(t *testing.T, names ...string) (map[string]*backend, exporter.Traces, *componenttest.Telemetry) {
+	t.Helper()
+	backends := make(map[string]*backend, len(names))
 	cfg := createDefaultConfig().(*Config)
-	cfg.RouteAttribute = "route.to"
-	cfg.DefaultDestinations = []string{"a", "b"}
-	cfg.Destinations = map[string]*otlphttpexporter.Config{
-		"a": destinationConfig(a.srv.URL),
-		"b": destinationConfig(b.srv.URL),
-		"c": destinationConfig(c.srv.URL),
+	cfg.Destinations = make(map[string]*otlphttpexporter.Config, len(names))
+	for _, name := range names {
+		backends[name] = newBackend(t, http.StatusOK, nil)
+		cfg.Destinations[name] = destinationConfig(backends[name].srv.URL)
 	}
 	exp, tel := startExporter(t, cfg)
+	return backends, exp, tel
+}
 
-	td := newTraces(
-		resourceSpec{spans: 4},                   // no route.to: defaults
-		resourceSpec{destination: "c", spans: 1}, // sets trace_config.destination, not route.to: defaults
-		resourceSpec{destination: "", spans: 0},  // empty resource: defaults, no spans
-	)
-	withRouteTo := func(value, span string) {
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("route.to", value)
-		rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName(span)
+// A resource routed to a,b,c reaches each of the three backends exactly
+// once, without the route and with its trace config stamps.
+func TestRouteReachesEveryNamedDestinationOnce(t *testing.T) {
+	backends, exp, tel := routeBackends(t, "a", "b", "c")
+	require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(resourceSpec{to: "a,b,c", spans: 3})))
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	for name, b := range backends {
+		assert.Equal(t, 3, b.spanCount(), name)
+		assert.Equal(t, 1, b.requestCount(), name)
+		resources := b.receivedResources()
+		require.Len(t, resources, 1, name)
+		_, has := resources[0].Get(route.Attribute)
+		assert.False(t, has, "%s: the route is removed", name)
+		for key, want := range map[string]string{
+			"trace_config.account":   "a1",
+			"trace_config.zone":      "z1",
+			"trace_config.workspace": "w1",
+			"service.name":           "svc",
+		} {
+			v, ok := resources[0].Get(key)
+			require.True(t, ok, "%s: %s", name, key)
+			assert.Equal(t, want, v.Str(), "%s: %s", name, key)
+		}
+		assert.Equal(t, int64(3), counter(t, tel, metricRouted, "destination", name), name)
 	}
-	withRouteTo("c", "to-c")
-	withRouteTo("nowhere", "lost")
-	withRouteTo("", "empty-route")
+	assert.Zero(t, counter(t, tel, metricDropped))
+}
+
+// A route naming 32 destinations of which 31 are not configured: one copy
+// reaches the configured one, the spans are counted dropped once per unknown
+// name, and nothing is handed to any queue for the unknown names.
+func TestUnknownNamesGetNoCopy(t *testing.T) {
+	backends, exp, tel := routeBackends(t, "tempo")
+	const spans = 5
+	require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(resourceSpec{to: routeOf32(), spans: spans})))
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	tempo := backends["tempo"]
+	assert.Equal(t, spans, tempo.spanCount())
+	require.Len(t, tempo.receivedResources(), 1, "exactly one copy reaches tempo")
+	_, has := tempo.receivedResources()[0].Get(route.Attribute)
+	assert.False(t, has)
+	assert.Equal(t, int64(spans), counter(t, tel, metricRouted), "only tempo's copy is handed to a queue")
+	assert.Equal(t, int64(31*spans), counter(t, tel, metricDropped, "reason", "unknown_destination"))
+	assert.Zero(t, counter(t, tel, metricDropped, "reason", "unrouted"))
+}
+
+// A name repeated in the route is delivered once.
+func TestRepeatedNameDeliveredOnce(t *testing.T) {
+	backends, exp, tel := routeBackends(t, "a", "b")
+	require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(resourceSpec{to: "a,b,a,a,b", spans: 2})))
+	require.NoError(t, exp.Shutdown(context.Background()))
+	for name, b := range backends {
+		assert.Len(t, b.receivedResources(), 1, name)
+		assert.Equal(t, 2, b.spanCount(), name)
+		assert.Equal(t, int64(2), counter(t, tel, metricRouted, "destination", name), name)
+	}
+	assert.Zero(t, counter(t, tel, metricDropped))
+}
+
+// A resource without a route, with an empty one, or with only the old
+// trace_config.destination stamp, is dropped as unrouted; nothing is sent.
+func TestMissingOrEmptyRouteIsUnrouted(t *testing.T) {
+	backends, exp, tel := routeBackends(t, "a")
+	td := newTraces(resourceSpec{spans: 2}, resourceSpec{to: ",", spans: 3})
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr(route.Attribute, "")
+	rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	rs = td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("trace_config.destination", "a")
+	rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 
 	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
 	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.Equal(t, int64(2+3+1+1), counter(t, tel, metricDropped, "reason", "unrouted"))
+	assert.Zero(t, counter(t, tel, metricDropped, "reason", "unknown_destination"))
+	assert.Zero(t, counter(t, tel, metricRouted))
+	assert.Zero(t, backends["a"].requestCount())
+}
 
-	assert.Equal(t, 6, a.spanCount())
-	assert.Equal(t, 6, b.spanCount())
-	assert.Equal(t, 1, c.spanCount())
-	for _, dest := range []*backend{c, a} {
-		for _, attrs := range dest.receivedResources() {
-			_, has := attrs.Get("route.to")
-			assert.False(t, has)
-		}
+// One batch of resources with different routes: each destination gets the
+// resources whose route names it, in one request, and every drop is counted
+// under its reason.
+func TestMixedRoutesInOneBatch(t *testing.T) {
+	backends, exp, tel := routeBackends(t, "a", "b", "c")
+	require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(
+		resourceSpec{to: "a", spans: 1},
+		resourceSpec{to: "b,c", spans: 2},
+		resourceSpec{to: "c,ghost", spans: 4},
+		resourceSpec{spans: 8},
+		resourceSpec{to: "ghost,phantom", spans: 16},
+		resourceSpec{to: "c,b,a", spans: 32},
+	)))
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	for name, want := range map[string]struct{ resources, spans int }{
+		"a": {2, 1 + 32},
+		"b": {2, 2 + 32},
+		"c": {3, 2 + 4 + 32},
+	} {
+		b := backends[name]
+		assert.Equal(t, 1, b.requestCount(), name)
+		assert.Len(t, b.receivedResources(), want.resources, name)
+		assert.Equal(t, want.spans, b.spanCount(), name)
+		assert.Equal(t, int64(want.spans), counter(t, tel, metricRouted, "destination", name), name)
 	}
-	assert.Equal(t, int64(6), counter(t, tel, metricRouted, "destination", "a"))
-	assert.Equal(t, int64(6), counter(t, tel, metricRouted, "destination", "b"))
-	assert.Equal(t, int64(1), counter(t, tel, metricRouted, "destination", "c"))
-	assert.Equal(t, int64(1), counter(t, tel, metricDropped, "reason", "unknown_destination"))
-	assert.Zero(t, counter(t, tel, metricDropped, "reason", "unrouted"))
+	assert.Equal(t, int64(4+2*16), counter(t, tel, metricDropped, "reason", "unknown_destination"))
+	assert.Equal(t, int64(8), counter(t, tel, metricDropped, "reason", "unrouted"))
 }
 
 // Shutdown drains every queue: what was queued behind a blocked request
@@ -205,8 +286,8 @@ func TestShutdownDeliversWhatWasQueued(t *testing.T) {
 	const requests, spansPer = 10, 3
 	for range requests {
 		require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(
-			resourceSpec{destination: "blocked", spans: spansPer},
-			resourceSpec{destination: "other", spans: spansPer},
+			resourceSpec{to: "blocked", spans: spansPer},
+			resourceSpec{to: "other", spans: spansPer},
 		)))
 	}
 	require.Eventually(t, func() bool { return other.spanCount() == requests*spansPer },
@@ -236,7 +317,7 @@ func TestQueueFullCountedNotReturned(t *testing.T) {
 
 	send := func() {
 		require.NoError(t, exp.ConsumeTraces(context.Background(),
-			newTraces(resourceSpec{destination: "blocked", spans: 1})))
+			newTraces(resourceSpec{to: "blocked", spans: 1})))
 	}
 	send()
 	// Wait until the single consumer holds the first request at the backend.
@@ -270,8 +351,8 @@ func TestShutdownDoesNotWaitDestinationByDestination(t *testing.T) {
 
 	for range 3 {
 		require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(
-			resourceSpec{destination: "a-held", spans: 2},
-			resourceSpec{destination: "b-failing", spans: 2},
+			resourceSpec{to: "a-held", spans: 2},
+			resourceSpec{to: "b-failing", spans: 2},
 		)))
 	}
 	require.Eventually(t, func() bool { return g.arrived.Load() == 1 }, time.Second, 5*time.Millisecond)

@@ -2,6 +2,7 @@ package destinationsexporter // import "github.com/tracebound/tracebound/exporte
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
@@ -21,9 +22,7 @@ func NewFactory() exporter.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{
-		RouteAttribute: DefaultRouteAttribute,
-	}
+	return &Config{}
 }
 
 // createTraces builds one otlphttp exporter per destination up front, so a
@@ -32,7 +31,7 @@ func createDefaultConfig() component.Config {
 // retries of its own: each destination queues and retries for itself, and
 // the dispatcher only hands resources over.
 func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
-	exp, err := newDestinationsExporter(ctx, set, cfg.(*Config))
+	exp, err := newDestinationsExporter(ctx, set, cfg.(*Config), time.Now)
 	if err != nil {
 		return nil, err
 	}

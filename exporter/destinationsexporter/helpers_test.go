@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/tracebound/tracebound/exporter/destinationsexporter/internal/metadatatest"
+	"github.com/tracebound/tracebound/internal/route"
 )
 
 // backend is a real OTLP/HTTP traces endpoint that decodes every request
@@ -157,15 +158,15 @@ func startExporter(t *testing.T, cfg *Config) (exporter.Traces, *componenttest.T
 	return exp, tel
 }
 
-// resourceSpec describes one resource of a test batch: its route attribute
-// (absent when empty) and how many spans it holds.
+// resourceSpec describes one resource of a test batch: its route (the value
+// of route.Attribute, absent when empty) and how many spans it holds.
 type resourceSpec struct {
-	destination string
-	spans       int
+	to    string
+	spans int
 }
 
 // newTraces builds a batch with one resource per spec, each stamped with the
-// trace config attributes trace_routing would set.
+// trace config attributes and the route trace_routing would set.
 func newTraces(specs ...resourceSpec) ptrace.Traces {
 	td := ptrace.NewTraces()
 	for _, s := range specs {
@@ -175,8 +176,8 @@ func newTraces(specs ...resourceSpec) ptrace.Traces {
 		attrs.PutStr("trace_config.account", "a1")
 		attrs.PutStr("trace_config.zone", "z1")
 		attrs.PutStr("trace_config.workspace", "w1")
-		if s.destination != "" {
-			attrs.PutStr(DefaultRouteAttribute, s.destination)
+		if s.to != "" {
+			attrs.PutStr(route.Attribute, s.to)
 		}
 		spans := rs.ScopeSpans().AppendEmpty().Spans()
 		for i := 0; i < s.spans; i++ {

@@ -60,9 +60,9 @@ func TestHeadersNeverLogged(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, exp.ConsumeTraces(context.Background(), newTraces(
-		resourceSpec{destination: "ok", spans: 1},
-		resourceSpec{destination: "refused", spans: 1},
-		resourceSpec{destination: "failing", spans: 1},
+		resourceSpec{to: "ok", spans: 1},
+		resourceSpec{to: "refused", spans: 1},
+		resourceSpec{to: "failing", spans: 1},
 	)))
 	require.Eventually(t, func() bool {
 		return counter(t, tel, metricLost, "reason", "send_failed") == 2

@@ -63,7 +63,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.ExporterDestinationsSpansDropped, err = builder.meter.Int64Counter(
 		"otelcol_exporter_destinations_spans_dropped",
-		metric.WithDescription("Spans no destination was chosen for, by reason (unrouted, unknown_destination). [Alpha]"),
+		metric.WithDescription("Spans dropped by reason. unrouted counts the spans of a resource without a route (no tracebound.route attribute, or one naming nothing); unknown_destination counts a resource's spans once per distinct name of its route that is not a key of `destinations` (no copy is made for such a name). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

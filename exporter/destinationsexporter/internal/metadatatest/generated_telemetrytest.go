@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) exporter.Settings {
 func AssertEqualExporterDestinationsSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_destinations_spans_dropped",
-		Description: "Spans no destination was chosen for, by reason (unrouted, unknown_destination). [Alpha]",
+		Description: "Spans dropped by reason. unrouted counts the spans of a resource without a route (no tracebound.route attribute, or one naming nothing); unknown_destination counts a resource's spans once per distinct name of its route that is not a key of `destinations` (no copy is made for such a name). [Alpha]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
