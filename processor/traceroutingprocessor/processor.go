@@ -55,14 +55,16 @@ func (p *tracesProcessor) shutdown(context.Context) error {
 }
 
 // processTraces stamps every resource of one request with its route and
-// trace_config.* fields, in place, and removes the resources that go
-// nowhere. Copies per destination are made by the destinations exporter,
+// trace_config.* fields, in place, removes the resources that go nowhere,
+// and folds a resource identical to the one before it into it (merge.go). Copies per destination are made by the destinations exporter,
 // which knows which names exist. When nothing is left it returns
 // ErrSkipProcessingData, so the next consumer is not called and the sender
 // sees no error.
 func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	req := request{p: p, ctx: ctx, header: -1}
 	rss := td.ResourceSpans()
+	var last ptrace.ResourceSpans // the last resource kept, stamped
+	lastEntry := -1
 	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		attrs := rs.Resource().Attributes()
 		i := req.resolve(attrs)
@@ -72,7 +74,12 @@ func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 		if e.d.route == "" {
 			return true
 		}
+		if i == lastEntry && sameResource(last, rs, e.d) {
+			appendScopes(last.ScopeSpans(), rs.ScopeSpans())
+			return true
+		}
 		stampResource(attrs, e.d)
+		last, lastEntry = rs, i
 		return false
 	})
 	p.tel.record(ctx, req.entries)
@@ -88,9 +95,7 @@ func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 // decision's. The capacity is reserved once, so stamping costs one slice
 // growth per resource, not one per attribute.
 func stampResource(attrs pcommon.Map, d *decision) {
-	attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
-		return k == attrTraceConfig || k == route.Attribute || strings.HasPrefix(k, attrFieldPrefix)
-	})
+	attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return ownedKey(k) })
 	attrs.EnsureCapacity(attrs.Len() + len(d.stamps) + 1)
 	for _, s := range d.stamps {
 		attrs.PutStr(s.key, s.value)

@@ -1,0 +1,84 @@
+package traceroutingprocessor // import "github.com/tracebound/tracebound/processor/traceroutingprocessor"
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/xpdata/entity"
+
+	"github.com/tracebound/tracebound/internal/route"
+)
+
+// Producers such as cloudflare/foundations send every span in a
+// ResourceSpans of its own, all with the same resource: 512 copies of
+// {service.name, service.version} per request. A resource that is identical
+// to the one before it and has the same decision joins it instead of being
+// stamped again: its scopes are appended to the previous resource's (the
+// first one's spans to the previous last scope when the scopes are equal).
+// Nothing changes in what the spans say (same resource, same scope), but
+// each group is stamped once, and batch, destinations and every backend get
+// one resource instead of hundreds.
+
+// ownedKey reports whether the processor writes or removes the attribute:
+// such keys do not make two resources different, since both leave with the
+// same stamps.
+func ownedKey(k string) bool {
+	return k == attrTraceConfig || k == route.Attribute || strings.HasPrefix(k, attrFieldPrefix)
+}
+
+// sameResource reports whether raw, not yet stamped, is the resource that
+// stamped (stamped by d) already carries, apart from the keys the processor
+// owns.
+func sameResource(stamped, raw ptrace.ResourceSpans, d *decision) bool {
+	if stamped.SchemaUrl() != raw.SchemaUrl() {
+		return false
+	}
+	a, b := stamped.Resource(), raw.Resource()
+	if a.DroppedAttributesCount() != b.DroppedAttributesCount() ||
+		entity.ResourceEntityRefs(a).Len() > 0 || entity.ResourceEntityRefs(b).Len() > 0 {
+		return false
+	}
+	// stampResource left exactly d's stamps and the route as owned keys.
+	return equalUnowned(a.Attributes(), a.Attributes().Len()-len(d.stamps)-1, b.Attributes())
+}
+
+// equalUnowned reports whether b, on the keys the processor does not own,
+// is exactly stamped's unowned part, which holds unowned keys.
+func equalUnowned(stamped pcommon.Map, unowned int, b pcommon.Map) bool {
+	n, same := 0, true
+	b.Range(func(k string, v pcommon.Value) bool {
+		if ownedKey(k) {
+			return true
+		}
+		n++
+		av, ok := stamped.Get(k)
+		same = ok && av.Equal(v)
+		return same
+	})
+	return same && n == unowned
+}
+
+// appendScopes moves the scopes of src to the end of dst. When src's first
+// scope equals dst's last one, its spans join that scope; order is kept.
+func appendScopes(dst, src ptrace.ScopeSpansSlice) {
+	if dst.Len() > 0 && src.Len() > 0 {
+		last, first := dst.At(dst.Len()-1), src.At(0)
+		if sameScope(last, first) {
+			first.Spans().MoveAndAppendTo(last.Spans())
+			if src.Len() == 1 {
+				return // the usual case: one scope, now empty, goes with its resource
+			}
+			src.RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Spans().Len() == 0 })
+		}
+	}
+	src.MoveAndAppendTo(dst)
+}
+
+func sameScope(a, b ptrace.ScopeSpans) bool {
+	sa, sb := a.Scope(), b.Scope()
+	return a.SchemaUrl() == b.SchemaUrl() &&
+		sa.Name() == sb.Name() && sa.Version() == sb.Version() &&
+		sa.DroppedAttributesCount() == sb.DroppedAttributesCount() &&
+		sa.Attributes().Equal(sb.Attributes())
+}
