@@ -9,13 +9,17 @@ import (
 	"go.opentelemetry.io/collector/component"
 )
 
-// Policies for identity.on_violation.
+// Policies for identity.on_violation. Every policy counts violations by
+// kind.
 const (
 	// OnViolationTag keeps the span and adds lifecycle.identity.violations.
 	OnViolationTag = "tag"
 	// OnViolationDrop drops the span.
 	OnViolationDrop = "drop"
-	// OnViolationCount changes nothing; violations are only counted.
+	// OnViolationCount (the default) changes nothing; violations are only
+	// counted. Spans of producers that carry no identity travel on to
+	// customers' destinations, which must never receive our diagnostics
+	// unasked.
 	OnViolationCount = "count"
 )
 
@@ -29,7 +33,7 @@ const (
 
 // Defaults.
 const (
-	defaultOnViolation = OnViolationTag
+	defaultOnViolation = OnViolationCount
 	defaultMaxSpans    = 2000
 	defaultMaxAge      = 10 * time.Minute
 	defaultIdleTimeout = 5 * time.Minute
@@ -53,7 +57,10 @@ type IdentityConfig struct {
 	// resource. Default: the five lifecycle keys, see defaultIdentityAttributes.
 	// Setting the list replaces the default; an empty list checks nothing.
 	Attributes []AttributeRule `mapstructure:"attributes"`
-	// OnViolation is tag (default), drop or count.
+	// OnViolation is what happens to a span that breaks the schema: count
+	// (default: change nothing, count each violation by kind), tag (keep the
+	// span, add lifecycle.identity.violations) or drop (drop the span).
+	// Violations are counted by kind under every policy.
 	OnViolation string `mapstructure:"on_violation"`
 }
 

@@ -41,7 +41,8 @@ func TestLoadConfig(t *testing.T) {
 			Split: SplitConfig{MaxSpans: 500, MaxAge: time.Minute, IdleTimeout: 30 * time.Second, MaxTraces: 1000},
 		}},
 		{name: "count_only", want: withIdentity(IdentityConfig{OnViolation: OnViolationCount, Attributes: defaultIdentityAttributes()})},
-		{name: "no_schema", want: withIdentity(IdentityConfig{OnViolation: OnViolationTag, Attributes: []AttributeRule{}})},
+		{name: "no_schema", want: withIdentity(IdentityConfig{OnViolation: OnViolationCount, Attributes: []AttributeRule{}})},
+		{name: "tag", want: withIdentity(IdentityConfig{OnViolation: OnViolationTag, Attributes: defaultIdentityAttributes()})},
 		{name: "bad_policy", wantErr: `identity.on_violation: must be "tag", "drop" or "count", got "ignore"`},
 		{name: "bad_pattern", wantErr: `identity.attributes[2].pattern: key "process.nonce": error parsing regexp: missing closing ]: ` + "`[a-z`"},
 		{name: "bad_type", wantErr: `identity.attributes[0].type: key "footprint.revision": must be "string", "int", "double" or "bool", got "integer"`},
@@ -77,7 +78,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 10*time.Minute, cfg.Split.MaxAge)
 	assert.Equal(t, 5*time.Minute, cfg.Split.IdleTimeout)
 	assert.Equal(t, 100_000, cfg.Split.MaxTraces)
-	assert.Equal(t, OnViolationTag, cfg.Identity.OnViolation)
+	assert.Equal(t, OnViolationCount, cfg.Identity.OnViolation, "the default changes no data")
 	keys := make([]string, 0, len(cfg.Identity.Attributes))
 	for _, a := range cfg.Identity.Attributes {
 		keys = append(keys, a.Key)

@@ -83,8 +83,10 @@ var goldenCases = []goldenCase{
 		},
 	},
 	{
-		// Default schema, on_violation tag: each span shows what is wrong.
-		name: "identity_violations_tagged",
+		// Default schema, on_violation tag (not the default, count, which
+		// changes nothing): each span shows what is wrong.
+		name:   "identity_violations_tagged",
+		config: func(c *Config) { c.Identity.OnViolation = OnViolationTag },
 		input: func() ptrace.Traces {
 			td := batch([]tspan{
 				g("ok", 0x51, 0), g("missing", 0x52, 0), g("bad-type", 0x53, 0),

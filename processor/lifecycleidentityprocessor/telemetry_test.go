@@ -111,6 +111,43 @@ func TestTelemetryViolationsAndDrops(t *testing.T) {
 	}
 }
 
+// TestDefaultCountsViolationsChangesNothing: with the default config
+// (on_violation count), a span that carries none of the identity attributes,
+// on itself or its resource, leaves exactly as it came, without
+// lifecycle.identity.violations, while the violations metric counts it: the
+// default never adds diagnostics to spans bound for customers' destinations.
+func TestDefaultCountsViolationsChangesNothing(t *testing.T) {
+	tt := newTelemetry(t)
+	sink := new(consumertest.TracesSink)
+	f := NewFactory()
+	p, err := f.CreateTraces(t.Context(), telemetrySettings(tt), f.CreateDefaultConfig(), sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(t.Context(), componenttest.NewNopHost()))
+
+	td := batch([]tspan{g("no-identity", 1, 0)})
+	td.ResourceSpans().At(0).Resource().Attributes().Clear()
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("app.key", "v")
+	want := ptrace.NewTraces()
+	td.CopyTo(want)
+	require.NoError(t, p.ConsumeTraces(t.Context(), td))
+	require.NoError(t, p.Shutdown(t.Context()))
+
+	require.Len(t, sink.AllTraces(), 1)
+	got := sink.AllTraces()[0]
+	span := got.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	_, tagged := span.Attributes().Get(violationsAttr)
+	assert.False(t, tagged, "count adds no %s attribute", violationsAttr)
+	assert.Equal(t, want, got, "the span leaves unchanged")
+
+	// The default schema requires component.name and footprint.identifier;
+	// the other three keys are optional, so their absence is no violation.
+	assert.Equal(t, int64(2), counterValue(t, tt, mViolation, attribute.String("kind", "missing")))
+	assert.Equal(t, int64(0), counterValue(t, tt, mViolation, attribute.String("kind", "type")))
+	assert.Equal(t, int64(0), counterValue(t, tt, mViolation, attribute.String("kind", "pattern")))
+	assert.Equal(t, int64(1), counterValue(t, tt, mProcessed))
+	assert.Equal(t, int64(0), counterValue(t, tt, mDropped))
+}
+
 func TestDropEverythingSkipsBatch(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Identity.OnViolation = OnViolationDrop

@@ -31,6 +31,7 @@ func violationList(t *testing.T, span ptrace.Span) []string {
 // deliberately neither sorted by key nor grouped by kind.
 func TestViolationsListedInSchemaOrder(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
+	cfg.Identity.OnViolation = OnViolationTag
 	cfg.Identity.Attributes = []AttributeRule{
 		{Key: "zeta", Required: true},
 		{Key: "alpha", Type: TypeInt},
@@ -69,9 +70,11 @@ func TestViolationsListedInSchemaOrder(t *testing.T) {
 }
 
 // TestViolationsDefaultSchemaOrder: the same with the shipped schema, every
-// one of its five keys broken.
+// one of its five keys broken (on_violation tag, which is not the default).
 func TestViolationsDefaultSchemaOrder(t *testing.T) {
-	p := newCore(t, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
+	cfg := createDefaultConfig().(*Config)
+	cfg.Identity.OnViolation = OnViolationTag
+	p := newCore(t, cfg, newFakeClock(), nopSettings())
 	td := batch([]tspan{g("all-wrong", 1, 0)})
 	res := td.ResourceSpans().At(0).Resource().Attributes()
 	res.Clear()
