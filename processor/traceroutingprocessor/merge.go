@@ -61,11 +61,17 @@ func equalUnowned(stamped pcommon.Map, unowned int, b pcommon.Map) bool {
 
 // appendScopes moves the scopes of src to the end of dst. When src's first
 // scope equals dst's last one, its spans join that scope; order is kept.
-func appendScopes(dst, src ptrace.ScopeSpansSlice) {
+// room is how many resources, src's included, are left in the request: when
+// the joined scope must grow, it grows once for all of them alike, not by
+// doubling 512 one-span appends.
+func appendScopes(dst, src ptrace.ScopeSpansSlice, room int) {
 	if dst.Len() > 0 && src.Len() > 0 {
 		last, first := dst.At(dst.Len()-1), src.At(0)
 		if sameScope(last, first) {
-			first.Spans().MoveAndAppendTo(last.Spans())
+			spans, more := last.Spans(), first.Spans()
+			// A no-op while the resources that follow are alike.
+			spans.EnsureCapacity(spans.Len() + more.Len()*room)
+			more.MoveAndAppendTo(spans)
 			if src.Len() == 1 {
 				return // the usual case: one scope, now empty, goes with its resource
 			}

@@ -65,7 +65,9 @@ func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 	rss := td.ResourceSpans()
 	var last ptrace.ResourceSpans // the last resource kept, stamped
 	lastEntry := -1
+	n, seen := rss.Len(), 0
 	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		seen++
 		attrs := rs.Resource().Attributes()
 		i := req.resolve(attrs)
 		e := &req.entries[i]
@@ -75,7 +77,7 @@ func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 			return true
 		}
 		if i == lastEntry && sameResource(last, rs, e.d) {
-			appendScopes(last.ScopeSpans(), rs.ScopeSpans())
+			appendScopes(last.ScopeSpans(), rs.ScopeSpans(), n-seen+1)
 			return true
 		}
 		stampResource(attrs, e.d)
