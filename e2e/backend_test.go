@@ -6,8 +6,14 @@ import (
 	"github.com/tracebound/tracebound/testbed/mockbackend"
 )
 
+// routeAttribute is the resource attribute on which trace_routing hands a
+// resource's route (its destination names) to the destinations exporter.
+// It is internal to the pipeline: destinations removes it before sending,
+// so no backend may ever see it.
+const routeAttribute = "tracebound.route"
+
 // Resource attributes whose values the backends count.
-var countedAttributes = []string{"service.name", "trace_config.account", "trace_config.zone", "trace_config.workspace", "trace_config.destination"}
+var countedAttributes = []string{"service.name", "trace_config.account", "trace_config.zone", "trace_config.workspace", routeAttribute}
 
 // newBackend starts the testbed's mock OTLP/HTTP backend, recording every
 // span for invariant checks, closed at cleanup.
@@ -26,4 +32,15 @@ func startBackend(t *testing.T, opts mockbackend.Options) *mockbackend.Backend {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	return b
+}
+
+// assertNoRoute checks that no span reached b (a newBackend) carrying the
+// route attribute.
+func assertNoRoute(t *testing.T, b *mockbackend.Backend) {
+	t.Helper()
+	for v, n := range b.AttributeCounts(routeAttribute) {
+		if v != "" {
+			t.Errorf("%s received %d spans with %s=%q: the route must be removed before sending", b.Name(), n, routeAttribute, v)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,32 +24,18 @@ import (
 // TestGatewayConfig is issue 4's "Done when", tried as a new user would:
 // configs/gateway.yaml itself (not a copy written for the test), configured
 // only through the environment variables its header documents, with three
-// local OTLP/HTTP backends. Requests carrying different trace configs arrive
-// at exactly the destinations they name, requests without one are dropped
-// and counted, and stopping one backend changes nothing for the other two.
+// local OTLP/HTTP backends. Requests carrying foundations-shaped trace
+// configs arrive at exactly the destinations gateway.yaml's routes give
+// them, requests without a trace config, with one that cannot be read or
+// with one that matches no route are dropped and counted, and stopping one
+// backend changes nothing for the other two.
 func TestGatewayConfig(t *testing.T) {
 	backends := map[string]*mockbackend.Backend{
 		"tempo":  newBackend(t, "tempo"),
 		"vendor": newBackend(t, "vendor"),
 		"audit":  newBackend(t, "audit"),
 	}
-	dir := shortTempDir(t)
-	socket := filepath.Join(dir, "gateway.sock")
-	metricsPort, err := collector.FreePort()
-	require.NoError(t, err)
-	healthPort, err := collector.FreePort()
-	require.NoError(t, err)
-	t.Setenv("TRACEBOUND_SOCKET", socket)
-	t.Setenv("TRACEBOUND_METRICS_PORT", strconv.Itoa(metricsPort))
-	t.Setenv("TRACEBOUND_HEALTH_PORT", strconv.Itoa(healthPort))
-	t.Setenv("TEMPO_ENDPOINT", backends["tempo"].URL)
-	t.Setenv("VENDOR_ENDPOINT", backends["vendor"].URL)
-	t.Setenv("AUDIT_ENDPOINT", backends["audit"].URL)
-
-	// A link to the file itself, so the collector's log lands in dir.
-	cfg := filepath.Join(dir, "gateway.yaml")
-	require.NoError(t, os.Symlink(filepath.Join(repoRoot(), "configs", "gateway.yaml"), cfg))
-	p := startCollector(t, cfg, metricsPort, socket)
+	p, socket, healthPort := startGateway(t, backends)
 
 	// health_check serves on the port from the environment.
 	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://127.0.0.1:"+strconv.Itoa(healthPort)+"/", nil)
@@ -58,11 +45,60 @@ func TestGatewayConfig(t *testing.T) {
 	res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 
-	client := udsClient(t, socket)
+	// gateway.yaml's routes: account 42 -> tempo, vendor; accounts 7 and 8
+	// with a zone -> tempo, audit; any other zone -> tempo; the rest dropped.
+	before := []routedRequest{
+		{header: `{"zoneId":12345,"accountId":1}`, traceID: 1, spans: 10, to: []string{"tempo"},
+			stamps: map[string]string{"account": "1", "zone": "12345"}},
+		{header: `{"zoneId":12345,"accountId":42}`, traceID: 2, spans: 7, to: []string{"tempo", "vendor"},
+			stamps: map[string]string{"account": "42", "zone": "12345"}},
+		{header: "zone=9;account=7", traceID: 3, spans: 6, to: []string{"tempo", "audit"},
+			stamps: map[string]string{"account": "7", "zone": "9"}},
+		{header: base64.StdEncoding.EncodeToString([]byte(`{"account_id":"8","zone_id":"z-4"}`)), traceID: 4, spans: 4,
+			to: []string{"tempo", "audit"}, stamps: map[string]string{"account": "8", "zone": "z-4"}},
+		{traceID: 5, spans: 5, reason: "missing"},
+		{header: `{"zoneId":12345,"accountId":`, traceID: 6, spans: 3, reason: "invalid"},
+		{header: `{"accountId":3}`, traceID: 7, spans: 2, reason: "unrouted"},
+	}
 	// Vendor retries alone: tempo and audit get everything as fast as before.
-	checkRoutingAcrossBackends(t, client, p, backends, 3*time.Second)
-	assert.EqualValues(t, 50+7, selfMetric(t, p, "otelcol_exporter_destinations_spans_routed", map[string]string{"destination": "vendor"}),
+	var whileDown []routedRequest
+	for i := range 6 {
+		r := routedRequest{header: `{"zoneId":12345,"accountId":42}`, traceID: byte(10 + i), spans: 10,
+			to: []string{"tempo", "vendor"}, stamps: map[string]string{"account": "42", "zone": "12345"}}
+		if i%2 == 1 {
+			r.header, r.to, r.stamps = "zone=9;account=7", []string{"tempo", "audit"}, map[string]string{"account": "7", "zone": "9"}
+		}
+		whileDown = append(whileDown, r)
+	}
+	checkRoutingAcrossBackends(t, udsClient(t, socket), p, backends, before, whileDown, 3*time.Second)
+	assert.EqualValues(t, 7+30, selfMetric(t, p, "otelcol_exporter_destinations_spans_routed", map[string]string{"destination": "vendor"}),
 		"vendor was offered its share, which it now retries on its own")
+}
+
+// startGateway runs configs/gateway.yaml itself (through a link in a temp
+// folder, so that its log lands there), configured only through the
+// environment variables its header documents: the socket, free ports for
+// its metrics and health_check, and each backend's URL as <NAME>_ENDPOINT
+// (TEMPO_ENDPOINT, VENDOR_ENDPOINT, AUDIT_ENDPOINT). It returns the
+// collector, its socket and its health_check port.
+func startGateway(t *testing.T, backends map[string]*mockbackend.Backend) (p *collector.Process, socket string, healthPort int) {
+	t.Helper()
+	dir := shortTempDir(t)
+	socket = filepath.Join(dir, "gateway.sock")
+	metricsPort, err := collector.FreePort()
+	require.NoError(t, err)
+	healthPort, err = collector.FreePort()
+	require.NoError(t, err)
+	t.Setenv("TRACEBOUND_SOCKET", socket)
+	t.Setenv("TRACEBOUND_METRICS_PORT", strconv.Itoa(metricsPort))
+	t.Setenv("TRACEBOUND_HEALTH_PORT", strconv.Itoa(healthPort))
+	for name, b := range backends {
+		t.Setenv(strings.ToUpper(name)+"_ENDPOINT", b.URL)
+	}
+
+	cfg := filepath.Join(dir, "gateway.yaml")
+	require.NoError(t, os.Symlink(filepath.Join(repoRoot(), "configs", "gateway.yaml"), cfg))
+	return startCollector(t, cfg, metricsPort, socket), socket, healthPort
 }
 
 // TestLocalConfigHeaderOverTCP: configs/local.yaml's TCP otlp receiver keeps

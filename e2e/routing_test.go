@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -42,8 +44,9 @@ service:
 }
 
 // Requests over one socket with different trace config headers reach exactly
-// the destinations they name; a request without one is dropped and counted;
-// a destination that goes down changes nothing for the others.
+// the destinations they name; requests without one, or naming none (the
+// default config has no routes), are dropped and counted; a destination
+// that goes down changes nothing for the others.
 func TestRoutingByTraceConfigHeader(t *testing.T) {
 	backends := map[string]*mockbackend.Backend{
 		"tempo":  newBackend(t, "tempo"),
@@ -56,32 +59,66 @@ func TestRoutingByTraceConfigHeader(t *testing.T) {
 	p := startCollector(t, cfg, metricsPort, socket)
 	client := udsClient(t, socket)
 
-	checkRoutingAcrossBackends(t, client, p, backends, 5*time.Second)
+	before := []routedRequest{
+		{header: `{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo"]}`, traceID: 1, spans: 10, to: []string{"tempo"},
+			stamps: map[string]string{"account": "a1", "zone": "z1", "workspace": "w1"}},
+		{header: base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a2","zone":"z2","workspace":"w2","destinations":["vendor","audit"]}`)),
+			traceID: 2, spans: 7, to: []string{"vendor", "audit"}, stamps: map[string]string{"account": "a2", "zone": "z2", "workspace": "w2"}},
+		{header: "account=a4;destinations=tempo|audit", traceID: 4, spans: 3, to: []string{"tempo", "audit"},
+			stamps: map[string]string{"account": "a4"}},
+		{traceID: 3, spans: 5, reason: "missing"},
+		{header: `{"account":"a5"}`, traceID: 5, spans: 4, reason: "unrouted"}, // no routes in the default config
+	}
+	var whileDown []routedRequest
+	for i := range 5 {
+		whileDown = append(whileDown, routedRequest{header: `{"account":"a3","destinations":["tempo","vendor","audit"]}`,
+			traceID: byte(10 + i), spans: 10, to: []string{"tempo", "vendor", "audit"}, stamps: map[string]string{"account": "a3"}})
+	}
+	checkRoutingAcrossBackends(t, client, p, backends, before, whileDown, 5*time.Second)
 	require.Eventually(t, func() bool {
 		return selfMetric(t, p, "otelcol_exporter_destinations_spans_lost", map[string]string{"destination": "vendor"}) == 50
 	}, 20*time.Second, 100*time.Millisecond, "what the down destination loses is counted")
 }
 
+// routedRequest is one request of a routing scenario and where it must land.
+type routedRequest struct {
+	header  string // the cf-trace-config header; "" sends none
+	traceID byte   // the request is makeTraces(traceID, spans)
+	spans   int
+	// to are the destinations that must receive the request, each once;
+	// none: it is dropped, and counted under reason.
+	to     []string
+	reason string
+	// stamps are the trace_config.<field> resource attributes it must
+	// arrive with (field -> value); every other field must be absent.
+	stamps map[string]string
+}
+
 // checkRoutingAcrossBackends is the routing scenario TestRoutingByTraceConfigHeader
 // and TestGatewayConfig share, against a collector p that routes by trace
 // config header to the backends "tempo", "vendor" and "audit" and receives
-// on client's socket. A request naming tempo in a raw JSON header, one naming
-// vendor and audit in a base64 one and one without a header are sent: each
-// backend gets exactly the spans of the requests naming it, with the trace
-// config's identity stamped and the route attribute removed, and the
-// request without a header is dropped and counted. Then vendor is closed
-// and five requests naming all three are sent: tempo and audit must receive
-// them in full within downWithin, vendor nothing more. What the collector
-// then counts for vendor is left to the caller.
-func checkRoutingAcrossBackends(t *testing.T, client *loadgen.Client, p *collector.Process, backends map[string]*mockbackend.Backend, downWithin time.Duration) {
+// on client's socket. The requests of before are sent: each backend gets
+// exactly the spans of the requests routed to it, with their trace config
+// stamped and without the route attribute, and the dropped ones are counted
+// by reason. Then vendor is closed and the requests of whileDown are sent:
+// the other backends must receive their share in full within downWithin,
+// vendor nothing more. What the collector then counts for vendor is left to
+// the caller.
+func checkRoutingAcrossBackends(t *testing.T, client *loadgen.Client, p *collector.Process, backends map[string]*mockbackend.Backend,
+	before, whileDown []routedRequest, downWithin time.Duration) {
 	t.Helper()
-	raw := `{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo"]}`
-	encoded := base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a2","zone":"z2","workspace":"w2","destinations":["vendor","audit"]}`))
-	postTraces(t, client, makeTraces(1, 10), map[string]string{"cf-trace-config": raw})
-	postTraces(t, client, makeTraces(2, 7), map[string]string{"Cf-Trace-Config": encoded})
-	postTraces(t, client, makeTraces(3, 5), nil) // no trace config: dropped and counted, as the producer side does
+	send := func(reqs []routedRequest) {
+		for _, r := range reqs {
+			var h map[string]string
+			if r.header != "" {
+				h = map[string]string{"cf-trace-config": r.header}
+			}
+			postTraces(t, client, makeTraces(r.traceID, r.spans), h)
+		}
+	}
 
-	want := map[string]int64{"tempo": 10, "vendor": 7, "audit": 7}
+	send(before)
+	want := routedSpans(before, backends)
 	require.Eventually(t, func() bool {
 		for name, n := range want {
 			if backends[name].Spans() != n {
@@ -89,45 +126,90 @@ func checkRoutingAcrossBackends(t *testing.T, client *loadgen.Client, p *collect
 			}
 		}
 		return true
-	}, 20*time.Second, 50*time.Millisecond, "each backend receives the requests that name it")
-	require.Eventually(t, func() bool {
-		return selfMetric(t, p, "otelcol_processor_trace_routing_spans_dropped", map[string]string{"reason": "missing"}) == 5
-	}, 10*time.Second, 50*time.Millisecond, "the request without a trace config is dropped and counted")
-	time.Sleep(500 * time.Millisecond) // a misrouted batch would arrive by now
-	for name, n := range want {
-		assert.EqualValues(t, n, backends[name].Spans(), "%s got spans it was not named for", name)
-	}
-
-	for _, r := range backends["tempo"].Records() {
-		assert.Equal(t, byte(1), r.TraceID[0], "tempo got a span of another request")
-	}
-	assert.Equal(t, map[string]int64{"a1": 10}, backends["tempo"].AttributeCounts("trace_config.account"))
-	assert.Equal(t, map[string]int64{"z1": 10}, backends["tempo"].AttributeCounts("trace_config.zone"))
-	assert.Equal(t, map[string]int64{"w1": 10}, backends["tempo"].AttributeCounts("trace_config.workspace"))
-	for _, name := range []string{"vendor", "audit"} {
-		for _, r := range backends[name].Records() {
-			assert.Equal(t, byte(2), r.TraceID[0], "%s got a span of another request", name)
+	}, 20*time.Second, 50*time.Millisecond, "each backend receives the requests routed to it")
+	dropped := map[string]float64{}
+	for _, r := range before {
+		if len(r.to) == 0 {
+			dropped[r.reason] += float64(r.spans)
 		}
-		assert.Equal(t, map[string]int64{"a2": 7}, backends[name].AttributeCounts("trace_config.account"))
 	}
-	for name, n := range want {
-		assert.Equal(t, map[string]int64{"": n}, backends[name].AttributeCounts("trace_config.destination"),
-			"%s: the route attribute is removed before sending", name)
+	for reason, n := range dropped {
+		require.Eventually(t, func() bool {
+			return selfMetric(t, p, "otelcol_processor_trace_routing_spans_dropped", map[string]string{"reason": reason}) == n
+		}, 10*time.Second, 50*time.Millisecond, "%v spans dropped and counted as %s", n, reason)
 	}
+	time.Sleep(500 * time.Millisecond) // a misrouted batch would arrive by now
+	checkRouted(t, backends, before)
 
-	// The vendor backend goes away. Requests naming all three keep reaching
-	// tempo and audit in full: vendor fails (or retries) alone.
+	// The vendor backend goes away. Requests routed to it and others keep
+	// reaching the others in full: vendor fails (or retries) alone.
 	require.NoError(t, backends["vendor"].Close())
-	all := base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a3","destinations":["tempo","vendor","audit"]}`))
 	sent := time.Now()
-	for i := range 5 {
-		postTraces(t, client, makeTraces(byte(10+i), 10), map[string]string{"cf-trace-config": all})
-	}
+	send(whileDown)
+	all := append(slices.Clone(before), whileDown...)
+	want = routedSpans(all, backends)
+	want["vendor"] = routedSpans(before, backends)["vendor"]
 	require.Eventually(t, func() bool {
-		return backends["tempo"].Spans() == 60 && backends["audit"].Spans() == 57
-	}, downWithin, 20*time.Millisecond, "tempo and audit keep receiving everything while vendor is down")
-	t.Logf("tempo and audit received all 50 spans %s after the first send", time.Since(sent).Round(time.Millisecond))
-	assert.EqualValues(t, 7, backends["vendor"].Spans())
-	assert.Equal(t, map[string]int64{"a1": 10, "a3": 50}, backends["tempo"].AttributeCounts("trace_config.account"))
-	assert.Equal(t, map[string]int64{"a2": 7, "a3": 50}, backends["audit"].AttributeCounts("trace_config.account"))
+		for name, n := range want {
+			if name != "vendor" && backends[name].Spans() != n {
+				return false
+			}
+		}
+		return true
+	}, downWithin, 20*time.Millisecond, "the other backends keep receiving everything while vendor is down")
+	t.Logf("the others received everything %s after the first send while vendor was down", time.Since(sent).Round(time.Millisecond))
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, want["vendor"], backends["vendor"].Spans(), "vendor, closed, received nothing more")
+	checkRouted(t, backends, all, "vendor")
+}
+
+// routedSpans is how many spans of reqs each backend must receive.
+func routedSpans(reqs []routedRequest, backends map[string]*mockbackend.Backend) map[string]int64 {
+	want := map[string]int64{}
+	for name := range backends {
+		want[name] = 0
+	}
+	for _, r := range reqs {
+		for _, d := range r.to {
+			want[d] += int64(r.spans)
+		}
+	}
+	return want
+}
+
+// checkRouted checks what each backend (but those of skip) received against
+// reqs: the spans of exactly the requests routed to it, each request's
+// trace config stamped as trace_config.* on its resources, and never the
+// route attribute.
+func checkRouted(t *testing.T, backends map[string]*mockbackend.Backend, reqs []routedRequest, skip ...string) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(backends)) {
+		if slices.Contains(skip, name) {
+			continue
+		}
+		b := backends[name]
+		wantByRequest := map[byte]int{}
+		wantStamps := map[string]map[string]int64{}
+		for _, field := range []string{"account", "zone", "workspace"} {
+			wantStamps[field] = map[string]int64{}
+		}
+		for _, r := range reqs {
+			if !slices.Contains(r.to, name) {
+				continue
+			}
+			wantByRequest[r.traceID] += r.spans
+			for field, counts := range wantStamps {
+				counts[r.stamps[field]] += int64(r.spans)
+			}
+		}
+		gotByRequest := map[byte]int{}
+		for _, rec := range b.Records() {
+			gotByRequest[rec.TraceID[0]]++
+		}
+		assert.Equal(t, wantByRequest, gotByRequest, "%s: spans per request (by trace ID)", name)
+		for field, counts := range wantStamps {
+			assert.Equal(t, counts, b.AttributeCounts("trace_config."+field), "%s: spans per trace_config.%s", name, field)
+		}
+		assertNoRoute(t, b)
+	}
 }
