@@ -114,21 +114,29 @@ type Identity struct {
 	Processes int
 }
 
-// Routing adds a trace config header, a JSON object naming the account, zone,
-// workspace and destinations, to each request.
+// Routing adds a trace config header to each request, in one of the
+// shapes producers send (see TraceConfig).
 type Routing struct {
 	// Header name (default cf-trace-config).
 	Header string
+	// Configs, when not empty, are the trace configs sent, in turn:
+	// request n carries Configs[n % len(Configs)] (the requests without a
+	// header, see MissingEvery, take their turn too). They replace
+	// Destinations, Sets, the fields and the encoding below.
+	Configs []TraceConfig
 	// Destinations are spread over the requests round robin, one per
 	// request: the same as Sets of one destination each.
 	Destinations []string
 	// Sets, when not empty, replaces Destinations: request n names every
 	// destination of Sets[n % len(Sets)], so a request may name several
-	// (the collector then sends a copy to each).
+	// (the collector then sends a copy to each). Each set becomes a
+	// TraceConfig naming it, with the fields and the encoding below.
 	Sets      [][]string
 	Account   string
 	Zone      string
 	Workspace string
+	Encoding  Encoding
+	Base64    Base64
 	// MissingEvery sends every n-th request without the header (0: never).
 	MissingEvery int
 }
@@ -189,27 +197,12 @@ func (c *Config) applyDefaults() error {
 		c.Identity.Processes = 1
 	}
 	if c.Routing != nil {
-		// A copy: the defaults below must not change the caller's Routing.
+		// A copy: the defaults must not change the caller's Routing.
 		r := *c.Routing
+		if err := r.applyDefaults(); err != nil {
+			return err
+		}
 		c.Routing = &r
-		if r.Header == "" {
-			r.Header = DefaultHeader
-		}
-		if len(r.Destinations) == 0 && len(r.Sets) == 0 {
-			return errors.New("loadgen: routing needs at least one destination")
-		}
-		for _, set := range r.Sets {
-			if len(set) == 0 {
-				return errors.New("loadgen: routing sets must name at least one destination")
-			}
-		}
-		// Destinations are sets of one, so requests name their
-		// destinations one way only.
-		if len(r.Sets) == 0 {
-			for _, d := range r.Destinations {
-				r.Sets = append(r.Sets, []string{d})
-			}
-		}
 	}
 	if c.Retry.InitialInterval <= 0 {
 		c.Retry.InitialInterval = DefaultRetryInitial

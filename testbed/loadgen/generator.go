@@ -35,13 +35,20 @@ type Stats struct {
 	SpansFailed    int64 `json:"spans_failed"`
 	// SpansRejected is the sum of partial-success rejected_spans.
 	SpansRejected int64 `json:"spans_rejected"`
-	// ByDestination counts accepted spans per destination named in the trace
-	// config header (a request naming several counts for each); "" counts
-	// the spans of requests sent without a header.
+	// ByDestination counts accepted spans per destination of the request's
+	// trace config (TraceConfig.Routes: named in the header, or the
+	// destinations the collector's routes are expected to pick; a request
+	// with several counts for each); "" counts the spans of requests
+	// expected to reach none: sent without a header, or with a config
+	// that names and is routed to nothing.
 	ByDestination map[string]int64 `json:"by_destination,omitempty"`
-	StatusCounts  map[int]int64    `json:"status_counts,omitempty"`
-	LastError     string           `json:"last_error,omitempty"`
-	Elapsed       time.Duration    `json:"elapsed_ns"`
+	// ByConfig counts accepted spans per entry of Routing.Configs (after
+	// its defaults: one per set or destination when Configs was empty);
+	// requests without a header count in none.
+	ByConfig     []int64       `json:"by_config,omitempty"`
+	StatusCounts map[int]int64 `json:"status_counts,omitempty"`
+	LastError    string        `json:"last_error,omitempty"`
+	Elapsed      time.Duration `json:"elapsed_ns"`
 	// OfferTime is how long requests were offered (until Duration or the end
 	// of the plan), the base of OfferedRate.
 	OfferTime   time.Duration `json:"offer_time_ns"`
@@ -81,6 +88,9 @@ func New(cfg Config) (*Generator, error) {
 		stats:  Stats{ByDestination: map[string]int64{}, StatusCounts: map[int]int64{}},
 	}
 	g.builder = newPayloadBuilder(&g.cfg)
+	if cfg.Routing != nil {
+		g.stats.ByConfig = make([]int64, len(cfg.Routing.Configs))
+	}
 	if cfg.RecordParents {
 		g.parents = map[[8]byte]sentSpan{}
 	}
@@ -113,7 +123,7 @@ type job struct {
 	seq   int64
 	spans int
 	specs []spanSpec // encoded by the worker, so encoding runs in parallel
-	dests []string   // nil: no trace config header
+	cfg   int        // index in Routing.Configs; -1: no trace config header
 	hdr   string
 }
 
@@ -184,14 +194,14 @@ offer:
 			}
 			g.mu.Unlock()
 		}
-		hdr, dests := g.builder.header(seq)
+		hdr, tc := g.builder.header(seq)
 		planned += int64(n)
 		g.sent.Add(int64(n))
 		// A request the workers cannot take before the end of the offer is
 		// not offered at all: the run stays bounded by Duration.
 		offerTimer := time.NewTimer(time.Until(offerEnd))
 		select {
-		case jobs <- job{seq: seq, spans: n, specs: specs[:n], dests: dests, hdr: hdr}:
+		case jobs <- job{seq: seq, spans: n, specs: specs[:n], cfg: tc, hdr: hdr}:
 			offerTimer.Stop()
 		case <-offerTimer.C:
 			g.sent.Add(-int64(n))
@@ -312,10 +322,15 @@ func (g *Generator) record(j job, ok bool, res Result) {
 		accepted := int64(j.spans) - res.Rejected
 		g.stats.SpansAccepted += accepted
 		g.stats.SpansRejected += res.Rejected
-		if j.dests == nil {
+		var routes []string
+		if j.cfg >= 0 {
+			g.stats.ByConfig[j.cfg] += accepted
+			routes = g.cfg.Routing.Configs[j.cfg].Routes()
+		}
+		if len(routes) == 0 {
 			g.stats.ByDestination[""] += accepted
 		}
-		for _, d := range j.dests {
+		for _, d := range routes {
 			g.stats.ByDestination[d] += accepted
 		}
 		g.accepted.Add(accepted)

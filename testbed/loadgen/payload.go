@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -36,6 +35,8 @@ type payloadBuilder struct {
 	processes []process
 	started   time.Time
 	enc       *encoder
+	// headers are the header values of Routing.Configs, rendered once.
+	headers []string
 }
 
 func newPayloadBuilder(cfg *Config) *payloadBuilder {
@@ -50,6 +51,12 @@ func newPayloadBuilder(cfg *Config) *payloadBuilder {
 				identifier: fmt.Sprintf("%s-%03d", cfg.Identity.Component, i),
 				nonce:      newUUID(),
 			})
+		}
+	}
+	if r := cfg.Routing; r != nil {
+		for _, c := range r.Configs {
+			v, _ := c.Header() // applyDefaults checked every config
+			b.headers = append(b.headers, v)
 		}
 	}
 	b.enc = newEncoder(b)
@@ -130,30 +137,16 @@ func (b *payloadBuilder) buildPdata(specs []spanSpec, seq int64, now time.Time) 
 }
 
 // header returns the trace config header value for request seq and the
-// destinations it names; "" and nil when the request carries none.
-func (b *payloadBuilder) header(seq int64) (value string, dests []string) {
+// index of its config in Routing.Configs; "" and -1 when the request
+// carries none.
+func (b *payloadBuilder) header(seq int64) (value string, config int) {
 	r := b.cfg.Routing
 	if r == nil {
-		return "", nil
+		return "", -1
 	}
 	if r.MissingEvery > 0 && seq%int64(r.MissingEvery) == int64(r.MissingEvery-1) {
-		return "", nil
+		return "", -1
 	}
-	// applyDefaults made Destinations sets of one.
-	dests = r.Sets[int(seq%int64(len(r.Sets)))]
-	v, _ := json.Marshal(TraceConfig{
-		Account:      r.Account,
-		Zone:         r.Zone,
-		Workspace:    r.Workspace,
-		Destinations: dests,
-	})
-	return string(v), dests
-}
-
-// TraceConfig is the JSON of the trace config header.
-type TraceConfig struct {
-	Account      string   `json:"account"`
-	Zone         string   `json:"zone"`
-	Workspace    string   `json:"workspace"`
-	Destinations []string `json:"destinations"`
+	i := int(seq % int64(len(r.Configs)))
+	return b.headers[i], i
 }

@@ -2,11 +2,15 @@ package loadgen
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -49,7 +53,7 @@ func TestRoutingSets(t *testing.T) {
 		if hdr == "" {
 			seen[""] += n
 		} else {
-			var tc TraceConfig
+			var tc struct{ Destinations []string }
 			if err := json.Unmarshal([]byte(hdr), &tc); err != nil {
 				t.Errorf("header %q: %v", hdr, err)
 			}
@@ -157,16 +161,127 @@ func TestRoutingDestinations(t *testing.T) {
 		t.Fatal(err)
 	}
 	for seq, want := range []string{"a", "b", "c", "a"} {
-		v, dests := g.builder.header(int64(seq))
-		var tc TraceConfig
+		v, i := g.builder.header(int64(seq))
+		var tc struct{ Destinations []string }
 		if err := json.Unmarshal([]byte(v), &tc); err != nil {
 			t.Fatalf("header %q: %v", v, err)
 		}
-		if len(dests) != 1 || dests[0] != want || len(tc.Destinations) != 1 || tc.Destinations[0] != want {
-			t.Errorf("request %d names %v (header %v), want [%s]", seq, dests, tc.Destinations, want)
+		routes := g.cfg.Routing.Configs[i].Routes()
+		if len(routes) != 1 || routes[0] != want || len(tc.Destinations) != 1 || tc.Destinations[0] != want {
+			t.Errorf("request %d names %v (header %v), want [%s]", seq, routes, tc.Destinations, want)
 		}
 	}
-	if r.Sets != nil || r.Header != "" {
+	if r.Sets != nil || r.Header != "" || r.Configs != nil {
 		t.Errorf("the caller's Routing changed: %+v", r)
+	}
+}
+
+// TestTraceConfigHeader: each encoding writes what its producer sends,
+// byte for byte.
+func TestTraceConfigHeader(t *testing.T) {
+	foundations := TraceConfig{Account: "42", Zone: "12345", Encoding: EncodingJSONNumbers}
+	b64 := func(enc *base64.Encoding, s string) string { return enc.EncodeToString([]byte(s)) }
+	for _, c := range []struct {
+		tc   TraceConfig
+		want string
+	}{
+		{TraceConfig{Account: "a1", Zone: "z1", Workspace: "w1", Destinations: []string{"tempo", "vendor"}},
+			`{"account":"a1","zone":"z1","workspace":"w1","destinations":["tempo","vendor"]}`},
+		{TraceConfig{Account: "a1"}, `{"account":"a1"}`},
+		{foundations, `{"zoneId":12345,"accountId":42}`},
+		// Beyond float64's exact integers: sent with every digit.
+		{TraceConfig{Account: "9007199254740993", Workspace: "77", Encoding: EncodingJSONNumbers},
+			`{"accountId":9007199254740993,"workspaceId":77}`},
+		// Not JSON integers: strings.
+		{TraceConfig{Account: "acct-1", Zone: "007", Encoding: EncodingJSONNumbers}, `{"zoneId":"007","accountId":"acct-1"}`},
+		{TraceConfig{Account: "8", Zone: "2", Encoding: EncodingJSONSnake}, `{"account_id":"8","zone_id":"2"}`},
+		{TraceConfig{Account: "2", Zone: "1", Encoding: EncodingKV}, `zone=1;account=2`},
+		{TraceConfig{Account: "2", Destinations: []string{"a", "b"}, Encoding: EncodingKV}, `account=2;destinations=a|b`},
+		{TraceConfig{Account: "42", Zone: "12345", Encoding: EncodingJSONNumbers, Base64: Base64Std},
+			b64(base64.StdEncoding, `{"zoneId":12345,"accountId":42}`)},
+		{TraceConfig{Account: "a?>", Encoding: EncodingJSONSnake, Base64: Base64URL},
+			b64(base64.RawURLEncoding, `{"account_id":"a?\u003e"}`)},
+	} {
+		got, err := c.tc.Header()
+		if err != nil || got != c.want {
+			t.Errorf("%+v: %q, %v; want %q", c.tc, got, err, c.want)
+		}
+	}
+	for _, tc := range []TraceConfig{
+		{Account: "1", Encoding: EncodingKV, Base64: Base64Std},
+		{Account: "1;zone=2", Encoding: EncodingKV},
+		{Account: " 1", Encoding: EncodingKV},
+		{Account: "1", Destinations: []string{"a|b"}, Encoding: EncodingKV},
+		{Encoding: EncodingKV},
+		{Account: "1", Encoding: "yaml"},
+		{Account: "1", Base64: "hex"},
+	} {
+		if v, err := tc.Header(); err == nil {
+			t.Errorf("%+v: %q, want an error", tc, v)
+		}
+	}
+	if _, err := New(Config{Endpoint: "/x", Duration: time.Second,
+		Routing: &Routing{Configs: []TraceConfig{foundations, {Encoding: EncodingKV}}}}); err == nil {
+		t.Error("a config that cannot be written was accepted")
+	}
+}
+
+// TestRoutingConfigs: Configs are sent in turn, each header as rendered;
+// ByDestination counts each request's spans for the destinations it names
+// or is routed to ("" when none, or no header), ByConfig per config; the
+// caller's configs stay as they were.
+func TestRoutingConfigs(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int64{}
+	sock := serveUnix(t, func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		seen[r.Header.Get(DefaultHeader)] += int64(req.Traces().SpanCount())
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	})
+	configs := []TraceConfig{
+		{Account: "42", Zone: "12345", Encoding: EncodingJSONNumbers, RoutedTo: []string{"h", "f"}},
+		{Account: "7", Zone: "1", Encoding: EncodingKV, RoutedTo: []string{"h", "s"}},
+		{Account: "a1", Destinations: []string{"h", "f", "s"}, Base64: Base64URL},
+		{Account: "999", Encoding: EncodingKV}, // routed nowhere
+	}
+	before := slices.Clone(configs)
+	g, err := New(Config{
+		Endpoint: sock, Duration: 5 * time.Second, SpansPerRequest: 10, Workers: 2, MaxRequests: 10,
+		Routing: &Routing{Configs: configs, MissingEvery: 5},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := g.Run(context.Background())
+	// Requests 4 and 9 carry no header; 0 and 8 config 0, 1 and 5 config
+	// 1, 2 and 6 config 2, 3 and 7 config 3.
+	if want := []int64{20, 20, 20, 20}; !slices.Equal(st.ByConfig, want) {
+		t.Errorf("ByConfig = %v, want %v", st.ByConfig, want)
+	}
+	want := map[string]int64{"h": 60, "f": 40, "s": 40, "": 40}
+	if !maps.Equal(st.ByDestination, want) {
+		t.Errorf("ByDestination = %v, want %v", st.ByDestination, want)
+	}
+	wantSeen := map[string]int64{
+		`{"zoneId":12345,"accountId":42}`: 20,
+		"zone=1;account=7":                20,
+		base64.RawURLEncoding.EncodeToString([]byte(`{"account":"a1","destinations":["h","f","s"]}`)): 20,
+		"account=999": 20,
+		"":            20,
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !maps.Equal(seen, wantSeen) {
+		t.Errorf("server saw %v, want %v", seen, wantSeen)
+	}
+	if !slices.EqualFunc(configs, before, func(a, b TraceConfig) bool { return fmt.Sprint(a) == fmt.Sprint(b) }) {
+		t.Errorf("the caller's configs changed: %+v", configs)
 	}
 }

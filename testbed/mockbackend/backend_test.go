@@ -13,10 +13,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
-func traces(dest string, ids ...byte) ptrace.Traces {
+func traces(account string, ids ...byte) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("trace_config.destination", dest)
+	rs.Resource().Attributes().PutStr("trace_config.account", account)
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
 	for _, id := range ids {
 		sp := spans.AppendEmpty()
@@ -50,7 +50,7 @@ func gzipped(b []byte) []byte {
 }
 
 func TestBackendDecodesCountsAndFails(t *testing.T) {
-	b, err := Start(Options{Name: "x", Record: true, CountTraces: true, CountAttributes: []string{"trace_config.destination"}})
+	b, err := Start(Options{Name: "x", Record: true, CountTraces: true, CountAttributes: []string{"trace_config.account"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestBackendDecodesCountsAndFails(t *testing.T) {
 	if b.Spans() != 5 || b.Requests() != 3 || b.Refused() != 1 || b.BadRequests() != 1 {
 		t.Errorf("spans %d requests %d refused %d bad %d", b.Spans(), b.Requests(), b.Refused(), b.BadRequests())
 	}
-	if got := b.AttributeCounts("trace_config.destination"); got["a"] != 4 || got[""] != 1 {
+	if got := b.AttributeCounts("trace_config.account"); got["a"] != 4 || got[""] != 1 {
 		t.Errorf("attribute counts %v", got)
 	}
 	if got := b.TraceCounts()[pcommon.TraceID{1}]; got != 5 {

@@ -49,7 +49,7 @@ func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration
 	load.Span = loadgen.SpanShape{Attributes: 16, AttributeSize: 64}
 	load.DrainTimeout = 90 * time.Second
 	spec := e.pipeline(pipeline, main)
-	routeAll(spec, &load, "main")
+	routeAll(&spec, &load, "main")
 	spec.MemLimitMiB, spec.SpikeMiB = bpLimitMiB, bpSpikeMiB
 	l, err := e.launch(pipeline+" backpressure", pipeline, spec, bs...)
 	if err != nil {

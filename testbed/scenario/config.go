@@ -2,10 +2,13 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tracebound/tracebound/testbed/collector"
+	"github.com/tracebound/tracebound/testbed/loadgen"
 )
 
 // dest is one backend the pipeline exports to.
@@ -37,6 +40,56 @@ type pipelineSpec struct {
 	// exporter and receives every span.
 	Routing bool
 	Dests   []dest
+	// Routes is trace_routing's routes table (Routing only).
+	Routes []routeSpec
+}
+
+// routeSpec is one entry of trace_routing's routes: every condition of
+// Match must hold, first matching route wins.
+type routeSpec struct {
+	Match        []condition
+	Destinations []string
+}
+
+// condition is one key of a route's match: the field holds one of Values
+// (one value: exactly it), or, with the single value "*", any value.
+type condition struct {
+	Field  string
+	Values []string
+}
+
+// holds reports whether the condition holds for a field's value as the
+// collector reads it ("" when absent).
+func (c condition) holds(value string) bool {
+	if value == "" {
+		return false
+	}
+	return slices.Equal(c.Values, []string{"*"}) || slices.Contains(c.Values, value)
+}
+
+// routeOf is what trace_routing decides for a trace config, as DESIGN.md
+// says: the producer's destinations, else the first route whose every
+// condition holds, else none (on_unrouted: drop).
+func routeOf(routes []routeSpec, tc loadgen.TraceConfig) []string {
+	if len(tc.Destinations) > 0 {
+		return tc.Destinations
+	}
+	fields := map[string]string{"account": tc.Account, "zone": tc.Zone, "workspace": tc.Workspace}
+	for _, r := range routes {
+		if !slices.ContainsFunc(r.Match, func(c condition) bool { return !c.holds(fields[c.Field]) }) {
+			return r.Destinations
+		}
+	}
+	return nil
+}
+
+// yamlList renders names as a YAML flow list of quoted strings.
+func yamlList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // config renders the collector YAML, with self-telemetry on metricsPort.
@@ -66,7 +119,22 @@ func (p pipelineSpec) config(otlphttp string, metricsPort int) (string, []string
 		procs = append(procs, "lifecycle_identity")
 	}
 	if p.Routing {
-		b.WriteString("  trace_routing: {}\n")
+		if len(p.Routes) == 0 {
+			b.WriteString("  trace_routing: {}\n")
+		} else {
+			b.WriteString("  trace_routing:\n    routes:\n")
+		}
+		for _, r := range p.Routes {
+			var match []string
+			for _, c := range r.Match {
+				v := yamlList(c.Values)
+				if len(c.Values) == 1 {
+					v = strconv.Quote(c.Values[0])
+				}
+				match = append(match, c.Field+": "+v)
+			}
+			fmt.Fprintf(&b, "      - match: {%s}\n        destinations: %s\n", strings.Join(match, ", "), yamlList(r.Destinations))
+		}
 		procs = append(procs, "trace_routing")
 	}
 	b.WriteString("  batch: {}\n")

@@ -59,7 +59,7 @@ func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, 
 	if pipeline == Tracebound {
 		spec.Lifecycle, spec.MaxSpans = true, lifecycleMaxSpans
 	}
-	routeAll(spec, &load, "main")
+	routeAll(&spec, &load, "main")
 	l, err := e.launch(pipeline+" lifecycle", pipeline, spec, bs...)
 	if err != nil {
 		return err

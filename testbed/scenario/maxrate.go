@@ -143,7 +143,7 @@ func (e *Env) ramp(pipeline, label string, first int, stepTime time.Duration, ma
 	main := dest{Name: "main", URL: bs[0].URL}
 	spec := e.pipeline(pipeline, main)
 	probe := standardLoad(first, stepTime)
-	routeAll(spec, &probe, "main")
+	routeAll(&spec, &probe, "main")
 	l, err := e.launch(label, pipeline, spec, bs...)
 	if err != nil {
 		return 0, 0, false, err

@@ -38,7 +38,7 @@ func (e *Env) restartRun(pipeline string, rate int, d time.Duration) error {
 	load := standardLoad(rate, d)
 	load.DrainTimeout = 5 * time.Second
 	spec := e.pipeline(pipeline, main)
-	routeAll(spec, &load, "main")
+	routeAll(&spec, &load, "main")
 	l, err := e.launch(pipeline+" restart", pipeline, spec, bs...)
 	if err != nil {
 		return err

@@ -31,11 +31,17 @@ func standardLoad(rate int, d time.Duration) loadgen.Config {
 	}
 }
 
-// routeAll sends every request to one destination when the pipeline routes
-// (the stock pipeline never does).
-func routeAll(spec pipelineSpec, load *loadgen.Config, name string) {
+// routeAll routes every request to one destination when the pipeline
+// routes (the stock pipeline never does), the way foundations is served: the
+// header says whose spans they are in its tests' shape,
+// {"zoneId":12345,"accountId":42}, and names no destination; a route of the
+// collector's sends that account to name.
+func routeAll(spec *pipelineSpec, load *loadgen.Config, name string) {
 	if spec.Routing {
-		load.Routing = &loadgen.Routing{Destinations: []string{name}, Account: "acct-1", Zone: "zone-1", Workspace: "ws-1"}
+		spec.Routes = []routeSpec{{Match: []condition{{Field: "account", Values: []string{"42"}}}, Destinations: []string{name}}}
+		load.Routing = &loadgen.Routing{Configs: []loadgen.TraceConfig{
+			{Account: "42", Zone: "12345", Encoding: loadgen.EncodingJSONNumbers, RoutedTo: []string{name}},
+		}}
 	}
 }
 
@@ -86,7 +92,7 @@ func (e *Env) steadyRun(pipeline string, rate int, d time.Duration) (Run, error)
 	main := dest{Name: "main", URL: bs[0].URL}
 	load := standardLoad(rate, d)
 	spec := e.pipeline(pipeline, main)
-	routeAll(spec, &load, "main")
+	routeAll(&spec, &load, "main")
 	l, err := e.launch(fmt.Sprintf("%s %dk/s", pipeline, rate/1000), pipeline, spec, bs...)
 	if err != nil {
 		return Run{}, err
