@@ -44,7 +44,7 @@ var reasonMessages = [numReasons]string{
 	reasonMissing:            "Spans arrived without a trace config (no header and no trace.config resource attribute)",
 	reasonInvalid:            "Spans arrived with a trace config that cannot be read",
 	reasonUnrouted:           "Spans arrived with a trace config that names no destinations and matches no route",
-	reasonUnknownDestination: "A trace config named destinations that allowed_destinations does not list; those copies were dropped",
+	reasonUnknownDestination: "A trace config named destinations that allowed_destinations does not list; the spans do not go to them",
 }
 
 // entries notes one request's decisions and logs what is due.
