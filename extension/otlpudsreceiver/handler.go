@@ -205,6 +205,12 @@ func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *
 		return
 	}
 	ctx, pc := r.requestContext(req)
+	// Items holding a value nested deeper than pdata's protobuf decoder
+	// accepts are taken out before anything else sees them (depth.go).
+	deep, answered := refuseTooDeep(r, w, ctx, enc, s, data)
+	if answered {
+		return
+	}
 	if pc != nil {
 		s.stamp(data, pc)
 	}
@@ -229,6 +235,7 @@ func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *
 	if rejected > 0 {
 		msg = err.Error()
 	}
+	rejected, msg = deep.addTo(rejected, msg)
 	r.writeResponse(w, enc, s.response(rejected, msg))
 }
 
