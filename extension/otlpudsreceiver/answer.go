@@ -26,6 +26,12 @@ type failure struct {
 	retryAfter time.Duration // > 0 only for 429 and 503
 }
 
+// retryable says whether the client is told to retry (429 or 503): the
+// pipeline refused the data for now.
+func (f failure) retryable() bool {
+	return f.httpCode == http.StatusTooManyRequests || f.httpCode == http.StatusServiceUnavailable
+}
+
 // failureFromConsumer maps the next consumer's error to an OTLP/HTTP answer:
 // a permanent error is 400 (retrying cannot help); an error carrying a gRPC
 // status or an HTTP code keeps it; any other error means the pipeline is

@@ -82,6 +82,11 @@ type Config struct {
 	// whole seconds. Default 1s.
 	RetryAfter time.Duration `mapstructure:"retry_after"`
 
+	// Admission bounds the memory requests hold (bytes in flight) and lets
+	// a request the pipeline refuses for now wait instead of being answered
+	// 503 at once. See AdmissionConfig.
+	Admission AdmissionConfig `mapstructure:"admission"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -100,6 +105,7 @@ func createDefaultConfig() component.Config {
 		ServerConfig: server,
 		SocketMode:   defaultSocketMode,
 		RetryAfter:   defaultRetryAfter,
+		Admission:    defaultAdmissionConfig(),
 	}
 }
 
@@ -147,7 +153,7 @@ func (cfg *Config) Validate() error {
 	if cfg.RetryAfter <= 0 {
 		return fmt.Errorf("retry_after: must be positive, got %s", cfg.RetryAfter)
 	}
-	return nil
+	return cfg.Admission.validate(cfg.ServerConfig)
 }
 
 func validateEndpoint(path string) error {

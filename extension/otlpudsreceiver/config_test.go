@@ -42,6 +42,10 @@ func TestLoadConfigValid(t *testing.T) {
 	assert.Equal(t, defaultRetryAfter, cfg.RetryAfter)
 	assert.Equal(t, int64(defaultMaxRequestBodySize), cfg.ServerConfig.MaxRequestBodySize)
 	assert.True(t, cfg.ServerConfig.IncludeMetadata, "every request header reaches the pipeline by default")
+	assert.Equal(t, int64(defaultRequestLimitMiB), cfg.Admission.RequestLimitMiB)
+	assert.Equal(t, int64(defaultWaitingLimitMiB), cfg.Admission.WaitingLimitMiB)
+	assert.Equal(t, defaultMaxWait, cfg.Admission.MaxWait)
+	assert.Less(t, cfg.Admission.MaxWait, cfg.ServerConfig.WriteTimeout, "the answer after the longest wait can be written")
 
 	cfg, err = loadConfig(t, "full")
 	require.NoError(t, err)
@@ -53,6 +57,15 @@ func TestLoadConfigValid(t *testing.T) {
 	assert.Equal(t, 5*time.Second, cfg.RetryAfter)
 	assert.Equal(t, int64(1048576), cfg.ServerConfig.MaxRequestBodySize)
 	assert.True(t, cfg.ServerConfig.IncludeMetadata)
+	assert.Equal(t, int64(256), cfg.Admission.RequestLimitMiB)
+	assert.Equal(t, int64(64), cfg.Admission.WaitingLimitMiB)
+	assert.Equal(t, 3*time.Second, cfg.Admission.MaxWait)
+
+	cfg, err = loadConfig(t, "no_admission")
+	require.NoError(t, err)
+	assert.Zero(t, cfg.Admission.RequestLimitMiB)
+	assert.Zero(t, cfg.Admission.WaitingLimitMiB)
+	assert.Zero(t, cfg.Admission.MaxWait)
 
 	cfg, err = loadConfig(t, "relative")
 	require.NoError(t, err)
@@ -92,6 +105,11 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"trace_config_header", movedHeaderErr},
 		{"empty_trace_config_header", movedHeaderErr},
 		{"tls", "tls: not supported on a unix socket"},
+		{"negative_request_limit", "admission::request_limit_mib: must not be negative, got -1"},
+		{"huge_waiting_limit", "admission::waiting_limit_mib: at most 1048576 (1 TiB), got 2000000"},
+		{"negative_max_wait", "admission::max_wait: must not be negative, got -1s"},
+		{"max_wait_past_write_timeout", "admission::max_wait: must be shorter than write_timeout (5s)"},
+		{"max_wait_past_read_timeout", "admission::max_wait: must be shorter than read_timeout (2s)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

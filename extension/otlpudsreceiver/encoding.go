@@ -118,19 +118,26 @@ func preGrowSize(contentLength, maxBodySize int64) int {
 	return int(min(contentLength, maxPreGrow)) + bytes.MinRead
 }
 
-var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// bodyBuffer holds a request body as read.
+type bodyBuffer struct{ b []byte }
 
-func getBuffer() *bytes.Buffer {
-	buf := bodyPool.Get().(*bytes.Buffer)
-	buf.Reset()
+func (b *bodyBuffer) Bytes() []byte { return b.b }
+
+func (b *bodyBuffer) Len() int { return len(b.b) }
+
+var bodyPool = sync.Pool{New: func() any { return new(bodyBuffer) }}
+
+func getBuffer() *bodyBuffer {
+	buf := bodyPool.Get().(*bodyBuffer)
+	buf.b = buf.b[:0]
 	return buf
 }
 
 // putBuffer returns a body buffer to the pool. pdata copies every string
 // and byte slice out of the body while decoding, so nothing decoded refers
 // to the buffer any more.
-func putBuffer(buf *bytes.Buffer) {
-	if buf.Cap() > maxPooledBuffer {
+func putBuffer(buf *bodyBuffer) {
+	if cap(buf.b) > maxPooledBuffer {
 		return
 	}
 	bodyPool.Put(buf)

@@ -1,11 +1,11 @@
 package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -24,9 +24,10 @@ const (
 )
 
 // readRequest checks method and Content-Type, then reads the whole
-// (already decompressed) body into a pooled buffer. It answers the request
-// itself and returns ok=false when the request cannot go on.
-func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request) (encoding, *bytes.Buffer, bool) {
+// (already decompressed) body into a pooled buffer, charging its room to
+// the request's admission ticket. It answers the request itself and
+// returns ok=false when the request cannot go on.
+func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request, t *ticket) (encoding, *bodyBuffer, bool) {
 	if req.Method != http.MethodPost {
 		writeMethodNotAllowed(w, req)
 		return encodingUnknown, nil, false
@@ -36,14 +37,17 @@ func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request) (enc
 		writeUnsupportedMediaType(w, req)
 		return encodingUnknown, nil, false
 	}
-	buf := getBuffer()
-	buf.Grow(preGrowSize(req.ContentLength, r.maxBodySize))
-	_, err := buf.ReadFrom(req.Body)
+	buf, err := r.readBody(req.Context(), req.Body, t, req.ContentLength)
+	// Closing gives a zstd decoder back to confighttp's pool now, not when
+	// the request ends.
 	_ = req.Body.Close()
 	if err != nil {
-		putBuffer(buf)
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			r.writeTooLarge(w, enc)
+			return enc, nil, false
+		}
+		if ae, busy := errors.AsType[*admissionError](err); busy {
+			r.refuseBusy(w, req, waitRequestLimit, ae.why)
 			return enc, nil, false
 		}
 		writeCodeMessage(w, enc, http.StatusBadRequest, "reading request body: "+err.Error())
@@ -194,12 +198,17 @@ func (r *udsReceiver) handleLogs(w http.ResponseWriter, req *http.Request) {
 // attributes, hand the data on and answer. A partial success is recorded
 // as two obsreport operations, the accepted items and the rejected ones.
 func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *signal[D]) {
-	enc, buf, ok := r.readRequest(w, req)
+	t := ticketFrom(req.Context())
+	enc, buf, ok := r.readRequest(w, req, t)
 	if !ok {
 		return
 	}
 	data, err := s.decode(enc, buf.Bytes())
+	size := int64(buf.Len())
 	putBuffer(buf)
+	// From here the request is charged for its decoded data, counted by
+	// its body's size.
+	t.bodyRead(size)
 	if err != nil {
 		badBody(w, enc, err)
 		return
@@ -217,17 +226,22 @@ func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *
 	rejected := 0
 	if n := s.count(data); n > 0 {
 		ctx = s.startOp(r.obsrep, ctx)
-		err = s.consume(r, ctx, data)
-		var f *failure
-		rejected, f = r.outcome(err, n, s.rejected)
-		if f != nil || rejected == 0 {
+		o := r.consume(ctx, t, size, n, func(ctx context.Context) error {
+			return s.consume(r, ctx, data)
+		}, s.rejected)
+		err, rejected = o.err, o.rejected
+		if o.failure != nil || rejected == 0 {
 			s.endOp(r.obsrep, ctx, enc.format(), n, err)
 		} else {
 			s.endOp(r.obsrep, ctx, enc.format(), n-rejected, nil)
 			s.endOp(r.obsrep, ctx, enc.format(), rejected, err)
 		}
-		if f != nil {
-			writeFailure(w, enc, *f)
+		if o.gone {
+			// The client disconnected while waiting: nobody to answer.
+			return
+		}
+		if o.failure != nil {
+			writeFailure(w, enc, *o.failure)
 			return
 		}
 	}
@@ -237,6 +251,67 @@ func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *
 	}
 	rejected, msg = deep.addTo(rejected, msg)
 	r.writeResponse(w, enc, s.response(rejected, msg))
+}
+
+// consume offers a request's data (size bytes decoded, total items) to the
+// pipeline. A retryable refusal (one answered 429 or 503, such as
+// memory_limiter's) is not answered at once: the request waits in the
+// waiting room and is offered again when the pipeline takes someone's
+// data, or after a backoff (50 ms doubling to 500 ms), until admission's
+// max_wait from its arrival. Past that, when the room is full or the
+// receiver shuts down, the last refusal is answered as it would have been
+// at once. gone is true when the client disconnected while waiting.
+//
+// Such an error must mean the pipeline kept nothing of the data, which is
+// what a retrying client relies on too; memory_limiter refuses before any
+// other component sees the data.
+func (r *udsReceiver) consume(ctx context.Context, t *ticket, size int64, total int, offer func(context.Context) error, subset func(error) (int, bool)) offered {
+	a := r.admission
+	try := func() offered {
+		err := offer(ctx)
+		rejected, f := r.outcome(err, total, subset)
+		if f == nil {
+			a.pipelineAccepted()
+		}
+		return offered{err: err, rejected: rejected, failure: f}
+	}
+	woken := a.acceptedSignal()
+	o := try()
+	if o.failure == nil || !o.failure.retryable() {
+		return o
+	}
+	if why := t.enterPipelineWait(size); why != refusalNone {
+		a.refused(waitPipeline, why)
+		return o
+	}
+	start := time.Now()
+	defer func() { t.leavePipelineWait(size, time.Since(start)) }()
+	delay := firstRetryDelay
+	for {
+		if why := t.awaitRetry(ctx, woken, delay); why != refusalNone {
+			a.refused(waitPipeline, why)
+			o.gone = why == refusalClientGone
+			return o
+		}
+		woken = a.acceptedSignal()
+		o = try()
+		if o.failure == nil || !o.failure.retryable() {
+			return o
+		}
+		if !time.Now().Before(t.deadline) {
+			a.refused(waitPipeline, refusalTimeout)
+			return o
+		}
+		delay = min(2*delay, maxRetryDelay)
+	}
+}
+
+// offered is the outcome of offering a request's data to the pipeline.
+type offered struct {
+	err      error    // the last answer of the pipeline
+	rejected int      // items rejected
+	failure  *failure // how to answer, unless 200
+	gone     bool     // the client disconnected while waiting
 }
 
 // outcome reads the next consumer's error for a request of total items.

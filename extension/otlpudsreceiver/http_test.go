@@ -398,6 +398,9 @@ func TestConsumerErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
+			// The answer once waiting is over (admission_test.go tests
+			// the waits): here nothing waits.
+			cfg.Admission.MaxWait = 0
 			r := startReceiver(t, cfg, consumers{traces: consumertest.NewErr(tt.err), metrics: consumertest.NewErr(tt.err), logs: consumertest.NewErr(tt.err)})
 			for _, enc := range []encoding{encodingProtobuf, encodingJSON} {
 				resp, body := post(t, r.client, pathTraces, tracesBody(t, 3, enc), ctHeader(enc))
@@ -426,6 +429,7 @@ func TestConsumerErrors(t *testing.T) {
 func TestRetryAfterIsConfigurable(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.RetryAfter = 2500 * time.Millisecond
+	cfg.Admission.MaxWait = 0 // answered at once
 	r := startReceiver(t, cfg, consumers{traces: consumertest.NewErr(errors.New("busy"))})
 	resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)

@@ -29,6 +29,7 @@ type udsReceiver struct {
 
 	policy      peerPolicy
 	maxBodySize int64
+	admission   *admission
 
 	nextTraces  consumer.Traces
 	nextMetrics consumer.Metrics
@@ -63,6 +64,7 @@ func newReceiver(cfg *Config, set receiver.Settings) (*udsReceiver, error) {
 		telemetry:   tb,
 		policy:      peerPolicy{uids: cfg.AllowedUIDs, gids: cfg.AllowedGIDs},
 		maxBodySize: maxBody,
+		admission:   newAdmission(cfg.Admission, tb),
 	}, nil
 }
 
@@ -107,6 +109,9 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 	if needCreds {
 		srv.ConnContext = connContext
 	}
+	// Admission runs before confighttp reads a byte of the body, after the
+	// peer gate.
+	srv.Handler = r.admissionGate(srv.Handler)
 	if r.policy.restricts() {
 		srv.Handler = r.peerGate(srv.Handler)
 	}
@@ -160,9 +165,11 @@ func (s signalRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	writeNotFound(w, req, s.served)
 }
 
-// Shutdown stops accepting connections, waits for requests in flight (as
+// Shutdown answers the requests waiting for admission or for the pipeline
+// (503), stops accepting connections, waits for requests in flight (as
 // long as ctx allows) and removes the socket file if it is still ours.
 func (r *udsReceiver) Shutdown(ctx context.Context) error {
+	r.admission.shutdown()
 	var errs error
 	if r.server != nil {
 		errs = r.server.Shutdown(ctx)

@@ -23,11 +23,17 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                      metric.Meter
-	mu                         sync.Mutex
-	registrations              []metric.Registration
-	OtlpudsPeersRefused        metric.Int64Counter
-	OtlpudsStaleSocketsRemoved metric.Int64Counter
+	meter                         metric.Meter
+	mu                            sync.Mutex
+	registrations                 []metric.Registration
+	OtlpudsAdmissionInFlightBytes metric.Int64UpDownCounter
+	OtlpudsAdmissionRefused       metric.Int64Counter
+	OtlpudsAdmissionWaitTime      metric.Float64Histogram
+	OtlpudsAdmissionWaited        metric.Int64Counter
+	OtlpudsAdmissionWaiting       metric.Int64UpDownCounter
+	OtlpudsAdmissionWaitingBytes  metric.Int64UpDownCounter
+	OtlpudsPeersRefused           metric.Int64Counter
+	OtlpudsStaleSocketsRemoved    metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -59,6 +65,43 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.OtlpudsAdmissionInFlightBytes, err = builder.meter.Int64UpDownCounter(
+		"otelcol_otlpuds_admission_in_flight_bytes",
+		metric.WithDescription("Bytes in flight now (bounded by admission::request_limit_mib) - what admitted requests are charged for their bodies being read, decompressed, decoded and processed, until they are answered; 0 when idle. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsAdmissionRefused, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_admission_refused",
+		metric.WithDescription("Requests not admitted, by what they waited for (or would have) and reason; all but client_gone are answered 503 with Retry-After. [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsAdmissionWaitTime, err = builder.meter.Float64Histogram(
+		"otelcol_otlpuds_admission_wait_time",
+		metric.WithDescription("Time requests waited, by what they waited for, recorded once per request and kind of wait. [Alpha]"),
+		metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries([]float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsAdmissionWaited, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_admission_waited",
+		metric.WithDescription("Requests that waited, by what they waited for; counted once per request and kind of wait, when the wait ends, whatever its outcome. [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsAdmissionWaiting, err = builder.meter.Int64UpDownCounter(
+		"otelcol_otlpuds_admission_waiting",
+		metric.WithDescription("Requests waiting now, by what they wait for; 0 when idle. [Alpha]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsAdmissionWaitingBytes, err = builder.meter.Int64UpDownCounter(
+		"otelcol_otlpuds_admission_waiting_bytes",
+		metric.WithDescription("Bytes in the waiting room now (bounded by admission::waiting_limit_mib) - a request waiting for room counts its Content-Length as sent, one waiting for the pipeline its decoded body; 0 when idle. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.OtlpudsPeersRefused, err = builder.meter.Int64Counter(
 		"otelcol_otlpuds_peers_refused",
 		metric.WithDescription("Requests refused with HTTP 403 because the peer's uid or gid is not allowed. [Alpha]"),

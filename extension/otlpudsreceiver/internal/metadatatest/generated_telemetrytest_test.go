@@ -19,8 +19,32 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), 1)
+	tb.OtlpudsAdmissionRefused.Add(context.Background(), 1)
+	tb.OtlpudsAdmissionWaitTime.Record(context.Background(), 1)
+	tb.OtlpudsAdmissionWaited.Add(context.Background(), 1)
+	tb.OtlpudsAdmissionWaiting.Add(context.Background(), 1)
+	tb.OtlpudsAdmissionWaitingBytes.Add(context.Background(), 1)
 	tb.OtlpudsPeersRefused.Add(context.Background(), 1)
 	tb.OtlpudsStaleSocketsRemoved.Add(context.Background(), 1)
+	AssertEqualOtlpudsAdmissionInFlightBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsAdmissionRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsAdmissionWaitTime(t, testTel,
+		[]metricdata.HistogramDataPoint[float64]{{}}, metricdatatest.IgnoreValue(),
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsAdmissionWaited(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsAdmissionWaiting(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsAdmissionWaitingBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsPeersRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())

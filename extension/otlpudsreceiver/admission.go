@@ -1,0 +1,665 @@
+package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"
+
+import (
+	"container/list"
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tracebound/tracebound/extension/otlpudsreceiver/internal/metadata"
+)
+
+const (
+	// defaultRequestLimitMiB is the default budget of bytes in flight, as
+	// the otelarrow receiver's admission::request_limit_mib.
+	defaultRequestLimitMiB = 128
+	// defaultWaitingLimitMiB is the default size of the waiting room, as
+	// the otelarrow receiver's admission::waiting_limit_mib. Requests that
+	// wait for the pipeline hold their decoded data, several times their
+	// body, while memory_limiter says memory is short: the room stays small.
+	defaultWaitingLimitMiB = 32
+	// defaultMaxWait is below the 10 s timeout common in OTLP clients, so
+	// the answer after the longest wait still reaches the client.
+	defaultMaxWait = 5 * time.Second
+	// maxLimitMiB keeps the limits' byte counts far from overflowing.
+	maxLimitMiB = 1 << 20
+
+	// firstRetryDelay and maxRetryDelay bound the backoff between two
+	// offers of a refused request to the pipeline, when no other request
+	// was accepted meanwhile (which wakes waiters at once). memory_limiter
+	// changes its mind at each check_interval, 1 s in most configs.
+	firstRetryDelay = 50 * time.Millisecond
+	maxRetryDelay   = 500 * time.Millisecond
+
+	// firstBodyCharge is what a body of unknown decoded size (compressed,
+	// or sent without Content-Length) is charged at admission; it is
+	// charged more as it grows while read.
+	firstBodyCharge = 64 << 10
+)
+
+// Decoder allowances: memory a decompressor holds besides the decoded body,
+// charged at admission by Content-Encoding.
+const (
+	// flateAllowance covers gzip, zlib and deflate readers (32 KiB window
+	// and Huffman tables).
+	flateAllowance = 64 << 10
+	// snappyFramedAllowance covers the framed snappy reader (64 KiB chunk
+	// buffers, compressed and decoded).
+	snappyFramedAllowance = 160 << 10
+	// lz4Allowance covers the lz4 frame reader: buffers of the largest
+	// block size the lz4 frame format has (4 MiB), compressed and decoded.
+	lz4Allowance = 8 << 20
+	// zstdMinWindow and zstdMaxWindow mirror confighttp v1.71.0's bound on
+	// the window a zstd frame may make its decoder allocate:
+	// max(8 MiB, max_request_body_size), at most 512 MiB.
+	zstdMinWindow = 8 << 20
+	zstdMaxWindow = 512 << 20
+	// zstdBlockSlack is the zstd decoder's room for blocks beyond its
+	// window (two blocks of at most 128 KiB, and copy overrun).
+	zstdBlockSlack = 512 << 10
+)
+
+// AdmissionConfig bounds the memory requests hold and lets a request the
+// pipeline refuses for now wait for it rather than be answered 503 at once.
+type AdmissionConfig struct {
+	// RequestLimitMiB is the budget of bytes in flight: what every admitted
+	// request is charged, from before its body is read (and decompressed)
+	// until it is answered. A request that does not fit waits for room.
+	// A request over the budget by itself is admitted when nothing else is
+	// in flight. Default 128; 0 means no budget.
+	RequestLimitMiB int64 `mapstructure:"request_limit_mib"`
+
+	// WaitingLimitMiB is the waiting room: the bytes of requests waiting at
+	// once, for room under request_limit_mib (counted at their
+	// Content-Length) or for the pipeline (counted at their decoded body).
+	// A request that would not fit in the room is answered 503 at once.
+	// Default 32; 0 means nothing waits.
+	WaitingLimitMiB int64 `mapstructure:"waiting_limit_mib"`
+
+	// MaxWait is the longest a request waits, from its arrival, all waits
+	// together; then it is answered 503 with Retry-After. Default 5s, below
+	// the 10 s timeout common in OTLP clients; 0 means nothing waits.
+	MaxWait time.Duration `mapstructure:"max_wait"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+func defaultAdmissionConfig() AdmissionConfig {
+	return AdmissionConfig{
+		RequestLimitMiB: defaultRequestLimitMiB,
+		WaitingLimitMiB: defaultWaitingLimitMiB,
+		MaxWait:         defaultMaxWait,
+	}
+}
+
+// validate checks the admission keys; the server's timeouts must leave
+// time to answer after the longest wait.
+func (c AdmissionConfig) validate(server confighttp.ServerConfig) error {
+	for _, k := range []struct {
+		name string
+		v    int64
+	}{{"request_limit_mib", c.RequestLimitMiB}, {"waiting_limit_mib", c.WaitingLimitMiB}} {
+		if k.v < 0 {
+			return fmt.Errorf("admission::%s: must not be negative, got %d", k.name, k.v)
+		}
+		if k.v > maxLimitMiB {
+			return fmt.Errorf("admission::%s: at most %d (1 TiB), got %d", k.name, maxLimitMiB, k.v)
+		}
+	}
+	if c.MaxWait < 0 {
+		return fmt.Errorf("admission::max_wait: must not be negative, got %s", c.MaxWait)
+	}
+	if c.MaxWait > 0 {
+		// A request waits before its body is read and before it is
+		// answered: both deadlines run from its arrival.
+		if t := server.WriteTimeout; t > 0 && c.MaxWait >= t {
+			return fmt.Errorf("admission::max_wait: must be shorter than write_timeout (%s), or the answer after waiting cannot be written; got %s", t, c.MaxWait)
+		}
+		if t := server.ReadTimeout; t > 0 && c.MaxWait >= t {
+			return fmt.Errorf("admission::max_wait: must be shorter than read_timeout (%s), or the body cannot be read after waiting; got %s", t, c.MaxWait)
+		}
+	}
+	return nil
+}
+
+// waitKind is what a request waits for.
+type waitKind int
+
+const (
+	// waitRequestLimit: room under request_limit_mib, to be admitted or
+	// for its body to grow while read.
+	waitRequestLimit waitKind = iota
+	// waitPipeline: the pipeline to take its data after a retryable
+	// refusal.
+	waitPipeline
+	numWaitKinds
+)
+
+func (k waitKind) String() string {
+	if k == waitPipeline {
+		return "pipeline"
+	}
+	return "request_limit"
+}
+
+// refusal is why a request was not admitted (or left while waiting).
+type refusal int
+
+const (
+	refusalNone refusal = iota
+	refusalTimeout
+	refusalRoomFull
+	refusalShutdown
+	refusalClientGone
+	numRefusals
+)
+
+func (r refusal) String() string {
+	switch r {
+	case refusalTimeout:
+		return "timeout"
+	case refusalRoomFull:
+		return "waiting_room_full"
+	case refusalShutdown:
+		return "shutdown"
+	case refusalClientGone:
+		return "client_gone"
+	default:
+		return "none"
+	}
+}
+
+// admissionTelemetry holds the instruments and their attribute sets.
+type admissionTelemetry struct {
+	tb      *metadata.TelemetryBuilder
+	wait    [numWaitKinds]metric.MeasurementOption
+	refused [numWaitKinds][numRefusals]metric.MeasurementOption
+}
+
+func newAdmissionTelemetry(tb *metadata.TelemetryBuilder) *admissionTelemetry {
+	t := &admissionTelemetry{tb: tb}
+	for k := range numWaitKinds {
+		wait := attribute.String("wait", k.String())
+		t.wait[k] = metric.WithAttributeSet(attribute.NewSet(wait))
+		for r := range numRefusals {
+			t.refused[k][r] = metric.WithAttributeSet(attribute.NewSet(wait, attribute.String("reason", r.String())))
+		}
+	}
+	return t
+}
+
+// admission is the receiver's admission control: a budget of bytes in
+// flight, handed out in arrival order, and a waiting room shared by the
+// requests waiting for room and those waiting for the pipeline.
+type admission struct {
+	limit     int64 // bytes in flight; 0: no budget
+	roomLimit int64 // bytes waiting; 0: nothing waits
+	maxWait   time.Duration
+	tel       *admissionTelemetry
+
+	mu        sync.Mutex
+	inFlight  int64
+	peak      int64 // highest inFlight seen (tests read it)
+	roomBytes int64
+	// growing holds the waiters for more room for a body being read, in
+	// arrival order; they go before admitQ, which holds the requests
+	// waiting to be admitted: a body half read holds memory already.
+	growing list.List
+	admitQ  list.List
+	// readers are the admitted requests still reading their body, oldest
+	// first. The oldest may always grow its body, so requests that each
+	// hold part of the budget can never all wait for one another.
+	readers  list.List
+	stopping bool
+	stop     chan struct{} // closed at shutdown
+
+	// accepted is closed (and replaced) when the pipeline takes data while
+	// requests wait for it: memory may have been freed.
+	accepted         chan struct{}
+	pipelineWaitersN atomic.Int64
+}
+
+func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission {
+	a := &admission{
+		limit:     cfg.RequestLimitMiB << 20,
+		roomLimit: cfg.WaitingLimitMiB << 20,
+		maxWait:   cfg.MaxWait,
+		tel:       newAdmissionTelemetry(tb),
+		stop:      make(chan struct{}),
+		accepted:  make(chan struct{}),
+	}
+	return a
+}
+
+// waiter is a request waiting for n bytes of room.
+type waiter struct {
+	t       *ticket
+	n       int64
+	ready   chan struct{} // closed when granted
+	granted bool
+	elem    *list.Element
+}
+
+// ticket is one request's admission: what it is charged and how long it
+// may still wait. A nil ticket charges nothing and never waits.
+type ticket struct {
+	a        *admission
+	deadline time.Time
+
+	// Guarded by a.mu.
+	charged   int64 // all the request is charged for, in flight
+	body      int64 // the part of charged the body may fill
+	transient int64 // the part of charged freed when the body is read
+	reader    *list.Element
+
+	waited  [numWaitKinds]time.Duration
+	didWait [numWaitKinds]bool
+}
+
+// newTicket starts the admission of a request arriving now.
+func (a *admission) newTicket(now time.Time) *ticket {
+	return &ticket{a: a, deadline: now.Add(a.maxWait)}
+}
+
+// fitsLocked says whether n more bytes fit in the budget: always when
+// nothing is in flight, so a request over the budget by itself goes alone.
+func (a *admission) fitsLocked(n int64) bool {
+	return a.limit == 0 || a.inFlight+n <= a.limit || a.inFlight == 0
+}
+
+// mayWaitLocked says why a request carrying n bytes may not wait, if so:
+// its time is up (or max_wait is 0), or the waiting room (of
+// waiting_limit_mib, maybe 0) has no room for it.
+func (a *admission) mayWaitLocked(t *ticket, n int64) refusal {
+	if a.stopping {
+		return refusalShutdown
+	}
+	if a.maxWait == 0 || !time.Now().Before(t.deadline) {
+		return refusalTimeout
+	}
+	if a.roomLimit == 0 || a.roomBytes+n > a.roomLimit {
+		return refusalRoomFull
+	}
+	return refusalNone
+}
+
+func (a *admission) chargeLocked(t *ticket, n int64) {
+	if n == 0 {
+		return
+	}
+	t.charged += n
+	a.inFlight += n
+	a.peak = max(a.peak, a.inFlight)
+	a.tel.tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), n)
+}
+
+func (a *admission) releaseLocked(t *ticket, n int64) {
+	n = min(n, t.charged)
+	if n <= 0 {
+		return
+	}
+	t.charged -= n
+	a.inFlight -= n
+	a.tel.tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), -n)
+}
+
+func (a *admission) enterRoomLocked(k waitKind, bytes int64) {
+	a.roomBytes += bytes
+	a.tel.tb.OtlpudsAdmissionWaiting.Add(context.Background(), 1, a.tel.wait[k])
+	if bytes != 0 {
+		a.tel.tb.OtlpudsAdmissionWaitingBytes.Add(context.Background(), bytes)
+	}
+}
+
+func (a *admission) leaveRoomLocked(k waitKind, bytes int64) {
+	a.roomBytes -= bytes
+	a.tel.tb.OtlpudsAdmissionWaiting.Add(context.Background(), -1, a.tel.wait[k])
+	if bytes != 0 {
+		a.tel.tb.OtlpudsAdmissionWaitingBytes.Add(context.Background(), -bytes)
+	}
+}
+
+// refused counts a request not admitted.
+func (a *admission) refused(k waitKind, r refusal) {
+	a.tel.tb.OtlpudsAdmissionRefused.Add(context.Background(), 1, a.tel.refused[k][r])
+}
+
+func (a *admission) oldestReaderLocked(t *ticket) bool {
+	front := a.readers.Front()
+	return front != nil && front.Value.(*ticket) == t
+}
+
+// grantLocked gives a waiter its room.
+func (a *admission) grantLocked(w *waiter) {
+	a.chargeLocked(w.t, w.n)
+	w.granted = true
+	close(w.ready)
+}
+
+// dispatchLocked hands freed room to waiters: first bodies being read (in
+// arrival order; the oldest reader at once, whatever the room), then, when
+// none waits any more, requests to admit, strictly in arrival order.
+func (a *admission) dispatchLocked() {
+	blocked := false
+	for e := a.growing.Front(); e != nil; {
+		next := e.Next()
+		w := e.Value.(*waiter)
+		if a.oldestReaderLocked(w.t) || (!blocked && a.fitsLocked(w.n)) {
+			a.growing.Remove(e)
+			a.grantLocked(w)
+		} else {
+			blocked = true
+		}
+		e = next
+	}
+	if a.growing.Len() > 0 {
+		return
+	}
+	for e := a.admitQ.Front(); e != nil; e = a.admitQ.Front() {
+		w := e.Value.(*waiter)
+		if !a.fitsLocked(w.n) {
+			return
+		}
+		a.admitQ.Remove(e)
+		a.grantLocked(w)
+		w.t.reader = a.readers.PushBack(w.t)
+	}
+}
+
+// await blocks until w is granted, the request's context ends (the client
+// disconnected), its deadline passes or the receiver shuts down.
+func (a *admission) await(ctx context.Context, w *waiter) refusal {
+	timer := time.NewTimer(time.Until(w.t.deadline))
+	defer timer.Stop()
+	select {
+	case <-w.ready:
+		return refusalNone
+	case <-ctx.Done():
+		return refusalClientGone
+	case <-timer.C:
+		return refusalTimeout
+	case <-a.stop:
+		return refusalShutdown
+	}
+}
+
+// wait queues w on q and waits for it; the request holds waitBytes of the
+// waiting room meanwhile. Called with a.mu held; returns with it released.
+func (a *admission) waitLocked(ctx context.Context, q *list.List, w *waiter, waitBytes int64) refusal {
+	w.ready = make(chan struct{})
+	w.elem = q.PushBack(w)
+	a.enterRoomLocked(waitRequestLimit, waitBytes)
+	a.mu.Unlock()
+
+	start := time.Now()
+	why := a.await(ctx, w)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.leaveRoomLocked(waitRequestLimit, waitBytes)
+	w.t.waited[waitRequestLimit] += time.Since(start)
+	w.t.didWait[waitRequestLimit] = true
+	if w.granted {
+		// Granted as the wait ended otherwise: take it.
+		return refusalNone
+	}
+	q.Remove(w.elem)
+	// Leaving the queue may let those behind go.
+	a.dispatchLocked()
+	return why
+}
+
+// admit admits a request before its body is read, charging it
+// allowance+body bytes, of which transient are freed once the body is
+// read. waitBytes is what it holds of the waiting room if it must wait.
+func (t *ticket) admit(ctx context.Context, allowance, transient, body, waitBytes int64) refusal {
+	a := t.a
+	n := allowance + body
+	a.mu.Lock()
+	t.body = body
+	t.transient = transient
+	if n == 0 || (a.growing.Len() == 0 && a.admitQ.Len() == 0 && a.fitsLocked(n)) {
+		a.chargeLocked(t, n)
+		t.reader = a.readers.PushBack(t)
+		a.mu.Unlock()
+		return refusalNone
+	}
+	if why := a.mayWaitLocked(t, waitBytes); why != refusalNone {
+		a.mu.Unlock()
+		return why
+	}
+	w := &waiter{t: t, n: n}
+	return a.waitLocked(ctx, &a.admitQ, w, waitBytes)
+}
+
+// growBody makes the body's charge at least size bytes, waiting for room
+// if need be. The oldest request still reading never waits.
+func (t *ticket) growBody(ctx context.Context, size int64) refusal {
+	if t == nil {
+		return refusalNone
+	}
+	a := t.a
+	a.mu.Lock()
+	n := size - t.body
+	if n <= 0 {
+		a.mu.Unlock()
+		return refusalNone
+	}
+	t.body = size
+	if a.oldestReaderLocked(t) || (a.growing.Len() == 0 && a.fitsLocked(n)) {
+		a.chargeLocked(t, n)
+		a.mu.Unlock()
+		return refusalNone
+	}
+	if why := a.mayWaitLocked(t, 0); why != refusalNone {
+		a.mu.Unlock()
+		return why
+	}
+	w := &waiter{t: t, n: n}
+	return a.waitLocked(ctx, &a.growing, w, 0)
+}
+
+// bodyRoom is how many body bytes the ticket allows; -1 for no ticket.
+func (t *ticket) bodyRoom() int64 {
+	if t == nil {
+		return -1
+	}
+	t.a.mu.Lock()
+	defer t.a.mu.Unlock()
+	return t.body
+}
+
+// bodyRead settles the charge once the body is read and decoded: what the
+// decompressor needed while reading is freed, and the body, read into a
+// buffer of up to t.body bytes, is charged at its size: the decoded data
+// the request now holds is counted by it.
+func (t *ticket) bodyRead(size int64) {
+	if t == nil {
+		return
+	}
+	a := t.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.releaseLocked(t, t.transient+max(t.body-size, 0))
+	t.transient = 0
+	t.body = size
+	if t.reader != nil {
+		a.readers.Remove(t.reader)
+		t.reader = nil
+	}
+	a.dispatchLocked()
+}
+
+// done frees everything the request holds and records its waits.
+func (t *ticket) done() {
+	if t == nil {
+		return
+	}
+	a := t.a
+	a.mu.Lock()
+	a.releaseLocked(t, t.charged)
+	if t.reader != nil {
+		a.readers.Remove(t.reader)
+		t.reader = nil
+	}
+	a.dispatchLocked()
+	a.mu.Unlock()
+	for k := range numWaitKinds {
+		if t.didWait[k] {
+			a.tel.tb.OtlpudsAdmissionWaited.Add(context.Background(), 1, a.tel.wait[k])
+			a.tel.tb.OtlpudsAdmissionWaitTime.Record(context.Background(), t.waited[k].Seconds(), a.tel.wait[k])
+		}
+	}
+}
+
+// enterPipelineWait takes a place in the waiting room for a request the
+// pipeline refused, holding its decoded body of size bytes.
+func (t *ticket) enterPipelineWait(size int64) refusal {
+	if t == nil {
+		return refusalRoomFull
+	}
+	a := t.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if why := a.mayWaitLocked(t, size); why != refusalNone {
+		return why
+	}
+	a.enterRoomLocked(waitPipeline, size)
+	a.pipelineWaitersN.Add(1)
+	t.didWait[waitPipeline] = true
+	return refusalNone
+}
+
+// leavePipelineWait gives the place back after waiting for waited.
+func (t *ticket) leavePipelineWait(size int64, waited time.Duration) {
+	a := t.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.leaveRoomLocked(waitPipeline, size)
+	a.pipelineWaitersN.Add(-1)
+	t.waited[waitPipeline] += waited
+}
+
+// acceptedSignal is closed when the pipeline next takes data while
+// requests wait for it. Take it before offering data, so an acceptance
+// between the offer and the wait is not missed.
+func (a *admission) acceptedSignal() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.accepted
+}
+
+// pipelineAccepted wakes the requests waiting for the pipeline: it just
+// took data, so it may take theirs.
+func (a *admission) pipelineAccepted() {
+	if a.pipelineWaitersN.Load() == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	close(a.accepted)
+	a.accepted = make(chan struct{})
+}
+
+// awaitRetry waits before the next offer to the pipeline: until it takes
+// someone's data (woken), delay passes or the deadline comes (then offer
+// once more), the client disconnects or the receiver shuts down.
+func (t *ticket) awaitRetry(ctx context.Context, woken <-chan struct{}, delay time.Duration) refusal {
+	timer := time.NewTimer(min(delay, max(time.Until(t.deadline), 0)))
+	defer timer.Stop()
+	select {
+	case <-woken:
+		return refusalNone
+	case <-timer.C:
+		return refusalNone
+	case <-ctx.Done():
+		return refusalClientGone
+	case <-t.a.stop:
+		return refusalShutdown
+	}
+}
+
+// shutdown answers every waiting request (503, reason shutdown) and makes
+// later requests that do not fit at once, or that the pipeline refuses,
+// be answered at once.
+func (a *admission) shutdown() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.stopping {
+		a.stopping = true
+		close(a.stop)
+	}
+}
+
+// peakInFlight is the highest charge in flight seen so far.
+func (a *admission) peakInFlight() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.peak
+}
+
+type ticketKey struct{}
+
+func withTicket(ctx context.Context, t *ticket) context.Context {
+	return context.WithValue(ctx, ticketKey{}, t)
+}
+
+func ticketFrom(ctx context.Context) *ticket {
+	t, _ := ctx.Value(ticketKey{}).(*ticket)
+	return t
+}
+
+// admissionGate admits each request before anything reads its body:
+// confighttp's decompressors allocate their state and the decoded body as
+// the body is read, and a snappy block is decoded whole before the signal
+// handler runs. It sits inside the peer gate, before confighttp's auth,
+// decompression and body limit.
+func (r *udsReceiver) admissionGate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		t := r.admission.newTicket(time.Now())
+		est := r.estimateBody(req)
+		if why := t.admit(req.Context(), est.allowance, est.transient, est.body, est.waitBytes); why != refusalNone {
+			t.done()
+			r.refuseBusy(w, req, waitRequestLimit, why)
+			return
+		}
+		defer t.done()
+		next.ServeHTTP(w, req.WithContext(withTicket(req.Context(), t)))
+	})
+}
+
+// refuseBusy answers a request admission refused: 503 with Retry-After,
+// or nothing when the client is gone.
+func (r *udsReceiver) refuseBusy(w http.ResponseWriter, req *http.Request, k waitKind, why refusal) {
+	r.admission.refused(k, why)
+	if why == refusalClientGone {
+		return
+	}
+	writeFailure(w, answerEncoding(req), r.busyFailure(why))
+}
+
+// busyFailure is the 503 answer for a request refused for lack of room.
+func (r *udsReceiver) busyFailure(why refusal) failure {
+	var msg string
+	switch why {
+	case refusalTimeout:
+		msg = fmt.Sprintf("receiver busy: no room for this request within admission::request_limit_mib (%d MiB) after waiting admission::max_wait (%s)", r.cfg.Admission.RequestLimitMiB, r.cfg.Admission.MaxWait)
+	case refusalShutdown:
+		msg = "receiver shutting down"
+	default:
+		msg = fmt.Sprintf("receiver busy: admission::request_limit_mib (%d MiB) in use and waiting room (admission::waiting_limit_mib, %d MiB) full", r.cfg.Admission.RequestLimitMiB, r.cfg.Admission.WaitingLimitMiB)
+	}
+	return failureFromConsumer(errBusy(msg), r.cfg.RetryAfter)
+}
+
+// errBusy is a non-permanent error, answered 503.
+type errBusy string
+
+func (e errBusy) Error() string { return string(e) }

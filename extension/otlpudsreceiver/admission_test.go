@@ -1,0 +1,691 @@
+package otlpudsreceiver
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/klauspost/compress/zstd"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/pdata/testdata"
+)
+
+// errMemoryRefused is what memory_limiter answers when memory is high
+// (its ErrDataRefused): a plain, non-permanent error, answered 503.
+var errMemoryRefused = errors.New("data refused due to high memory usage")
+
+// guard bounds every wait of these tests; it is never a speed assertion.
+const guard = 30 * time.Second
+
+// refusingTraces refuses with a retryable error while refuse says so (or
+// for its first refusals offers when refuse is nil), then delivers to sink.
+type refusingTraces struct {
+	refusals int64 // refuse this many offers first
+	refuse   atomic.Bool
+	offers   atomic.Int64
+	sink     consumertest.TracesSink
+}
+
+func (c *refusingTraces) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	n := c.offers.Add(1)
+	if n <= c.refusals || c.refuse.Load() {
+		return errMemoryRefused
+	}
+	return c.sink.ConsumeTraces(ctx, td)
+}
+
+func (*refusingTraces) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// admissionOf is the admission control of a started test receiver.
+func admissionOf(r *testReceiver) *admission {
+	return r.comp.(*sharedReceiver).recv.admission
+}
+
+// upDown returns the current value of an int up-down counter, all points
+// with attribute wait=kind summed (all points if kind is empty).
+func upDown(t *testing.T, tt *componenttest.Telemetry, name, kind string) int64 {
+	t.Helper()
+	m, err := tt.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is not an int sum", name)
+	require.False(t, sum.IsMonotonic, "%s is an up-down counter", name)
+	var total int64
+	for _, dp := range sum.DataPoints {
+		if v, found := dp.Attributes.Value("wait"); kind != "" && (!found || v.AsString() != kind) {
+			continue
+		}
+		total += dp.Value
+	}
+	return total
+}
+
+// refusedCount is otelcol_otlpuds_admission_refused for wait and reason.
+func refusedCount(t *testing.T, tt *componenttest.Telemetry, wait, reason string) int64 {
+	t.Helper()
+	m, err := tt.GetMetric("otelcol_otlpuds_admission_refused")
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		w, _ := dp.Attributes.Value("wait")
+		r, _ := dp.Attributes.Value("reason")
+		if w.AsString() == wait && r.AsString() == reason {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+// waitTimeCount is the number of waits the histogram recorded for wait.
+func waitTimeCount(t *testing.T, tt *componenttest.Telemetry, wait string) uint64 {
+	t.Helper()
+	m, err := tt.GetMetric("otelcol_otlpuds_admission_wait_time")
+	if err != nil {
+		return 0
+	}
+	h, ok := m.Data.(metricdata.Histogram[float64])
+	require.True(t, ok)
+	var n uint64
+	for _, dp := range h.DataPoints {
+		if v, _ := dp.Attributes.Value("wait"); v.AsString() == wait {
+			n += dp.Count
+		}
+	}
+	return n
+}
+
+// requireIdle checks the gauges read 0 once every request is answered.
+func requireIdle(t *testing.T, r *testReceiver) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		return upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "") == 0 &&
+			upDown(t, r.tt, "otelcol_otlpuds_admission_waiting_bytes", "") == 0 &&
+			upDown(t, r.tt, "otelcol_otlpuds_admission_in_flight_bytes", "") == 0
+	}, guard, 5*time.Millisecond, "waiting, waiting bytes and bytes in flight read 0 when idle")
+}
+
+// answer is a client's view of one request.
+type answer struct {
+	code       int
+	retryAfter string
+	body       []byte
+	err        error
+}
+
+// postAsync sends body in the background; the answer arrives on the
+// channel. ctx may cancel the request (the client disconnects).
+func postAsync(ctx context.Context, c *http.Client, body []byte, headers map[string]string) <-chan answer {
+	out := make(chan answer, 1)
+	go func() {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://otlpuds"+pathTraces, bytes.NewReader(body))
+		if err != nil {
+			out <- answer{err: err}
+			return
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			out <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var buf bytes.Buffer
+		_, err = buf.ReadFrom(resp.Body)
+		out <- answer{code: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: buf.Bytes(), err: err}
+	}()
+	return out
+}
+
+func recv(t *testing.T, ch <-chan answer) answer {
+	t.Helper()
+	select {
+	case a := <-ch:
+		return a
+	case <-time.After(guard):
+		t.Fatal("no answer")
+		return answer{}
+	}
+}
+
+// bigTracesBody is a protobuf request of one span carrying size bytes in
+// an attribute.
+func bigTracesBody(t *testing.T, size int) []byte {
+	t.Helper()
+	td := testdata.GenerateTraces(1)
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("big", strings.Repeat("x", size))
+	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	return b
+}
+
+// A request the pipeline refuses for now waits and is offered again: the
+// client gets 200 and the data is delivered once.
+func TestPipelineRefusalWaitsThenDelivers(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.MaxWait = guard / 2
+	c := &refusingTraces{refusals: 3}
+	r := startReceiver(t, cfg, consumers{traces: c})
+
+	resp, body := post(t, r.client, pathTraces, tracesBody(t, 5, encodingProtobuf), ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	tr := ptraceotlp.NewExportResponse()
+	require.NoError(t, tr.UnmarshalProto(body))
+	assert.Zero(t, tr.PartialSuccess().RejectedSpans())
+
+	assert.Equal(t, int64(4), c.offers.Load(), "refused three times, accepted on the fourth offer")
+	require.Len(t, c.sink.AllTraces(), 1, "delivered exactly once")
+	assert.Equal(t, 5, c.sink.SpanCount())
+
+	assert.Equal(t, int64(1), counter(t, r.tt, "otelcol_otlpuds_admission_waited", "wait", "pipeline"))
+	assert.Equal(t, uint64(1), waitTimeCount(t, r.tt, "pipeline"))
+	assert.Zero(t, counter(t, r.tt, "otelcol_otlpuds_admission_refused", "", ""))
+	// The receiver's standard metrics count the final outcome only.
+	assert.Equal(t, int64(5), counter(t, r.tt, "otelcol_receiver_accepted_spans", "", ""))
+	assert.Zero(t, counter(t, r.tt, "otelcol_receiver_refused_spans", "", ""))
+	requireIdle(t, r)
+}
+
+// Errors answered 429 (gRPC RESOURCE_EXHAUSTED) wait too; permanent ones
+// are answered at once, never offered twice.
+func TestOnlyRetryableRefusalsWait(t *testing.T) {
+	t.Run("resource exhausted waits", func(t *testing.T) {
+		cfg := testConfig(t)
+		cfg.Admission.MaxWait = guard / 2
+		var offers atomic.Int64
+		sink := new(consumertest.TracesSink)
+		tc, err := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
+			if offers.Add(1) == 1 {
+				return consumererror.NewRetryableError(errors.New("queue full"))
+			}
+			return sink.ConsumeTraces(ctx, td)
+		})
+		require.NoError(t, err)
+		r := startReceiver(t, cfg, consumers{traces: tc})
+		resp, body := post(t, r.client, pathTraces, tracesBody(t, 2, encodingProtobuf), ctHeader(encodingProtobuf))
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+		assert.Equal(t, int64(2), offers.Load())
+		assert.Equal(t, 2, sink.SpanCount())
+	})
+	t.Run("permanent is answered at once", func(t *testing.T) {
+		cfg := testConfig(t)
+		var offers atomic.Int64
+		tc, err := consumer.NewTraces(func(context.Context, ptrace.Traces) error {
+			offers.Add(1)
+			return consumererror.NewPermanent(errors.New("bad data"))
+		})
+		require.NoError(t, err)
+		r := startReceiver(t, cfg, consumers{traces: tc})
+		resp, _ := post(t, r.client, pathTraces, tracesBody(t, 2, encodingProtobuf), ctHeader(encodingProtobuf))
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		assert.Equal(t, int64(1), offers.Load())
+		assert.Zero(t, counter(t, r.tt, "otelcol_otlpuds_admission_waited", "", ""))
+	})
+}
+
+// Past max_wait the request is answered as it would have been at once:
+// 503 with Retry-After, counted as refused after waiting (timeout).
+func TestPipelineRefusalPastMaxWaitIs503(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.MaxWait = 300 * time.Millisecond
+	c := &refusingTraces{}
+	c.refuse.Store(true)
+	r := startReceiver(t, cfg, consumers{traces: c})
+
+	resp, body := post(t, r.client, pathTraces, tracesBody(t, 3, encodingJSON), ctHeader(encodingJSON))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.Contains(t, decodeStatus(t, encodingJSON, body).GetMessage(), errMemoryRefused.Error())
+	assert.Greater(t, c.offers.Load(), int64(1), "offered again while waiting")
+	assert.Empty(t, c.sink.AllTraces())
+
+	assert.Equal(t, int64(1), refusedCount(t, r.tt, "pipeline", "timeout"))
+	assert.Equal(t, int64(1), counter(t, r.tt, "otelcol_otlpuds_admission_waited", "wait", "pipeline"))
+	assert.Equal(t, uint64(1), waitTimeCount(t, r.tt, "pipeline"))
+	assert.Equal(t, int64(3), counter(t, r.tt, "otelcol_receiver_refused_spans", "", ""), "refused once, not once per offer")
+	requireIdle(t, r)
+}
+
+// When the waiting room is full a refused request is answered 503 at
+// once; the request already waiting is still delivered.
+func TestWaitingRoomFullIs503AtOnce(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.WaitingLimitMiB = 1
+	cfg.Admission.MaxWait = guard
+	c := &refusingTraces{}
+	c.refuse.Store(true)
+	r := startReceiver(t, cfg, consumers{traces: c})
+	body := bigTracesBody(t, 600<<10) // two do not fit in 1 MiB
+
+	first := postAsync(context.Background(), r.client, body, ctHeader(encodingProtobuf))
+	require.Eventually(t, func() bool {
+		return upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "pipeline") == 1
+	}, guard, 5*time.Millisecond)
+	assert.Equal(t, int64(len(body)), upDown(t, r.tt, "otelcol_otlpuds_admission_waiting_bytes", ""))
+
+	resp, respBody := post(t, r.client, pathTraces, body, ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "answered while the first still waits")
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.Contains(t, decodeStatus(t, encodingProtobuf, respBody).GetMessage(), errMemoryRefused.Error())
+	assert.Equal(t, int64(1), refusedCount(t, r.tt, "pipeline", "waiting_room_full"))
+	assert.Equal(t, int64(1), upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "pipeline"), "the first still waits")
+
+	c.refuse.Store(false)
+	a := recv(t, first)
+	require.NoError(t, a.err)
+	assert.Equal(t, http.StatusOK, a.code)
+	assert.Len(t, c.sink.AllTraces(), 1)
+	requireIdle(t, r)
+}
+
+// A client that disconnects while waiting frees its place at once: the
+// next request gets it, and the first one's data is never delivered.
+func TestClientDisconnectFreesWaitingPlace(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.WaitingLimitMiB = 1
+	cfg.Admission.MaxWait = guard
+	c := &refusingTraces{}
+	c.refuse.Store(true)
+	r := startReceiver(t, cfg, consumers{traces: c})
+	body := bigTracesBody(t, 600<<10)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first := postAsync(ctx, r.client, body, ctHeader(encodingProtobuf))
+	require.Eventually(t, func() bool {
+		return upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "pipeline") == 1
+	}, guard, 5*time.Millisecond)
+	cancel()
+	a := recv(t, first)
+	require.ErrorIs(t, a.err, context.Canceled)
+
+	// Its place is free long before max_wait.
+	require.Eventually(t, func() bool {
+		return upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "") == 0 &&
+			upDown(t, r.tt, "otelcol_otlpuds_admission_waiting_bytes", "") == 0
+	}, guard, 5*time.Millisecond)
+	assert.Equal(t, int64(1), refusedCount(t, r.tt, "pipeline", "client_gone"))
+
+	// The next waiter is admitted to the room, then delivered.
+	second := postAsync(context.Background(), r.client, body, ctHeader(encodingProtobuf))
+	require.Eventually(t, func() bool {
+		return upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "pipeline") == 1
+	}, guard, 5*time.Millisecond)
+	c.refuse.Store(false)
+	a = recv(t, second)
+	require.NoError(t, a.err)
+	assert.Equal(t, http.StatusOK, a.code)
+	assert.Len(t, c.sink.AllTraces(), 1, "only the second request's data")
+	assert.Zero(t, refusedCount(t, r.tt, "pipeline", "waiting_room_full"))
+	requireIdle(t, r)
+}
+
+// blockOnce holds the first offer until released; later ones go through.
+type blockOnce struct {
+	once    sync.Once
+	entered chan struct{}
+	release chan struct{}
+	inner   consumer.Traces
+}
+
+func (b *blockOnce) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	first := false
+	b.once.Do(func() { first = true })
+	if first {
+		close(b.entered)
+		<-b.release
+	}
+	return b.inner.ConsumeTraces(ctx, td)
+}
+
+func (*blockOnce) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// Shutdown answers the requests waiting, for the pipeline or for room in
+// flight, with 503 at once instead of hanging until max_wait, then goes on
+// as before: the request being processed finishes.
+func TestShutdownAnswersWaitingRequests(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.RequestLimitMiB = 1
+	cfg.Admission.MaxWait = guard
+	refusing := &refusingTraces{}
+	refusing.refuse.Store(true)
+	block := &blockOnce{entered: make(chan struct{}), release: make(chan struct{}), inner: refusing}
+	comp, tt := createReceiver(t, cfg, consumers{traces: block})
+	require.NoError(t, comp.Start(context.Background(), componenttest.NewNopHost()))
+	r := &testReceiver{cfg: cfg, comp: comp, tt: tt, client: udsClient(t, cfg.ServerConfig.NetAddr.Endpoint)}
+	big := bigTracesBody(t, 600<<10)
+
+	// One request holds 600 KiB of the 1 MiB in flight, in the pipeline.
+	holder := postAsync(context.Background(), r.client, big, ctHeader(encodingProtobuf))
+	<-block.entered
+	// Two small ones wait for the pipeline...
+	small := []<-chan answer{
+		postAsync(context.Background(), r.client, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf)),
+		postAsync(context.Background(), r.client, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf)),
+	}
+	require.Eventually(t, func() bool {
+		return upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "pipeline") == 2
+	}, guard, 5*time.Millisecond)
+	// ... and a large one for room in flight.
+	waitingForRoom := postAsync(context.Background(), r.client, big, ctHeader(encodingProtobuf))
+	require.Eventually(t, func() bool {
+		return upDown(t, r.tt, "otelcol_otlpuds_admission_waiting", "request_limit") == 1
+	}, guard, 5*time.Millisecond)
+
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- comp.Shutdown(context.Background()) }()
+	for _, ch := range append(small, waitingForRoom) {
+		a := recv(t, ch)
+		require.NoError(t, a.err)
+		assert.Equal(t, http.StatusServiceUnavailable, a.code)
+		assert.Equal(t, "1", a.retryAfter)
+	}
+	assert.Equal(t, int64(2), refusedCount(t, r.tt, "pipeline", "shutdown"))
+	assert.Equal(t, int64(1), refusedCount(t, r.tt, "request_limit", "shutdown"))
+	select {
+	case err := <-shutdown:
+		t.Fatalf("shutdown returned (%v) before the request in flight finished", err)
+	default:
+	}
+
+	// The request in the pipeline finishes as before shutdown; refused
+	// now, it is answered at once rather than waiting.
+	close(block.release)
+	a := recv(t, holder)
+	require.NoError(t, a.err)
+	assert.Equal(t, http.StatusServiceUnavailable, a.code)
+	select {
+	case err := <-shutdown:
+		require.NoError(t, err)
+	case <-time.After(guard):
+		t.Fatal("shutdown did not return")
+	}
+	requireIdle(t, r)
+}
+
+// concurrentBytes is a consumer that records the largest sum of request
+// sizes it held at once, taking its time over each.
+type concurrentBytes struct {
+	mu      sync.Mutex
+	now     int
+	peak    int
+	hold    time.Duration
+	spans   atomic.Int64
+	batches atomic.Int64
+}
+
+func (c *concurrentBytes) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	size := (&ptrace.ProtoMarshaler{}).TracesSize(td)
+	c.mu.Lock()
+	c.now += size
+	c.peak = max(c.peak, c.now)
+	c.mu.Unlock()
+	time.Sleep(c.hold)
+	c.mu.Lock()
+	c.now -= size
+	c.mu.Unlock()
+	c.spans.Add(int64(td.SpanCount()))
+	c.batches.Add(1)
+	return nil
+}
+
+func (*concurrentBytes) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+// Many concurrent large requests never take more than request_limit_mib
+// in flight: the rest wait for room and are all served.
+func TestBytesInFlightStayWithinBudget(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.RequestLimitMiB = 1
+	cfg.Admission.WaitingLimitMiB = 16
+	cfg.Admission.MaxWait = guard
+	c := &concurrentBytes{hold: 20 * time.Millisecond}
+	r := startReceiver(t, cfg, consumers{traces: c})
+	big := bigTracesBody(t, 300<<10)
+
+	const n = 20
+	var answers []<-chan answer
+	for range n {
+		answers = append(answers, postAsync(context.Background(), r.client, big, ctHeader(encodingProtobuf)))
+	}
+	// A small request is served meanwhile.
+	resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, ch := range answers {
+		a := recv(t, ch)
+		require.NoError(t, a.err)
+		assert.Equal(t, http.StatusOK, a.code)
+	}
+	assert.Equal(t, int64(n+1), c.batches.Load())
+	assert.LessOrEqual(t, admissionOf(r).peakInFlight(), int64(1<<20), "bytes in flight never past request_limit_mib")
+	assert.LessOrEqual(t, c.peak, 1<<20, "the data in the pipeline at once, counted by its protobuf size, within the budget too")
+	assert.Greater(t, c.peak, len(big), "requests did run side by side")
+	assert.Positive(t, counter(t, r.tt, "otelcol_otlpuds_admission_waited", "wait", "request_limit"))
+	assert.Zero(t, counter(t, r.tt, "otelcol_otlpuds_admission_refused", "", ""))
+	requireIdle(t, r)
+}
+
+// A request larger than request_limit_mib by itself is admitted alone.
+func TestRequestOverBudgetGoesAlone(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.RequestLimitMiB = 1
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, cfg, cons)
+	big := bigTracesBody(t, 1536<<10)
+	resp, body := post(t, r.client, pathTraces, big, ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	assert.Equal(t, 1, ts.SpanCount())
+	requireIdle(t, r)
+}
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	_, err := w.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	return buf.Bytes()
+}
+
+// Compressed bodies are charged as they inflate. Requests that each hold
+// part of the budget while their bodies grow never wait for one another
+// for ever: the oldest still reading may always grow, so all are served,
+// and bytes in flight stay within the budget plus one body.
+func TestCompressedBodiesGrowWithinBudget(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ServerConfig.MaxRequestBodySize = 2 << 20
+	cfg.Admission.RequestLimitMiB = 2
+	cfg.Admission.MaxWait = guard
+	c := &concurrentBytes{hold: 5 * time.Millisecond}
+	r := startReceiver(t, cfg, consumers{traces: c})
+	raw := bigTracesBody(t, 900<<10)
+	gz := gzipBytes(t, raw)
+	require.Less(t, len(gz), 64<<10, "charged far less than it inflates to at first")
+
+	const n = 12
+	var answers []<-chan answer
+	for range n {
+		answers = append(answers, postAsync(context.Background(), r.client, gz, map[string]string{
+			"Content-Type": contentTypeProtobuf, "Content-Encoding": "gzip",
+		}))
+	}
+	for _, ch := range answers {
+		a := recv(t, ch)
+		require.NoError(t, a.err)
+		assert.Equal(t, http.StatusOK, a.code, string(a.body))
+	}
+	assert.Equal(t, int64(n), c.batches.Load())
+	assert.LessOrEqual(t, admissionOf(r).peakInFlight(), int64(2<<20)+bodyLimit(-1, 2<<20),
+		"within request_limit_mib, plus the one body the oldest reader may grow past it")
+	requireIdle(t, r)
+}
+
+// zstdBomb is a small zstd body that inflates past limit.
+func zstdBomb(t *testing.T, limit int) []byte {
+	t.Helper()
+	enc, err := zstd.NewWriter(nil)
+	require.NoError(t, err)
+	defer enc.Close()
+	return enc.EncodeAll(make([]byte, limit+limit/2), nil)
+}
+
+// 40 concurrent zstd bombs (bodies of a few hundred bytes inflating past
+// max_request_body_size) are admitted within the budget: each is charged
+// its decoder's window and the bytes it inflates to, so they take turns,
+// and each is answered 413 (or 503 when it cannot get room in time). A
+// well-behaved sender meanwhile is answered 200.
+func TestDecompressionBombsStayWithinBudget(t *testing.T) {
+	cfg := testConfig(t)
+	const maxBody = 2 << 20
+	cfg.ServerConfig.MaxRequestBodySize = maxBody
+	cfg.Admission.RequestLimitMiB = 24 // two bombs at once: 8.5 MiB window + body each
+	cfg.Admission.MaxWait = guard
+	cons, ts, _, _ := sinks()
+	r := startReceiver(t, cfg, cons)
+	bomb := zstdBomb(t, maxBody)
+	require.Less(t, len(bomb), 33<<10)
+
+	const bombs = 40
+	var answers []<-chan answer
+	for range bombs {
+		answers = append(answers, postAsync(context.Background(), r.client, bomb, map[string]string{
+			"Content-Type": contentTypeProtobuf, "Content-Encoding": "zstd",
+		}))
+	}
+	good := tracesBody(t, 10, encodingProtobuf)
+	for range 5 {
+		resp, body := post(t, r.client, pathTraces, good, ctHeader(encodingProtobuf))
+		require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	}
+	tooLarge, busy := 0, 0
+	for _, ch := range answers {
+		a := recv(t, ch)
+		require.NoError(t, a.err)
+		switch a.code {
+		case http.StatusRequestEntityTooLarge:
+			tooLarge++
+		case http.StatusServiceUnavailable:
+			busy++
+		default:
+			t.Errorf("bomb answered %d: %s", a.code, a.body)
+		}
+	}
+	assert.Equal(t, bombs, tooLarge+busy)
+	assert.Equal(t, 50, ts.SpanCount(), "the well-behaved sender's spans all delivered")
+	window := int64(zstdMinWindow + zstdBlockSlack)
+	peak := admissionOf(r).peakInFlight()
+	assert.LessOrEqual(t, peak, int64(24<<20)+bodyLimit(-1, maxBody), "within request_limit_mib plus one body")
+	assert.Less(t, peak, int64(bombs)*window, "far from every bomb's decoder at once")
+	t.Logf("bombs: %d answered 413, %d answered 503; peak in flight %d bytes", tooLarge, busy, peak)
+	requireIdle(t, r)
+}
+
+// A body that cannot get room in flight within max_wait is answered 503
+// with Retry-After, counted as refused waiting for request_limit.
+func TestNoRoomInFlightPastMaxWaitIs503(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.RequestLimitMiB = 1
+	cfg.Admission.MaxWait = 300 * time.Millisecond
+	block := &blockingTraces{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	r := startReceiver(t, cfg, consumers{traces: block})
+	big := bigTracesBody(t, 700<<10)
+
+	holder := postAsync(context.Background(), r.client, big, ctHeader(encodingProtobuf))
+	<-block.entered
+	resp, body := post(t, r.client, pathTraces, big, ctHeader(encodingJSON))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+	assert.Contains(t, decodeStatus(t, encodingJSON, body).GetMessage(), "admission::request_limit_mib")
+	assert.Equal(t, int64(1), refusedCount(t, r.tt, "request_limit", "timeout"))
+	assert.Equal(t, int64(1), counter(t, r.tt, "otelcol_otlpuds_admission_waited", "wait", "request_limit"))
+
+	close(block.release)
+	a := recv(t, holder)
+	require.NoError(t, a.err)
+	assert.Equal(t, http.StatusOK, a.code)
+	requireIdle(t, r)
+}
+
+// With waiting_limit_mib 0 nothing waits: a retryable refusal is 503 at
+// once, as before admission existed.
+func TestNoWaitingRoomAnswersAtOnce(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.WaitingLimitMiB = 0
+	cfg.Admission.MaxWait = guard
+	c := &refusingTraces{refusals: 1}
+	r := startReceiver(t, cfg, consumers{traces: c})
+	resp, _ := post(t, r.client, pathTraces, tracesBody(t, 1, encodingProtobuf), ctHeader(encodingProtobuf))
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	assert.Equal(t, int64(1), c.offers.Load())
+	assert.Equal(t, int64(1), refusedCount(t, r.tt, "pipeline", "waiting_room_full"))
+	assert.Zero(t, counter(t, r.tt, "otelcol_otlpuds_admission_waited", "", ""))
+}
+
+// The charge of a request before its body is read, by encoding.
+func TestEstimateBody(t *testing.T) {
+	r := &udsReceiver{maxBodySize: 20 << 20}
+	request := func(body []byte, encoding string, contentLength int64) *http.Request {
+		req, err := http.NewRequest(http.MethodPost, "http://otlpuds/v1/traces", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.ContentLength = contentLength
+		if encoding != "" {
+			req.Header.Set("Content-Encoding", encoding)
+		}
+		return req
+	}
+	zstdWindow := int64(20<<20 + zstdBlockSlack)
+
+	assert.Equal(t, bodyEstimate{}, r.estimateBody(request(nil, "", 0)), "no body, no charge")
+	assert.Equal(t, bodyEstimate{body: 1000 + 512, waitBytes: 1000}, r.estimateBody(request(make([]byte, 1000), "", 1000)),
+		"plain body: its length, charged once")
+	assert.Equal(t, bodyEstimate{body: firstBodyCharge, waitBytes: 20 << 20}, r.estimateBody(request(make([]byte, 1000), "", -1)),
+		"no Content-Length: a first charge, and max_request_body_size in the waiting room")
+	assert.Equal(t, bodyEstimate{allowance: flateAllowance, body: firstBodyCharge, waitBytes: 500}, r.estimateBody(request(make([]byte, 500), "gzip", 500)))
+	assert.Equal(t, bodyEstimate{allowance: zstdWindow, transient: zstdWindow, body: 100 << 10, waitBytes: 100 << 10},
+		r.estimateBody(request(make([]byte, 100<<10), "zstd", 100<<10)), "zstd: the largest window confighttp's decoder allows, freed once read")
+	assert.Equal(t, bodyEstimate{allowance: lz4Allowance, body: firstBodyCharge, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "lz4", 10)))
+	assert.Equal(t, bodyEstimate{body: firstBodyCharge, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "br", 10)),
+		"an encoding confighttp refuses before reading costs no decoder")
+
+	// A snappy block: confighttp decodes it whole before the handler; the
+	// decoded length it announces is charged for as long as the request.
+	decoded := make([]byte, 300<<10)
+	block := snappy.Encode(nil, decoded)
+	req := request(block, "snappy", int64(len(block)))
+	est := r.estimateBody(req)
+	assert.Equal(t, int64(len(block)+len(decoded)), est.allowance)
+	assert.Equal(t, int64(len(block)), est.transient)
+	rest := new(bytes.Buffer)
+	_, err := rest.ReadFrom(req.Body)
+	require.NoError(t, err)
+	assert.Equal(t, block, rest.Bytes(), "the body reads whole after the peek")
+
+	var framed bytes.Buffer
+	w := snappy.NewBufferedWriter(&framed)
+	_, err = w.Write(decoded)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	est = r.estimateBody(request(framed.Bytes(), "snappy", int64(framed.Len())))
+	assert.Equal(t, int64(snappyFramedAllowance), est.allowance, "framed snappy decodes in chunks")
+}
