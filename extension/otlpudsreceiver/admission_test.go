@@ -5,7 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -688,4 +691,23 @@ func TestEstimateBody(t *testing.T) {
 	require.NoError(t, w.Close())
 	est = r.estimateBody(request(framed.Bytes(), "snappy", int64(framed.Len())))
 	assert.Equal(t, int64(snappyFramedAllowance), est.allowance, "framed snappy decodes in chunks")
+}
+
+// The README documents every admission key with the default the code has.
+func TestReadmeDocumentsAdmissionKeys(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	def := defaultAdmissionConfig()
+	for key, want := range map[string]string{
+		"request_limit_mib": fmt.Sprint(def.RequestLimitMiB),
+		"waiting_limit_mib": fmt.Sprint(def.WaitingLimitMiB),
+		"max_wait":          def.MaxWait.String(),
+	} {
+		row := regexp.MustCompile("(?m)^\\| `admission::" + key + "` \\| `([^`]*)` \\|").FindSubmatch(readme)
+		require.NotNil(t, row, "README.md config table has no admission::%s row", key)
+		assert.Equal(t, want, string(row[1]), "admission::%s default", key)
+	}
+	for _, name := range []string{"waited", "wait_time", "refused", "waiting", "waiting_bytes", "in_flight_bytes"} {
+		assert.Contains(t, string(readme), "`otelcol_otlpuds_admission_"+name+"`")
+	}
 }
