@@ -32,9 +32,10 @@ const (
 	maxLimitMiB = 1 << 20
 
 	// firstRetryDelay and maxRetryDelay bound the backoff between two
-	// offers of a refused request to the pipeline, when no other request
-	// was accepted meanwhile (which wakes waiters at once). memory_limiter
-	// changes its mind at each check_interval, 1 s in most configs.
+	// offers of a refused request to the pipeline. Past firstRetryDelay a
+	// waiter is offered again as soon as the pipeline takes another
+	// request's data. memory_limiter changes its mind at each
+	// check_interval, 1 s in most configs.
 	firstRetryDelay = 50 * time.Millisecond
 	maxRetryDelay   = 500 * time.Millisecond
 
@@ -568,11 +569,27 @@ func (a *admission) pipelineAccepted() {
 	a.accepted = make(chan struct{})
 }
 
-// awaitRetry waits before the next offer to the pipeline: until it takes
-// someone's data (woken), delay passes or the deadline comes (then offer
-// once more), the client disconnects or the receiver shuts down.
+// awaitRetry waits before the next offer to the pipeline: at least
+// firstRetryDelay after the last offer (so acceptances elsewhere, of
+// another signal say, cannot make waiters spin), then until the pipeline
+// takes someone's data (woken) or delay has passed. A wait cut short by the
+// deadline ends in one more offer. It stops early when the client
+// disconnects or the receiver shuts down.
 func (t *ticket) awaitRetry(ctx context.Context, woken <-chan struct{}, delay time.Duration) refusal {
-	timer := time.NewTimer(min(delay, max(time.Until(t.deadline), 0)))
+	left := max(time.Until(t.deadline), 0)
+	first := min(firstRetryDelay, left)
+	if why := t.sleep(ctx, nil, first); why != refusalNone || first == left {
+		return why
+	}
+	return t.sleep(ctx, woken, min(delay, left)-first)
+}
+
+// sleep waits d, or until woken is closed, ctx ends or shutdown begins.
+func (t *ticket) sleep(ctx context.Context, woken <-chan struct{}, d time.Duration) refusal {
+	if d <= 0 {
+		return refusalNone
+	}
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-woken:

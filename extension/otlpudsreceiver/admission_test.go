@@ -28,6 +28,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/collector/pdata/testdata"
+
+	"github.com/tracebound/tracebound/extension/otlpudsreceiver/internal/metadata"
 )
 
 // errMemoryRefused is what memory_limiter answers when memory is high
@@ -710,4 +712,166 @@ func TestReadmeDocumentsAdmissionKeys(t *testing.T) {
 	for _, name := range []string{"waited", "wait_time", "refused", "waiting", "waiting_bytes", "in_flight_bytes"} {
 		assert.Contains(t, string(readme), "`otelcol_otlpuds_admission_"+name+"`")
 	}
+}
+
+// newTestAdmission is an admission with a budget of limit bytes, a waiting
+// room of room bytes and a long max_wait, reporting to tt.
+func newTestAdmission(t *testing.T, limit, room int64) (*admission, *componenttest.Telemetry) {
+	t.Helper()
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	tb, err := metadata.NewTelemetryBuilder(tt.NewTelemetrySettings())
+	require.NoError(t, err)
+	a := newAdmission(AdmissionConfig{MaxWait: guard}, tb)
+	a.limit, a.roomLimit = limit, room
+	return a, tt
+}
+
+// inBackground runs f and delivers its result.
+func inBackground(f func() refusal) <-chan refusal {
+	out := make(chan refusal, 1)
+	go func() { out <- f() }()
+	return out
+}
+
+func requirePending(t *testing.T, ch <-chan refusal) {
+	t.Helper()
+	select {
+	case why := <-ch:
+		t.Fatalf("returned %s while it should wait", why)
+	default:
+	}
+}
+
+func requireGranted(t *testing.T, ch <-chan refusal) {
+	t.Helper()
+	select {
+	case why := <-ch:
+		require.Equal(t, refusalNone, why)
+	case <-time.After(guard):
+		t.Fatal("still waiting")
+	}
+}
+
+// waitingNow is how many requests wait on a's queues.
+func waitingNow(a *admission) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.growing.Len() + a.admitQ.Len()
+}
+
+// Requests are admitted in arrival order: a small one does not pass a
+// large one waiting ahead of it.
+func TestAdmissionIsFirstComeFirstServed(t *testing.T) {
+	a, _ := newTestAdmission(t, 100, 1000)
+	ctx := context.Background()
+	holder := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, holder.admit(ctx, 0, 0, 80, 80))
+
+	large := a.newTicket(time.Now())
+	largeDone := inBackground(func() refusal { return large.admit(ctx, 0, 0, 60, 60) })
+	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+	small := a.newTicket(time.Now())
+	smallDone := inBackground(func() refusal { return small.admit(ctx, 0, 0, 10, 10) })
+	require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
+	requirePending(t, smallDone) // 10 would fit, but the large one came first
+
+	holder.done()
+	requireGranted(t, largeDone)
+	requireGranted(t, smallDone)
+	large.done()
+	small.done()
+	assert.Zero(t, a.inFlight)
+	assert.Equal(t, int64(80), a.peakInFlight(), "never more than the budget")
+}
+
+// The oldest request still reading may always grow its body, past the
+// budget if need be; younger ones wait, and go first once room frees.
+func TestAdmissionOldestReaderNeverWaits(t *testing.T) {
+	a, _ := newTestAdmission(t, 100, 1000)
+	ctx := context.Background()
+	oldest := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, oldest.admit(ctx, 0, 0, 40, 40))
+	younger := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, younger.admit(ctx, 0, 0, 40, 40))
+
+	youngerGrows := inBackground(func() refusal { return younger.growBody(ctx, 80) })
+	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+	// A new request waits behind the growing body.
+	late := a.newTicket(time.Now())
+	lateDone := inBackground(func() refusal { return late.admit(ctx, 0, 0, 5, 5) })
+	require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
+
+	require.Equal(t, refusalNone, oldest.growBody(ctx, 100), "the oldest reader grows at once")
+	assert.Equal(t, int64(140), a.peakInFlight(), "past the budget by the oldest reader's growth only")
+	requirePending(t, youngerGrows)
+
+	// Once read, the oldest keeps only its body's size: room for the
+	// younger body, then for the late request.
+	oldest.bodyRead(10)
+	requireGranted(t, youngerGrows)
+	requireGranted(t, lateDone)
+	younger.done()
+	oldest.done()
+	late.done()
+	assert.Zero(t, a.inFlight)
+}
+
+// The younger body waiting to grow becomes the oldest reader when the
+// oldest leaves, and then grows whatever the room.
+func TestAdmissionNextOldestReaderGrows(t *testing.T) {
+	a, _ := newTestAdmission(t, 100, 1000)
+	ctx := context.Background()
+	first := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, first.admit(ctx, 0, 0, 60, 60))
+	second := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, second.admit(ctx, 0, 0, 40, 40))
+	grows := inBackground(func() refusal { return second.growBody(ctx, 200) })
+	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+	first.bodyRead(60) // read, still in flight: 60 + 40 charged, no room
+	requireGranted(t, grows)
+	assert.Equal(t, int64(260), a.inFlight)
+	first.done()
+	second.done()
+	assert.Zero(t, a.inFlight)
+}
+
+// The waiting room counts bytes; a request that does not fit is refused
+// at once, and a request over the room never waits.
+func TestAdmissionWaitingRoom(t *testing.T) {
+	a, tt := newTestAdmission(t, 100, 50)
+	ctx := context.Background()
+	holder := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, holder.admit(ctx, 0, 0, 100, 100))
+	w1 := a.newTicket(time.Now())
+	w1Done := inBackground(func() refusal { return w1.admit(ctx, 0, 0, 30, 30) })
+	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+	assert.Equal(t, refusalRoomFull, a.newTicket(time.Now()).admit(ctx, 0, 0, 30, 30))
+	assert.Equal(t, refusalRoomFull, a.newTicket(time.Now()).admit(ctx, 0, 0, 60, 60), "over the room by itself")
+	assert.Equal(t, int64(30), upDown(t, tt, "otelcol_otlpuds_admission_waiting_bytes", ""))
+	holder.done()
+	requireGranted(t, w1Done)
+	w1.done()
+	assert.Zero(t, upDown(t, tt, "otelcol_otlpuds_admission_waiting_bytes", ""))
+	assert.Zero(t, upDown(t, tt, "otelcol_otlpuds_admission_waiting", ""))
+	assert.Equal(t, int64(1), counter(t, tt, "otelcol_otlpuds_admission_waited", "wait", "request_limit"))
+}
+
+// An acceptance by the pipeline wakes requests waiting for it, long before
+// their backoff ends; with nobody waiting it costs nothing.
+func TestPipelineAcceptanceWakesWaiters(t *testing.T) {
+	a, _ := newTestAdmission(t, 0, 1000)
+	ctx := context.Background()
+	before := a.acceptedSignal()
+	a.pipelineAccepted()
+	assert.Equal(t, before, a.acceptedSignal(), "no waiter: the signal is left alone")
+
+	tk := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, tk.enterPipelineWait(10))
+	woken := a.acceptedSignal()
+	done := inBackground(func() refusal { return tk.awaitRetry(ctx, woken, time.Hour) })
+	a.pipelineAccepted()
+	requireGranted(t, done)
+	tk.leavePipelineWait(10, time.Millisecond)
+	tk.done()
 }

@@ -256,9 +256,9 @@ func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *
 // consume offers a request's data (size bytes decoded, total items) to the
 // pipeline. A retryable refusal (one answered 429 or 503, such as
 // memory_limiter's) is not answered at once: the request waits in the
-// waiting room and is offered again when the pipeline takes someone's
-// data, or after a backoff (50 ms doubling to 500 ms), until admission's
-// max_wait from its arrival. Past that, when the room is full or the
+// waiting room and is offered again after a backoff (50 ms doubling to
+// 500 ms), cut short, after 50 ms, when the pipeline takes another request's
+// data, until admission's max_wait from its arrival. Past that, when the room is full or the
 // receiver shuts down, the last refusal is answered as it would have been
 // at once. gone is true when the client disconnected while waiting.
 //
