@@ -78,12 +78,16 @@ func (e *Env) backpressureRun(pipeline string, rate int, d, outage time.Duration
 		st.SpansFailed == 0 && st.SpansAccepted == st.SpansSent && run.DeliveredSpans == st.SpansSent,
 		fmt.Sprintf("sent %d, accepted %d, failed %d%s, delivered %d", st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st), run.DeliveredSpans))
 	e.pipelineAccounting(run, st, m, 1)
-	// Without a refusal the scenario would prove nothing about the client's
-	// retries: the limiter must have pushed back.
-	r.check(Correctness, run.Label+": backpressure engaged: the collector refused and the generator retried",
-		st.Throttled > 0 && st.Retries >= st.Throttled,
-		fmt.Sprintf("%d refusals (429/503) of %d attempts, %d with Retry-After, %d retries; backend refused %d requests during the %s outage",
-			st.Throttled, st.Attempts, st.RetryAfterSeen, st.Retries, bs[0].Refused(), outage))
+	// Without pushback the scenario would prove nothing: memory_limiter must
+	// have refused data, and the client must have felt it, as refusals it
+	// retried (the stock receiver) or as answers held back while otlpuds's
+	// admission re-offered the request (tracebound, which refuses only when
+	// max_wait or the waiting room runs out).
+	limiter, waited := m.Sum(mLimiterRefused, nil), m.Sum(mAdmissionWaited, nil)
+	r.check(Correctness, run.Label+": backpressure engaged: memory_limiter refused, and the client waited or retried",
+		limiter > 0 && (st.Throttled > 0 || waited > 0) && st.Retries >= st.Throttled,
+		fmt.Sprintf("%s %.0f; %d refusals (429/503) of %d attempts, %d with Retry-After, %d retries; %s %.0f; backend refused %d requests during the %s outage",
+			mLimiterRefused, limiter, st.Throttled, st.Attempts, st.RetryAfterSeen, st.Retries, mAdmissionWaited, waited, bs[0].Refused(), outage))
 	// The receiver counts the spans of every refused request (the limiter
 	// counts the same spans again, so the two are not added).
 	ok, det := eq(mReceiverRefused, m.Sum(mReceiverRefused, nil), float64(st.SpansThrottled))
