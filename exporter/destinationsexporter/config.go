@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
@@ -14,6 +15,13 @@ import (
 
 // destinationsKey is the config key of the destinations map.
 const destinationsKey = "destinations"
+
+// defaultDrainTimeout is the default of drain_timeout: long enough for a
+// reachable destination to take what its queue holds (and for a flaky one to
+// get a retry in: otlphttp's first retry comes after 2.5-7.5 s), short enough
+// that the collector exits well within Kubernetes' default 30 s grace period,
+// with time left for the receiver and processors that shut down before it.
+const defaultDrainTimeout = 10 * time.Second
 
 // Config is the configuration of the destinations exporter. It has no
 // routing keys: the trace_routing processor decides every route and stamps
@@ -28,6 +36,14 @@ type Config struct {
 	// is required.
 	Destinations map[string]*otlphttpexporter.Config `mapstructure:"destinations"`
 
+	// DrainTimeout bounds the shutdown drain, all destinations together
+	// (they drain at once): until it runs out, each destination keeps
+	// sending what it queued, retries included; then what is still queued
+	// or in flight is abandoned, counted as lost with reason shutdown, and
+	// logged once per destination. 0 abandons everything at once, without
+	// draining. Default 10s.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -40,6 +56,9 @@ var _ component.Config = (*Config)(nil)
 func (cfg *Config) Validate() error {
 	if len(cfg.Destinations) == 0 {
 		return errors.New("destinations: at least one destination must be configured")
+	}
+	if cfg.DrainTimeout < 0 {
+		return fmt.Errorf("drain_timeout: must not be negative, got %s", cfg.DrainTimeout)
 	}
 	for _, name := range sortedNames(cfg.Destinations) {
 		if err := validateDestination(name, cfg.Destinations[name]); err != nil {

@@ -39,6 +39,7 @@ func otlphttpDefault() *otlphttpexporter.Config {
 func TestConfigDefault(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	assert.Empty(t, cfg.Destinations)
+	assert.Equal(t, 10*time.Second, cfg.DrainTimeout)
 	assert.EqualError(t, cfg.Validate(), "destinations: at least one destination must be configured")
 }
 
@@ -51,7 +52,20 @@ func TestConfigValid(t *testing.T) {
 		want.ClientConfig.Endpoint = "http://tempo:4318"
 		assert.Equal(t, &Config{
 			Destinations: map[string]*otlphttpexporter.Config{"tempo": want},
+			DrainTimeout: 10 * time.Second,
 		}, cfg)
+	})
+
+	t.Run("drain_timeout", func(t *testing.T) {
+		cfg, uerr, verr := loadConfig(t, "drain")
+		require.NoError(t, uerr)
+		require.NoError(t, verr)
+		assert.Equal(t, 45*time.Second, cfg.DrainTimeout)
+
+		cfg, uerr, verr = loadConfig(t, "no_drain")
+		require.NoError(t, uerr)
+		require.NoError(t, verr)
+		assert.Zero(t, cfg.DrainTimeout, "0 is valid: abandon at once")
 	})
 
 	t.Run("full overrides only what it sets", func(t *testing.T) {
@@ -115,6 +129,7 @@ func TestConfigInvalid(t *testing.T) {
 		{name: "moved_empty_default_destinations", unmarshal: movedDefaultDestinations},
 		{name: "moved_route_attribute", unmarshal: "route_attribute: no longer supported: " +
 			"the trace_routing processor stamps the route in the tracebound.route resource attribute, which destinations reads and removes"},
+		{name: "negative_drain", validate: "drain_timeout: must not be negative, got -1s"},
 		{name: "unknown_key", unmarshal: "destinations::tempo: decoding failed"},
 		{name: "unknown_top_key", unmarshal: "has invalid keys: destination"},
 	}

@@ -74,7 +74,9 @@ func fakeDestination(name string, startErr, shutdownErr error) (*destination, []
 		{Traces: consumertest.NewNop()},
 		{Traces: consumertest.NewNop(), shutdownErr: shutdownErr},
 	}
-	return &destination{name: name, http: layers[0], retry: layers[1], queue: layers[2]}, layers
+	d := &destination{name: name, http: layers[0], retry: layers[1], queue: layers[2]}
+	d.abandonCtx, d.abandon = context.WithCancel(context.Background())
+	return d, layers
 }
 
 // Start and shutdown errors name the destination by its config key, as
@@ -84,7 +86,7 @@ func TestLifecycleErrorsNameConfigKey(t *testing.T) {
 	assert.EqualError(t, d.start(context.Background(), componenttest.NewNopHost()), "destinations::tempo: cannot start")
 
 	d, _ = fakeDestination("vendor", nil, errors.New("cannot drain"))
-	assert.EqualError(t, d.shutdown(context.Background()), "destinations::vendor: cannot drain")
+	assert.EqualError(t, d.shutdown(context.Background(), context.Background()), "destinations::vendor: cannot drain")
 }
 
 // When a destination fails to start, the exporter's start shuts down the

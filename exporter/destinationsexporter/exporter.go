@@ -35,6 +35,9 @@ type destinationsExporter struct {
 	unrouted metric.MeasurementOption
 	unknown  metric.MeasurementOption
 
+	// drainTimeout bounds shutdown (drain_timeout).
+	drainTimeout time.Duration
+
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
@@ -53,6 +56,8 @@ func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Co
 		warnings:  warnlimit.New(warnlimit.DefaultInterval, now),
 		unrouted:  metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnrouted))),
 		unknown:   metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonUnknownDestination))),
+
+		drainTimeout: cfg.DrainTimeout,
 	}
 	for _, name := range sortedNames(cfg.Destinations) {
 		d, err := newDestination(ctx, set, name, cfg.Destinations[name], tb)
@@ -60,7 +65,7 @@ func newDestinationsExporter(ctx context.Context, set exporter.Settings, cfg *Co
 			// Release what the destinations built so far registered
 			// (queue gauges); none of them was started.
 			for _, built := range e.dests {
-				_ = built.shutdown(ctx)
+				_ = built.shutdown(ctx, ctx)
 			}
 			tb.Shutdown()
 			return nil, fmt.Errorf("destinations::%s: %w", name, err)
@@ -115,12 +120,13 @@ func logName(name string) string {
 }
 
 // start starts every destination; if one fails, those already started are
-// shut down and the error names the destination.
+// shut down (their queues are empty: nothing to drain) and the error names
+// the destination.
 func (e *destinationsExporter) start(ctx context.Context, host component.Host) error {
 	for i, d := range e.dests {
 		if err := d.start(ctx, host); err != nil {
 			for _, started := range e.dests[:i+1] {
-				_ = started.shutdown(ctx)
+				_ = started.shutdown(ctx, ctx)
 			}
 			return err
 		}
@@ -129,20 +135,36 @@ func (e *destinationsExporter) start(ctx context.Context, host component.Host) e
 }
 
 // shutdown drains every destination's queue, all destinations at once, so a
-// slow destination's drain does not hold back the others'. Shutting down
-// twice is harmless: the second call returns the first one's result.
+// slow destination's drain does not hold back the others', within one
+// drain_timeout for all of them. Shutting down twice is harmless: the second
+// call returns the first one's result.
 func (e *destinationsExporter) shutdown(ctx context.Context) error {
 	e.shutdownOnce.Do(func() { e.shutdownErr = e.shutdownAll(ctx) })
 	return e.shutdownErr
 }
 
+// shutdownAll bounds the drain itself: the collector passes a context
+// without a deadline (the service shuts components down with the context
+// Run was given, usually context.Background()), so drain_timeout is the only
+// bound, or ctx's own end when it comes first. Then each destination that
+// abandoned spans gets one warning with their count.
 func (e *destinationsExporter) shutdownAll(ctx context.Context) error {
+	drain, cancel := context.WithTimeout(ctx, e.drainTimeout)
+	defer cancel()
 	errs := make([]error, len(e.dests))
 	var wg sync.WaitGroup
 	for i, d := range e.dests {
-		wg.Go(func() { errs[i] = d.shutdown(ctx) })
+		wg.Go(func() { errs[i] = d.shutdown(ctx, drain) })
 	}
 	wg.Wait()
+	for _, d := range e.dests {
+		if spans := d.abandonedSpans.Load(); spans > 0 {
+			e.logger.Warn("Shutdown drain ran out of time: spans still queued or in flight for this destination were not delivered",
+				zap.String("destination", d.name),
+				zap.Duration("drain_timeout", e.drainTimeout),
+				zap.Int64("spans", spans))
+		}
+	}
 	e.telemetry.Shutdown()
 	return multierr.Combine(errs...)
 }

@@ -22,7 +22,7 @@ func NewFactory() exporter.Factory {
 }
 
 func createDefaultConfig() component.Config {
-	return &Config{}
+	return &Config{DrainTimeout: defaultDrainTimeout}
 }
 
 // createTraces builds one otlphttp exporter per destination up front, so a

@@ -20,6 +20,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tracebound/tracebound/exporter/destinationsexporter/internal/metadatatest"
 	"github.com/tracebound/tracebound/internal/route"
@@ -32,10 +34,14 @@ type backend struct {
 	srv    *httptest.Server
 	status int
 	hold   func(r *http.Request)
+	// unavailable, when set and true, makes the backend answer 503 instead
+	// of status (a flaky backend).
+	unavailable func() bool
 
 	mu        sync.Mutex
 	spans     int
 	requests  int
+	refused   int // answered 503 because unavailable
 	resources []pcommon.Map
 	lastAt    time.Time // when the last accepted request was recorded
 }
@@ -69,6 +75,13 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return // the client gave up: nothing was delivered
 		}
+	}
+	if b.unavailable != nil && b.unavailable() {
+		b.mu.Lock()
+		b.refused++
+		b.mu.Unlock()
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
 	}
 	if b.status != http.StatusOK {
 		w.WriteHeader(b.status)
@@ -114,6 +127,14 @@ func (b *backend) requestCount() int {
 	return b.requests
 }
 
+// refusedCount is how many requests the backend answered 503 because it
+// was unavailable.
+func (b *backend) refusedCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.refused
+}
+
 func (b *backend) receivedResources() []pcommon.Map {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -147,15 +168,26 @@ func destinationConfig(endpoint string) *otlphttpexporter.Config {
 // test if the test did not.
 func startExporter(t *testing.T, cfg *Config) (exporter.Traces, *componenttest.Telemetry) {
 	t.Helper()
+	exp, tel, _ := startExporterWithLogs(t, cfg)
+	return exp, tel
+}
+
+// startExporterWithLogs is startExporter with every log entry (debug and
+// up) recorded.
+func startExporterWithLogs(t *testing.T, cfg *Config) (exporter.Traces, *componenttest.Telemetry, *observer.ObservedLogs) {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	exp, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tel), cfg)
+	core, logs := observer.New(zap.DebugLevel)
+	set := metadatatest.NewSettings(tel)
+	set.Logger = zap.New(core)
+	exp, err := NewFactory().CreateTraces(context.Background(), set, cfg)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	var once sync.Once
 	t.Cleanup(func() { once.Do(func() { _ = exp.Shutdown(context.Background()) }) })
-	return exp, tel
+	return exp, tel, logs
 }
 
 // resourceSpec describes one resource of a test batch: its route (the value

@@ -69,7 +69,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterDestinationsSpansLost, err = builder.meter.Int64Counter(
 		"otelcol_exporter_destinations_spans_lost",
-		metric.WithDescription("Spans routed to a destination that it did not deliver, by destination and reason (queue_full, send_failed). [Alpha]"),
+		metric.WithDescription("Spans routed to a destination that it did not deliver, by destination and reason (queue_full, send_failed, shutdown). [Alpha]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualExporterDestinationsSpansDropped(t *testing.T, tt *componenttest
 func AssertEqualExporterDestinationsSpansLost(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_destinations_spans_lost",
-		Description: "Spans routed to a destination that it did not deliver, by destination and reason (queue_full, send_failed). [Alpha]",
+		Description: "Spans routed to a destination that it did not deliver, by destination and reason (queue_full, send_failed, shutdown). [Alpha]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
