@@ -215,7 +215,7 @@ func TestShutdownAbandonsWhatDrainTimeoutCannotDeliver(t *testing.T) {
 		if assert.Len(t, warnings[name], 1, name) {
 			fields := warnings[name][0].ContextMap()
 			assert.Equal(t, int64(perDestination), fields["spans"], name)
-			assert.Equal(t, drainTimeout, fields["drain_timeout"], name)
+			assert.Equal(t, "1s", fields["drain_timeout"], name)
 		}
 	}
 	assert.Zero(t, logs.FilterMessageSnippet("Dropping data").Len(), "no per-request error for what the drain abandoned")
@@ -246,7 +246,7 @@ func TestShutdownWithZeroDrainTimeoutAbandonsAtOnce(t *testing.T) {
 	warnings := drainWarnings(t, logs)
 	if assert.Len(t, warnings["held"], 1) {
 		assert.Equal(t, int64(requests*spansPer), warnings["held"][0].ContextMap()["spans"])
-		assert.Equal(t, time.Duration(0), warnings["held"][0].ContextMap()["drain_timeout"])
+		assert.Equal(t, "0s", warnings["held"][0].ContextMap()["drain_timeout"])
 	}
 }
 

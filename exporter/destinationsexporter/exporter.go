@@ -161,7 +161,9 @@ func (e *destinationsExporter) shutdownAll(ctx context.Context) error {
 		if spans := d.abandonedSpans.Load(); spans > 0 {
 			e.logger.Warn("Shutdown drain ran out of time: spans still queued or in flight for this destination were not delivered",
 				zap.String("destination", d.name),
-				zap.Duration("drain_timeout", e.drainTimeout),
+				// As written in the config ("10s"), not in the
+				// encoder's duration unit.
+				zap.String("drain_timeout", e.drainTimeout.String()),
 				zap.Int64("spans", spans))
 		}
 	}
