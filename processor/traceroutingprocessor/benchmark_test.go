@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/tracebound/tracebound/processor/traceroutingprocessor/internal/metadatatest"
@@ -111,25 +110,6 @@ func BenchmarkThreeDestinations(b *testing.B) {
 	benchmarkRouting(b, createDefaultConfig().(*Config), configFor("tempo", "vendor", "archive"), benchRequest(b, 10))
 }
 
-// foundationsRequest is a request as cloudflare/foundations sends it: one
-// routing group of 512 spans, each span in its own ResourceSpans carrying
-// only service.name and service.version.
-func foundationsRequest(spans int) ptrace.Traces {
-	td := ptrace.NewTraces()
-	for i := range spans {
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", "worker")
-		rs.Resource().Attributes().PutStr("service.version", "1.2.3")
-		ss := rs.ScopeSpans().AppendEmpty()
-		ss.Scope().SetName("foundations")
-		s := ss.Spans().AppendEmpty()
-		s.SetName("handle")
-		s.SetTraceID(pcommon.TraceID{1, byte(i)})
-		s.SetSpanID(pcommon.SpanID{2, byte(i), byte(i >> 8)})
-	}
-	return td
-}
-
 // twentyRoutes is a routes table of 20 rules whose last one matches
 // accountId 42: the worst case of first-match-wins.
 func twentyRoutes() []RouteConfig {
@@ -150,7 +130,7 @@ func twentyRoutes() []RouteConfig {
 func BenchmarkFoundationsRequest(b *testing.B) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Routes = twentyRoutes()
-	benchmarkRouting(b, cfg, foundationsHeader, foundationsRequest(512))
+	benchmarkRouting(b, cfg, foundationsHeader, oneSpanResources(512, nil))
 }
 
 // foundationsHeader is the shape foundations' own tests send.

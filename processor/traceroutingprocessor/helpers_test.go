@@ -168,3 +168,24 @@ func (h *harness) received(t testing.TB) []copyOf {
 	}
 	return out
 }
+
+// oneSpanResources is a request as cloudflare/foundations sends it: every
+// span in a ResourceSpans of its own carrying only service.name and
+// service.version; edit, when not nil, changes resource i.
+func oneSpanResources(n int, edit func(i int, rs ptrace.ResourceSpans)) ptrace.Traces {
+	td := ptrace.NewTraces()
+	for i := range n {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "worker")
+		rs.Resource().Attributes().PutStr("service.version", "1.2.3")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("foundations")
+		s := ss.Spans().AppendEmpty()
+		s.SetName("span")
+		s.SetSpanID(pcommon.SpanID{byte(i + 1)})
+		if edit != nil {
+			edit(i, rs)
+		}
+	}
+	return td
+}

@@ -10,26 +10,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 )
 
-// oneSpanResources is a request as foundations sends it: every span in a
-// ResourceSpans of its own, the resource and scope of each given by edit.
-func oneSpanResources(n int, edit func(i int, rs ptrace.ResourceSpans)) ptrace.Traces {
-	td := ptrace.NewTraces()
-	for i := range n {
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", "worker")
-		rs.Resource().Attributes().PutStr("service.version", "1.2.3")
-		ss := rs.ScopeSpans().AppendEmpty()
-		ss.Scope().SetName("foundations")
-		s := ss.Spans().AppendEmpty()
-		s.SetName("span")
-		s.SetSpanID(pcommon.SpanID{byte(i + 1)})
-		if edit != nil {
-			edit(i, rs)
-		}
-	}
-	return td
-}
-
 // layout describes what left: per resource, per scope, the span IDs' first
 // bytes, in order.
 func layout(td ptrace.Traces) [][][]byte {
