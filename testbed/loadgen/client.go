@@ -21,6 +21,7 @@ import (
 type Client struct {
 	url  string
 	http *http.Client
+	host string // the Host header, when set
 }
 
 // NewClient returns a client for endpoint (see Config.Endpoint) with up to
@@ -47,6 +48,18 @@ func NewClient(endpoint string, conns int, timeout time.Duration) *Client {
 		url:  strings.TrimSuffix(url, "/") + "/v1/traces",
 		http: &http.Client{Transport: tr, Timeout: timeout},
 	}
+}
+
+// newProducerClient is foundations' client: a new connection for every
+// request (HTTP/1.1, never kept alive), Host: localhost, no compression.
+func newProducerClient(endpoint string, timeout time.Duration) *Client {
+	c := NewClient(endpoint, 0, timeout)
+	tr := c.http.Transport.(*http.Transport)
+	tr.DisableKeepAlives = true
+	tr.MaxIdleConns, tr.MaxIdleConnsPerHost = 0, 0
+	tr.ForceAttemptHTTP2 = false
+	c.host = "localhost"
+	return c
 }
 
 // Close releases idle connections.
@@ -84,6 +97,9 @@ func (c *Client) Post(ctx context.Context, body []byte, json bool, headers map[s
 		ct = "application/json"
 	}
 	req.Header.Set("Content-Type", ct)
+	if c.host != "" {
+		req.Host = c.host
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}

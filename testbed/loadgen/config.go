@@ -1,13 +1,17 @@
 // Package loadgen sends OTLP/HTTP trace requests to a collector over a Unix
 // domain socket or TCP, at a fixed rate of spans per second for a fixed time,
-// and counts what was sent, accepted and refused. It retries 429, 502, 503 and
-// 504 answers and connection errors as an OTLP client should, honouring
-// Retry-After, and always stops by itself: the run is bounded in time, and
-// optionally in requests and in traces.
+// and counts what was sent, accepted and refused. It has two modes. The
+// default, ModeRetrying, is an OTLP client: it retries 429, 502, 503 and 504
+// answers and connection errors, honouring Retry-After. ModeProducer is
+// cloudflare/foundations' exporter (see ProducerConfig): a new connection per
+// request, one request in flight per producer, never a retry, so any non-2xx
+// answer loses its spans. Either way a run always stops by itself: it is
+// bounded in time, and optionally in requests and in traces.
 package loadgen
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -25,6 +29,30 @@ const (
 	DefaultHeader          = "cf-trace-config"
 	DefaultRetryInitial    = 100 * time.Millisecond
 	DefaultRetryMax        = 2 * time.Second
+
+	// Producer mode (see ProducerConfig): foundations' max_batch_size in
+	// the testbed, its queue bound, the export tasks.
+	DefaultProducerSpansPerRequest = 512
+	DefaultProducerQueueSpans      = 1_000_000
+	DefaultProducers               = 4
+	// DefaultProducerTimeout bounds one request in producer mode.
+	// foundations sets no timeout of its own; the bound keeps a run finite,
+	// and a request that reaches it counts as lost (no answer).
+	DefaultProducerTimeout = 30 * time.Second
+	DefaultServiceName     = "testbed-producer"
+	DefaultServiceVersion  = "1.0.0"
+)
+
+// Mode says how the generator sends its requests.
+type Mode string
+
+const (
+	// ModeRetrying is an OTLP client: Workers connections kept alive, the
+	// refused requests retried as RetryPolicy says (the default).
+	ModeRetrying Mode = ""
+	// ModeProducer is cloudflare/foundations' OTLP-over-UDS exporter (see
+	// ProducerConfig).
+	ModeProducer Mode = "producer"
 )
 
 // Config describes one load run.
@@ -39,10 +67,16 @@ type Config struct {
 	Duration time.Duration
 	// MaxRequests bounds the number of requests offered; 0: no bound.
 	MaxRequests int
-	// SpansPerRequest is the size of each request (default 500).
+	// SpansPerRequest is the size of each request (default 500; 512 in
+	// producer mode).
 	SpansPerRequest int
-	// Workers is the number of concurrent connections (default 4).
+	// Workers is the number of concurrent connections (default 4). In
+	// producer mode it is Producer.Producers.
 	Workers int
+	// Mode is ModeRetrying (the default) or ModeProducer.
+	Mode Mode
+	// Producer configures ModeProducer.
+	Producer ProducerConfig
 	// JSON sends application/json bodies instead of protobuf.
 	JSON bool
 	// Span is the shape of every span.
@@ -54,9 +88,10 @@ type Config struct {
 	Identity *Identity
 	// Routing adds a trace config header to each request; nil adds none.
 	Routing *Routing
-	// RequestTimeout bounds one HTTP attempt (default 10s).
+	// RequestTimeout bounds one HTTP attempt (default 10s; 30s in producer
+	// mode).
 	RequestTimeout time.Duration
-	// Retry says how refused requests are retried.
+	// Retry says how refused requests are retried (never in producer mode).
 	Retry RetryPolicy
 	// DrainTimeout bounds how long requests offered before the end of
 	// Duration may keep retrying after it (default 30s).
@@ -162,6 +197,15 @@ func (c *Config) applyDefaults() error {
 	}
 	if c.Rate < 0 {
 		return errors.New("loadgen: rate must not be negative")
+	}
+	switch c.Mode {
+	case ModeRetrying:
+	case ModeProducer:
+		if err := c.Producer.applyDefaults(c); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("loadgen: unknown mode %q", c.Mode)
 	}
 	if c.SpansPerRequest <= 0 {
 		c.SpansPerRequest = DefaultSpansPerRequest

@@ -40,6 +40,8 @@ type encoder struct {
 	attrs     []byte   // the span attributes, as repeated field 9
 	resources [][]byte // per process: the Resource message
 	scope     []byte   // the InstrumentationScope message
+	// foundationsResource is producer mode's Resource message.
+	foundationsResource []byte
 }
 
 func appendKV(b []byte, field protowire.Number, key string, value []byte) []byte {
@@ -83,6 +85,9 @@ func newEncoder(b *payloadBuilder) *encoder {
 	}
 	for i := range b.processes {
 		e.resources = append(e.resources, resource(&b.processes[i]))
+	}
+	if b.cfg.Mode == ModeProducer {
+		e.foundationsResource = newFoundationsResource(&b.cfg.Producer)
 	}
 	e.scope = protowire.AppendTag(nil, fScopeName, protowire.BytesType)
 	e.scope = protowire.AppendString(e.scope, "testbed/loadgen")

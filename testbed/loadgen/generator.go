@@ -47,8 +47,26 @@ type Stats struct {
 	// requests without a header count in none.
 	ByConfig     []int64       `json:"by_config,omitempty"`
 	StatusCounts map[int]int64 `json:"status_counts,omitempty"`
-	LastError    string        `json:"last_error,omitempty"`
-	Elapsed      time.Duration `json:"elapsed_ns"`
+
+	// Producer mode only (Mode "producer"): SpansOffered is what the
+	// application produced; SpansQueueFull what it dropped because its
+	// queue was full; SpansUnsent what was still queued when the run
+	// ended; the two make SpansUnoffered, and SpansSent is the rest, sent
+	// once each. Of those, SpansAccepted were answered 2xx, SpansRefused
+	// answered otherwise and SpansNoAnswer got no answer (connection
+	// error, timeout): SpansFailed is the two, lost, as nothing is retried.
+	// QueuePeakSpans is the most the queue held; AnswerMs how long the
+	// answers took.
+	Mode           string        `json:"mode,omitempty"`
+	SpansOffered   int64         `json:"spans_offered,omitempty"`
+	SpansQueueFull int64         `json:"spans_queue_full,omitempty"`
+	SpansUnsent    int64         `json:"spans_unsent,omitempty"`
+	SpansRefused   int64         `json:"spans_refused,omitempty"`
+	SpansNoAnswer  int64         `json:"spans_no_answer,omitempty"`
+	QueuePeakSpans int64         `json:"queue_peak_spans,omitempty"`
+	AnswerMs       *AnswerTimes  `json:"answer_ms,omitempty"`
+	LastError      string        `json:"last_error,omitempty"`
+	Elapsed        time.Duration `json:"elapsed_ns"`
 	// OfferTime is how long requests were offered (until Duration or the end
 	// of the plan), the base of OfferedRate.
 	OfferTime   time.Duration `json:"offer_time_ns"`
@@ -68,6 +86,7 @@ type Generator struct {
 	stats   Stats
 	parents map[[8]byte]sentSpan // RecordParents only
 	order   int64                // spans recorded so far
+	prod    producerStats        // ModeProducer only
 }
 
 // sentSpan is what RecordParents keeps of one span.
@@ -86,6 +105,9 @@ func New(cfg Config) (*Generator, error) {
 		client: NewClient(cfg.Endpoint, cfg.Workers, cfg.RequestTimeout),
 		plan:   newPlanner(cfg.Trace),
 		stats:  Stats{ByDestination: map[string]int64{}, StatusCounts: map[int]int64{}},
+	}
+	if cfg.Mode == ModeProducer {
+		g.client = newProducerClient(cfg.Endpoint, cfg.RequestTimeout)
 	}
 	g.builder = newPayloadBuilder(&g.cfg)
 	if cfg.Routing != nil {
@@ -129,8 +151,13 @@ type job struct {
 
 // Run offers the load and returns when every offered request was accepted,
 // failed for good, or ran out of retry time. It stops offering at Duration,
-// MaxRequests, the end of the plan or ctx's end, whichever comes first.
+// MaxRequests, the end of the plan or ctx's end, whichever comes first. In
+// producer mode it returns when the producers have sent everything queued,
+// or at Duration + DrainTimeout, what is still queued then counted unsent.
 func (g *Generator) Run(ctx context.Context) Stats {
+	if g.cfg.Mode == ModeProducer {
+		return g.runProducers(ctx)
+	}
 	defer g.client.Close()
 	start := time.Now()
 	offerEnd := start.Add(g.cfg.Duration)

@@ -3,7 +3,7 @@
 // deflate or plain), counts spans in total, per trace and per resource
 // attribute, optionally records every span for invariant checks or hands
 // each request's traces to a hook, and can be told to fail with a status
-// code or to answer slowly.
+// code, to answer slowly, or to take no more than so many spans per second.
 package mockbackend
 
 import (
@@ -68,6 +68,10 @@ type Backend struct {
 	failStatus                   atomic.Int32
 	retryAfter                   atomic.Int32 // seconds, with failStatus
 	delay                        atomic.Int64 // ns per request
+	capacity                     atomic.Int64 // spans/s; 0: unbounded
+
+	capMu   sync.Mutex
+	capNext time.Time // when the spans taken so far are through
 
 	mu          sync.Mutex
 	traceCounts map[pcommon.TraceID]int
@@ -120,6 +124,41 @@ func (b *Backend) Fail(status, retryAfterSeconds int) {
 
 // SetDelay makes every following request wait d before it is answered.
 func (b *Backend) SetDelay(d time.Duration) { b.delay.Store(int64(d)) }
+
+// SetCapacity makes the backend a destination that takes at most
+// spansPerSecond spans per second: like a single server, it works through
+// the requests in the order they arrive, each taking its spans /
+// spansPerSecond, and answers each (and counts its spans) when its turn is
+// through, so concurrent requests queue behind each other and a client
+// sees slow answers, never refusals. A request whose client gives up
+// before its answer is not counted (its turn is spent all the same).
+// SetCapacity(0) removes the bound.
+func (b *Backend) SetCapacity(spansPerSecond int) { b.capacity.Store(int64(spansPerSecond)) }
+
+// throttle waits for the turn of a request of n spans under SetCapacity;
+// false when the client went away first.
+func (b *Backend) throttle(r *http.Request, n int64) bool {
+	c := b.capacity.Load()
+	if c <= 0 || n == 0 {
+		return true
+	}
+	b.capMu.Lock()
+	now := time.Now()
+	if b.capNext.Before(now) {
+		b.capNext = now
+	}
+	b.capNext = b.capNext.Add(time.Duration(float64(n) / float64(c) * float64(time.Second)))
+	done := b.capNext
+	b.capMu.Unlock()
+	t := time.NewTimer(time.Until(done))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
 
 // Spans is the number of spans accepted so far.
 func (b *Backend) Spans() int64 { return b.spans.Load() }
@@ -191,16 +230,17 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	isJSON := strings.HasPrefix(r.Header.Get("Content-Type"), "application/json")
-	if !isJSON && !b.opts.perSpan() {
+	var td ptrace.Traces
+	var n int64
+	decoded := isJSON || b.opts.perSpan()
+	if !decoded && !b.opts.perSpan() {
 		// Counting only: walk the wire format instead of decoding.
-		n, err := countSpansProto(body)
+		n, err = countSpansProto(body)
 		if err != nil {
 			b.badRequests.Add(1)
 			http.Error(w, "cannot decode: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		b.spans.Add(n)
-		b.requests.Add(1)
 	} else {
 		req := ptraceotlp.NewExportRequest()
 		if isJSON {
@@ -213,7 +253,17 @@ func (b *Backend) handleTraces(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "cannot decode: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		b.count(req.Traces())
+		td = req.Traces()
+		n = int64(td.SpanCount())
+	}
+	if !b.throttle(r, n) {
+		return
+	}
+	if !decoded {
+		b.spans.Add(n)
+		b.requests.Add(1)
+	} else {
+		b.count(td)
 	}
 	resp := ptraceotlp.NewExportResponse()
 	var out []byte

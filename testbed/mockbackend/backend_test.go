@@ -287,3 +287,46 @@ func TestAnalyzeLateParents(t *testing.T) {
 		t.Errorf("without sent: %+v", rep)
 	}
 }
+
+// SetCapacity makes concurrent requests queue behind each other: 4
+// requests of 100 spans at 1,000 spans/s take 400 ms in all, the last
+// answered no sooner, and each is counted only when answered.
+func TestBackendCapacity(t *testing.T) {
+	b, err := Start(Options{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.SetCapacity(1000)
+	ids := make([]byte, 100)
+	for i := range ids {
+		ids[i] = byte(i + 1)
+	}
+	pb, _ := ptraceotlp.NewExportRequestFromTraces(traces("a", ids...)).MarshalProto()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if st := post(t, b, pb, "application/x-protobuf", ""); st != 200 {
+				t.Errorf("status %d", st)
+			}
+		})
+	}
+	time.Sleep(150 * time.Millisecond)
+	if n := b.Spans(); n != 100 {
+		t.Errorf("after 150 ms, %d spans counted, want the first request's 100", n)
+	}
+	wg.Wait()
+	if took := time.Since(start); took < 400*time.Millisecond || took > 2*time.Second {
+		t.Errorf("4 x 100 spans at 1,000/s took %s, want 400 ms", took)
+	}
+	if b.Spans() != 400 {
+		t.Errorf("spans %d", b.Spans())
+	}
+	b.SetCapacity(0)
+	start = time.Now()
+	post(t, b, pb, "application/x-protobuf", "")
+	if took := time.Since(start); took > 90*time.Millisecond {
+		t.Errorf("unbounded backend took %s", took)
+	}
+}
