@@ -310,7 +310,12 @@ func (g *Generator) runProducers(ctx context.Context) Stats {
 	st.SpansUnoffered = p.queueFull + p.unsent
 	st.AnswerMs = answerSummary(p.answers)
 	st.Elapsed = time.Since(start)
-	st.OfferTime = min(offerStop.Sub(start), cfg.Duration)
+	// The application produced for the whole Duration unless cut short
+	// (its last request may be due a little before the end).
+	st.OfferTime = cfg.Duration
+	if ctx.Err() != nil {
+		st.OfferTime = min(offerStop.Sub(start), cfg.Duration)
+	}
 	if st.OfferTime > 0 {
 		st.OfferedRate = float64(st.SpansOffered) / st.OfferTime.Seconds()
 	}

@@ -133,7 +133,7 @@ func TestProducerMode(t *testing.T) {
 			return http.StatusServiceUnavailable
 		}
 		return http.StatusOK
-	}, 20*time.Millisecond)
+	}, 60*time.Millisecond) // slower than a request every 25.6 ms: a backlog forms
 	g, err := New(Config{Endpoint: s.sock, Mode: ModeProducer, Rate: 20_000, Duration: 500 * time.Millisecond,
 		Span: SpanShape{Attributes: 2, AttributeSize: 8}, Producer: ProducerConfig{Producers: 3}, Routing: foundationsRouting()})
 	if err != nil {
@@ -154,8 +154,9 @@ func TestProducerMode(t *testing.T) {
 	if s.conns.Load() != s.requests.Load() {
 		t.Errorf("%d connections for %d requests, want one each", s.conns.Load(), s.requests.Load())
 	}
-	if m := s.maxIn.Load(); m > 3 || m < 2 {
-		t.Errorf("at most %d requests in flight, want up to one per producer (3)", m)
+	// With a backlog every producer is busy, each with one request.
+	if m := s.maxIn.Load(); m != 3 {
+		t.Errorf("at most %d requests in flight, want one per producer (3)", m)
 	}
 	refused := (st.Requests / 3) * 512
 	if st.SpansRefused != refused || st.SpansAccepted != st.SpansSent-refused || st.SpansFailed != refused || st.SpansNoAnswer != 0 {
@@ -172,8 +173,8 @@ func TestProducerMode(t *testing.T) {
 			t.Fatalf("span %x received %d times", id, n)
 		}
 	}
-	if st.AnswerMs == nil || st.AnswerMs.Count != int(st.Requests) || st.AnswerMs.P50 < 20 {
-		t.Errorf("answer times %+v, want %d answers of at least 20 ms", st.AnswerMs, st.Requests)
+	if st.AnswerMs == nil || st.AnswerMs.Count != int(st.Requests) || st.AnswerMs.P50 < 60 {
+		t.Errorf("answer times %+v, want %d answers of at least 60 ms", st.AnswerMs, st.Requests)
 	}
 }
 

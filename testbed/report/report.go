@@ -140,6 +140,9 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 			}
 			fmt.Fprintf(&b, "- %s [%s] %s: %s\n", mark, c.Kind, c.Name, c.Detail)
 		}
+		for _, t := range r.Tables {
+			writeTable(&b, t)
+		}
 		if len(r.Ratios) > 0 {
 			keys := make([]string, 0, len(r.Ratios))
 			for k := range r.Ratios {
@@ -162,6 +165,33 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, "SUMMARY.md"), []byte(b.String()), 0o644)
+}
+
+// writeTable renders one of a scenario's own tables.
+func writeTable(b *strings.Builder, t scenario.Table) {
+	if len(t.Header) == 0 {
+		return
+	}
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	fmt.Fprintf(b, "\n**%s**\n\n|", t.Title)
+	for _, h := range t.Header {
+		fmt.Fprintf(b, " %s |", cell(h))
+	}
+	b.WriteString("\n|")
+	for range t.Header {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, row := range t.Rows {
+		b.WriteString("|")
+		for _, c := range row {
+			fmt.Fprintf(b, " %s |", cell(c))
+		}
+		b.WriteString("\n")
+	}
+	for _, n := range t.Notes {
+		fmt.Fprintf(b, "\n%s\n", n)
+	}
 }
 
 func statusCell(r scenario.Result) string {

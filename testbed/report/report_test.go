@@ -172,3 +172,20 @@ func TestLossFromJSON(t *testing.T) {
 		}
 	}
 }
+
+// A scenario's own tables are rendered under its checks, cells with a "|"
+// escaped.
+func TestScenarioTable(t *testing.T) {
+	dir := t.TempDir()
+	r := scenario.Result{Scenario: "backpressure", Title: "B", Status: scenario.StatusFailed,
+		Tables: []scenario.Table{{Title: "Per side", Header: []string{"Case", "Refused"}, Rows: [][]string{{"(a) bursts", "1|2"}}, Notes: []string{"a note"}}}}
+	if err := WriteSummary(dir, []scenario.Result{r}, ThisMachine("bin/x")); err != nil {
+		t.Fatal(err)
+	}
+	sum, _ := os.ReadFile(filepath.Join(dir, "SUMMARY.md"))
+	for _, want := range []string{"**Per side**\n\n| Case | Refused |\n|---|---|\n| (a) bursts | 1\\|2 |\n", "\na note\n"} {
+		if !strings.Contains(string(sum), want) {
+			t.Errorf("summary lacks %q:\n%s", want, sum)
+		}
+	}
+}

@@ -126,8 +126,18 @@ type Result struct {
 	Extra      map[string]any `json:"extra,omitempty"`
 	// Ratios compares tracebound with the baseline, by name.
 	Ratios map[string]float64 `json:"ratios,omitempty"`
+	// Tables are the scenario's own tables, shown under its checks.
+	Tables []Table `json:"tables,omitempty"`
 	// Chart is the chart's file name, next to the JSON.
 	Chart string `json:"chart,omitempty"`
+}
+
+// Table is a table of a scenario's own figures for the report.
+type Table struct {
+	Title  string     `json:"title"`
+	Header []string   `json:"header"`
+	Rows   [][]string `json:"rows"`
+	Notes  []string   `json:"notes,omitempty"`
 }
 
 // Statuses.
