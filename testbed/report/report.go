@@ -88,7 +88,7 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 	b.WriteString("(the baseline run at the same rate, else the one run beside it: max-rate's ramps differ in their limits, and routing's offered and delivered columns are the healthy destination's share, which differs between the pipelines although the generator's rate is the same). ")
 	b.WriteString("Loss is 1 - delivered / sent, over the spans the generator sent (routing: the healthy destination's, 1 - received / routed to it). ")
 	b.WriteString("Unsent is the spans the generator's schedule held but never sent because every worker was busy (retrying refusals, or short of CPU in max-rate's overload); they are not in the loss, ")
-	b.WriteString("save in restart (marked \"incl. unsent\"), whose loss is 1 - delivered / (sent + unsent): the spans due while the socket was dead count as lost (see the testbed README).\n\n")
+	b.WriteString("save where marked \"incl. unsent\", whose loss is 1 - delivered / (sent + unsent): in restart the spans due while the socket was dead count as lost, in backpressure those its producers never sent (queue full, or still queued at the end), so its loss is 1 - delivered / offered (see the testbed README).\n\n")
 
 	b.WriteString("| Scenario | Pipeline | Offered spans/s | Delivered spans/s | Loss | Unsent spans | CPU % | CPU µs/span | Peak RSS MiB | vs baseline | Status |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
