@@ -188,7 +188,7 @@ func runBackpressure(e *Env) error {
 	table.Notes = []string{
 		"Offered: spans the producers' application produced. Answered 2xx, Refused (non-2xx, plus requests without an answer or spans rejected by partial success, when any): what the collector answered; for a producer that never retries a refusal is loss. " +
 			"Delivered: spans the destination received. 2xx never delivered: answered 2xx minus delivered; in brackets what the collector's own metrics count as lost after accepting (destinations' spans_lost and spans_dropped, trace_routing's drops; stock: the exporter's send_failed and enqueue_failed). " +
-			"Answer times: how long a producer waited for its answer. Waits: otlpuds' waiting-admission metrics, \"-\" when the binary has none.",
+			"Answer times: how long a producer waited for its answer. Waits: otlpuds' admission metrics at the end of the run, summed over their labels (waited: requests that waited; wait_time: how many waits and their mean; refused: requests refused after all; waiting, waiting_bytes, in_flight_bytes: gauges, 0 when idle), \"-\" when the binary has none.",
 	}
 	e.res.Tables = append(e.res.Tables, table)
 	return nil
@@ -355,13 +355,15 @@ func countedLoss(m collector.Metrics) float64 {
 }
 
 // otlpudsWaits returns otlpuds' waiting-admission metrics: every sample
-// whose name holds "otlpuds" and "wait" (histogram buckets left out), by
-// name and labels. The metrics come with the waiting admission; a binary
-// without it has none.
+// whose name holds "otlpuds" and "wait" or "admission" (histogram buckets
+// left out), by name and labels: requests that waited, the time they
+// waited, those refused after all, and the gauges of what waits now. A
+// binary without the waiting admission has none.
 func otlpudsWaits(m collector.Metrics) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range m {
-		if strings.Contains(s.Name, "otlpuds") && strings.Contains(s.Name, "wait") && !strings.HasSuffix(s.Name, "_bucket") {
+		if strings.Contains(s.Name, "otlpuds") && (strings.Contains(s.Name, "wait") || strings.Contains(s.Name, "admission")) &&
+			!strings.HasSuffix(s.Name, "_bucket") {
 			out[s.Key()] += s.Value
 		}
 	}
@@ -371,53 +373,49 @@ func otlpudsWaits(m collector.Metrics) map[string]float64 {
 	return out
 }
 
-// waited reports whether the wait metrics say a request waited.
-func waited(w map[string]float64) bool {
+// waitsByName sums the wait metrics over their labels, by name without
+// the common prefix and the _total suffix.
+func waitsByName(w map[string]float64) map[string]float64 {
+	out := map[string]float64{}
 	for k, v := range w {
-		if v > 0 && !strings.Contains(k, "refused") {
+		name, _, _ := strings.Cut(k, "{")
+		for _, p := range []string{"otelcol_receiver_otlpuds_", "otelcol_otlpuds_", "otelcol_"} {
+			name = strings.TrimPrefix(name, p)
+		}
+		name = strings.TrimPrefix(name, "admission_")
+		out[strings.TrimSuffix(name, "_total")] += v
+	}
+	return out
+}
+
+// waited reports whether the wait metrics say a request waited: a count of
+// requests that waited, or of wait times recorded.
+func waited(w map[string]float64) bool {
+	for k, v := range waitsByName(w) {
+		if v > 0 && (strings.HasSuffix(k, "waited") || (strings.Contains(k, "wait") && strings.HasSuffix(k, "_count"))) {
 			return true
 		}
 	}
 	return false
 }
 
-// waitsText renders the wait metrics compactly: a histogram as its count
-// and mean, anything else as its value, names without the common prefix;
-// "-" when there are none.
+// waitsText renders the wait metrics compactly, summed over their labels
+// (the JSON keeps them by label): a histogram as its count and mean,
+// anything else as its value; "-" when there are none.
 func waitsText(w map[string]float64) string {
 	if len(w) == 0 {
 		return "-"
 	}
-	short := func(k string) string {
-		name, labels, _ := strings.Cut(k, "{")
-		for _, p := range []string{"otelcol_receiver_otlpuds_", "otelcol_otlpuds_", "otelcol_"} {
-			name = strings.TrimPrefix(name, p)
-		}
-		name = strings.TrimSuffix(name, "_total")
-		if labels != "" {
-			name += "{" + labels
-		}
-		return name
+	byName := waitsByName(w)
+	names := make([]string, 0, len(byName))
+	for k := range byName {
+		names = append(names, k)
 	}
+	sort.Strings(names)
 	var parts []string
-	done := map[string]bool{}
-	keys := make([]string, 0, len(w))
-	for k := range w {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if done[k] {
-			continue
-		}
-		name, labels, _ := strings.Cut(k, "{")
+	for _, name := range names {
 		if base, ok := strings.CutSuffix(name, "_sum"); ok {
-			cnt := base + "_count"
-			if labels != "" {
-				cnt += "{" + labels
-			}
-			if n, ok := w[cnt]; ok {
-				done[cnt] = true
+			if n, ok := byName[base+"_count"]; ok {
 				unit := ""
 				switch {
 				case strings.HasSuffix(base, "_seconds"):
@@ -425,16 +423,20 @@ func waitsText(w map[string]float64) string {
 				case strings.HasSuffix(base, "_milliseconds"):
 					unit = " ms"
 				}
-				parts = append(parts, fmt.Sprintf("%s: %.0f, mean %.3g%s", short(base), n, safeDiv(w[k], n), unit))
+				mean := "-"
+				if n > 0 {
+					mean = fmt.Sprintf("%.3g%s", byName[name]/n, unit)
+				}
+				parts = append(parts, fmt.Sprintf("%s: %s, mean %s", base, num(n), mean))
 				continue
 			}
 		}
-		if strings.HasSuffix(name, "_count") {
-			if _, ok := w[strings.Replace(k, "_count", "_sum", 1)]; ok {
+		if base, ok := strings.CutSuffix(name, "_count"); ok {
+			if _, ok := byName[base+"_sum"]; ok {
 				continue
 			}
 		}
-		parts = append(parts, fmt.Sprintf("%s %s", short(k), num(w[k])))
+		parts = append(parts, fmt.Sprintf("%s %s", name, num(byName[name])))
 	}
 	return strings.Join(parts, "; ")
 }

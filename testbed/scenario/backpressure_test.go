@@ -1,7 +1,6 @@
 package scenario
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -69,35 +68,40 @@ func TestCountedLoss(t *testing.T) {
 }
 
 // The wait metrics are read by a rule, not by name: whatever otlpuds calls
-// them, a histogram shows its count and mean, the rest their values, and
-// a binary without them shows "-".
+// them, they are summed over their labels, a histogram shows its count and
+// mean, the rest their values, and a binary without them shows "-".
 func TestWaitsText(t *testing.T) {
-	if got := waitsText(otlpudsWaits(collector.Metrics{{Name: mReceiverAccepted, Value: 1}})); got != "-" {
+	if got := waitsText(otlpudsWaits(collector.Metrics{{Name: mReceiverAccepted, Value: 1}, {Name: "otelcol_otlpuds_peers_refused_total", Value: 2}})); got != "-" {
 		t.Errorf("no waits: %q", got)
 	}
+	pipeline, room := map[string]string{"wait": "pipeline"}, map[string]string{"wait": "room"}
 	m := collector.Metrics{
-		{Name: "otelcol_receiver_otlpuds_requests_waited_total", Value: 12},
-		{Name: "otelcol_receiver_otlpuds_wait_duration_seconds_bucket", Labels: map[string]string{"le": "1"}, Value: 12},
-		{Name: "otelcol_receiver_otlpuds_wait_duration_seconds_sum", Value: 6},
-		{Name: "otelcol_receiver_otlpuds_wait_duration_seconds_count", Value: 12},
-		{Name: "otelcol_receiver_otlpuds_refused_after_wait_total", Value: 0},
-		{Name: "otelcol_receiver_otlpuds_requests_waiting", Value: 0},
+		{Name: "otelcol_otlpuds_admission_waited_total", Labels: pipeline, Value: 10},
+		{Name: "otelcol_otlpuds_admission_waited_total", Labels: room, Value: 2},
+		{Name: "otelcol_otlpuds_admission_wait_time_seconds_bucket", Labels: map[string]string{"le": "1", "wait": "pipeline"}, Value: 10},
+		{Name: "otelcol_otlpuds_admission_wait_time_seconds_sum", Labels: pipeline, Value: 5},
+		{Name: "otelcol_otlpuds_admission_wait_time_seconds_count", Labels: pipeline, Value: 10},
+		{Name: "otelcol_otlpuds_admission_wait_time_seconds_sum", Labels: room, Value: 1},
+		{Name: "otelcol_otlpuds_admission_wait_time_seconds_count", Labels: room, Value: 2},
+		{Name: "otelcol_otlpuds_admission_refused_total", Labels: map[string]string{"reason": "max_wait"}, Value: 0},
+		{Name: "otelcol_otlpuds_admission_waiting", Labels: pipeline, Value: 0},
+		{Name: "otelcol_otlpuds_admission_in_flight_bytes", Value: 0},
+		{Name: "otelcol_otlpuds_peers_refused_total", Value: 3},
 	}
 	w := otlpudsWaits(m)
-	if len(w) != 5 {
-		t.Errorf("waits %v: buckets must be left out", w)
+	if len(w) != 9 {
+		t.Errorf("waits %v: buckets and other otlpuds metrics must be left out", w)
 	}
 	got := waitsText(w)
-	for _, want := range []string{"requests_waited 12", "wait_duration_seconds: 12, mean 0.5 s", "refused_after_wait 0", "requests_waiting 0"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("waits %q lacks %q", got, want)
-		}
+	want := "in_flight_bytes 0; refused 0; wait_time_seconds: 12, mean 0.5 s; waited 12; waiting 0"
+	if got != want {
+		t.Errorf("waits %q, want %q", got, want)
 	}
-	if strings.Contains(got, "_count") || strings.Contains(got, "_sum") {
-		t.Errorf("histogram parts shown: %q", got)
+	if !waited(w) {
+		t.Error("12 requests waited")
 	}
-	if !waited(w) || waited(map[string]float64{"refused_after_wait": 3, "requests_waited": 0}) {
-		t.Error("waited misreads the metrics")
+	if waited(map[string]float64{"otelcol_otlpuds_admission_refused_total": 3, "otelcol_otlpuds_admission_waited_total": 0}) {
+		t.Error("nothing waited")
 	}
 }
 

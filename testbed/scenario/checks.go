@@ -15,7 +15,6 @@ const (
 	mExporterSent       = "otelcol_exporter_sent_spans"
 	mExporterSendFailed = "otelcol_exporter_send_failed_spans"
 	mLimiterRefused     = "otelcol_processor_memory_limiter_refused_spans"
-	mAdmissionWaited    = "otelcol_otlpuds_admission_waited"
 	mLifecycleProcessed = "otelcol_processor_lifecycle_identity_spans_processed"
 	mLifecycleViolation = "otelcol_processor_lifecycle_identity_violations"
 	mLifecycleSegments  = "otelcol_processor_lifecycle_identity_segments_opened"
