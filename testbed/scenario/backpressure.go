@@ -416,12 +416,15 @@ func waitsText(w map[string]float64) string {
 	for _, name := range names {
 		if base, ok := strings.CutSuffix(name, "_sum"); ok {
 			if n, ok := byName[base+"_count"]; ok {
+				// A time without a unit in its name is in seconds, the
+				// collector's unit for durations (otlpuds' wait_time
+				// declares "s" and reaches Prometheus without a suffix).
 				unit := ""
 				switch {
-				case strings.HasSuffix(base, "_seconds"):
-					unit = " s"
 				case strings.HasSuffix(base, "_milliseconds"):
 					unit = " ms"
+				case strings.HasSuffix(base, "_seconds"), strings.HasSuffix(base, "time"), strings.HasSuffix(base, "duration"):
+					unit = " s"
 				}
 				mean := "-"
 				if n > 0 {
@@ -445,7 +448,15 @@ func answersText(a *loadgen.AnswerTimes) string {
 	if a == nil {
 		return "-"
 	}
-	return fmt.Sprintf("%s / %s / %s ms", num(a.P50), num(a.P99), num(a.Max))
+	return fmt.Sprintf("%s / %s / %s ms", millis(a.P50), millis(a.P99), millis(a.Max))
+}
+
+// millis prints milliseconds: one decimal under 10, whole above.
+func millis(ms float64) string {
+	if ms < 10 {
+		return fmt.Sprintf("%.1f", ms)
+	}
+	return commas(int64(math.Round(ms)))
 }
 
 // statuses renders the answers by HTTP status, 0 for no answer.

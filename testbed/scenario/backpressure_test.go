@@ -97,11 +97,31 @@ func TestWaitsText(t *testing.T) {
 	if got != want {
 		t.Errorf("waits %q, want %q", got, want)
 	}
+	// Without a unit in the name (as otlpuds' wait_time reaches
+	// Prometheus), a time is in seconds.
+	bare := otlpudsWaits(collector.Metrics{
+		{Name: "otelcol_otlpuds_admission_wait_time_sum", Labels: pipeline, Value: 9},
+		{Name: "otelcol_otlpuds_admission_wait_time_count", Labels: pipeline, Value: 2},
+	})
+	if got := waitsText(bare); got != "wait_time: 2, mean 4.5 s" {
+		t.Errorf("bare histogram: %q", got)
+	}
+	if !waited(bare) {
+		t.Error("two waits recorded")
+	}
 	if !waited(w) {
 		t.Error("12 requests waited")
 	}
 	if waited(map[string]float64{"otelcol_otlpuds_admission_refused_total": 3, "otelcol_otlpuds_admission_waited_total": 0}) {
 		t.Error("nothing waited")
+	}
+}
+
+func TestMillis(t *testing.T) {
+	for ms, want := range map[float64]string{4.47: "4.5", 73.03: "73", 5031.2: "5,031"} {
+		if got := millis(ms); got != want {
+			t.Errorf("millis(%v) = %q, want %q", ms, got, want)
+		}
 	}
 }
 
