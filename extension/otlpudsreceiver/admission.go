@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/config/confighttp"
@@ -31,13 +30,14 @@ const (
 	// maxLimitMiB keeps the limits' byte counts far from overflowing.
 	maxLimitMiB = 1 << 20
 
-	// firstRetryDelay and maxRetryDelay bound the backoff between two
-	// offers of a refused request to the pipeline. Past firstRetryDelay a
-	// waiter is offered again as soon as the pipeline takes another
-	// request's data. memory_limiter changes its mind at each
-	// check_interval, 1 s in most configs.
-	firstRetryDelay = 50 * time.Millisecond
-	maxRetryDelay   = 500 * time.Millisecond
+	// retryInterval is the time between two offers of the request at the
+	// head of a line (the only one offered while the pipeline refuses).
+	// memory_limiter changes its mind only at its check_interval (100 ms
+	// to 1 s in practice), and an opening lasts at least one interval: one
+	// offer every 50 ms finds each opening within 50 ms, however short the
+	// interval, at the cost of at most 20 refused offers a second per
+	// signal (a few microseconds each), whatever the number waiting.
+	retryInterval = 50 * time.Millisecond
 
 	// firstBodyCharge is what a body of unknown decoded size (compressed,
 	// or sent without Content-Length) is charged at admission; it is
@@ -222,10 +222,9 @@ type admission struct {
 	stopping bool
 	stop     chan struct{} // closed at shutdown
 
-	// accepted is closed (and replaced) when the pipeline takes data while
-	// requests wait for it: memory may have been freed.
-	accepted         chan struct{}
-	pipelineWaitersN atomic.Int64
+	// lines hold the requests waiting for each signal's pipeline, in the
+	// order they joined.
+	lines [numSignals]line
 }
 
 func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission {
@@ -235,7 +234,6 @@ func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission
 		maxWait:   cfg.MaxWait,
 		tel:       newAdmissionTelemetry(tb),
 		stop:      make(chan struct{}),
-		accepted:  make(chan struct{}),
 	}
 	return a
 }
@@ -520,87 +518,158 @@ func (t *ticket) done() {
 	}
 }
 
-// enterPipelineWait takes a place in the waiting room for a request the
-// pipeline refused, holding its decoded body of size bytes.
-func (t *ticket) enterPipelineWait(size int64) refusal {
+// signalKind is the signal of a request: each signal's pipeline refuses
+// on its own, so each has its own line.
+type signalKind int
+
+const (
+	signalTraces signalKind = iota
+	signalMetrics
+	signalLogs
+	numSignals
+)
+
+// line is the requests waiting for one signal's pipeline, oldest first.
+// Only its head is offered to the pipeline; the others wait for their turn,
+// so the pipeline's openings go to the requests in the order they came and
+// none waits much longer than the others.
+type line struct {
+	waiters list.List // of *inLine
+	// lastOffer is when the line last offered data to the pipeline, and
+	// moved whether the pipeline then took it (or refused it for good):
+	// the next head offers at once, else retryInterval after lastOffer.
+	lastOffer time.Time
+	moved     bool
+}
+
+// inLine is a request's place in a line.
+type inLine struct {
+	t     *ticket
+	kind  signalKind
+	size  int64 // its decoded body, held in the waiting room
+	start time.Time
+	elem  *list.Element
+	turn  chan struct{} // closed when it becomes the head
+}
+
+// lineUp takes a place at the back of the line for the pipeline of kind k,
+// holding the request's decoded body of size bytes in the waiting room.
+// A request that has not been offered yet (refused false) goes to the
+// pipeline at once when nobody waits for it: lineUp returns nil and
+// refusalNone. A request the pipeline refused (refused true), or one that
+// finds others waiting, lines up; nil and the reason when it may not wait
+// (its time is up, the waiting room is full, or the receiver is shutting
+// down).
+func (t *ticket) lineUp(k signalKind, size int64, refused bool) (*inLine, refusal) {
 	if t == nil {
-		return refusalRoomFull
+		if refused {
+			return nil, refusalRoomFull
+		}
+		return nil, refusalNone
 	}
 	a := t.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	l := &a.lines[k]
+	if !refused && l.waiters.Len() == 0 {
+		return nil, refusalNone
+	}
 	if why := a.mayWaitLocked(t, size); why != refusalNone {
-		return why
+		return nil, why
 	}
+	w := &inLine{t: t, kind: k, size: size, start: time.Now(), turn: make(chan struct{})}
+	if l.waiters.Len() == 0 {
+		// The first in line was refused just now.
+		l.lastOffer, l.moved = w.start, false
+	}
+	w.elem = l.waiters.PushBack(w)
 	a.enterRoomLocked(waitPipeline, size)
-	a.pipelineWaitersN.Add(1)
 	t.didWait[waitPipeline] = true
-	return refusalNone
+	return w, refusalNone
 }
 
-// leavePipelineWait gives the place back after waiting for waited.
-func (t *ticket) leavePipelineWait(size int64, waited time.Duration) {
+// awaitTurn waits until w is at the head of its line and its offer is due:
+// at once when the pipeline just took the data of the request before it,
+// else retryInterval after the line's last offer. The head's wait cut short
+// by the deadline ends in one more offer; a request behind it whose time
+// runs out leaves without one. It stops early when the client disconnects
+// or the receiver shuts down.
+func (t *ticket) awaitTurn(ctx context.Context, w *inLine) refusal {
+	a := t.a
+	deadline := time.NewTimer(time.Until(t.deadline))
+	defer deadline.Stop()
+	for {
+		a.mu.Lock()
+		l := &a.lines[w.kind]
+		head := l.waiters.Front() == w.elem
+		due := l.lastOffer.Add(retryInterval)
+		if l.moved {
+			due = time.Time{}
+		}
+		a.mu.Unlock()
+		if !head {
+			select {
+			case <-w.turn:
+				continue
+			case <-deadline.C:
+				return refusalTimeout
+			case <-ctx.Done():
+				return refusalClientGone
+			case <-a.stop:
+				return refusalShutdown
+			}
+		}
+		d := time.Until(due)
+		if left := time.Until(t.deadline); left < d {
+			d = left
+		}
+		if d <= 0 {
+			return refusalNone
+		}
+		timer := time.NewTimer(d)
+		select {
+		case <-timer.C:
+			return refusalNone
+		case <-ctx.Done():
+			timer.Stop()
+			return refusalClientGone
+		case <-a.stop:
+			timer.Stop()
+			return refusalShutdown
+		}
+	}
+}
+
+// offered records the head's offer: moved is true when the pipeline took
+// its data (or refused it for good), so the next in line goes at once.
+func (t *ticket) offered(w *inLine, moved bool) {
 	a := t.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.leaveRoomLocked(waitPipeline, size)
-	a.pipelineWaitersN.Add(-1)
-	t.waited[waitPipeline] += waited
+	l := &a.lines[w.kind]
+	l.lastOffer, l.moved = time.Now(), moved
 }
 
-// acceptedSignal is closed when the pipeline next takes data while
-// requests wait for it. Take it before offering data, so an acceptance
-// between the offer and the wait is not missed.
-func (a *admission) acceptedSignal() <-chan struct{} {
+// leaveLine gives the place back, handing the turn to the next in line.
+func (t *ticket) leaveLine(w *inLine) {
+	a := t.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.accepted
+	l := &a.lines[w.kind]
+	wasHead := l.waiters.Front() == w.elem
+	l.waiters.Remove(w.elem)
+	a.leaveRoomLocked(waitPipeline, w.size)
+	t.waited[waitPipeline] += time.Since(w.start)
+	if next := l.waiters.Front(); wasHead && next != nil {
+		close(next.Value.(*inLine).turn)
+	}
 }
 
-// pipelineAccepted wakes the requests waiting for the pipeline: it just
-// took data, so it may take theirs.
-func (a *admission) pipelineAccepted() {
-	if a.pipelineWaitersN.Load() == 0 {
-		return
-	}
+// inLineNow is how many requests wait in the line of kind k.
+func (a *admission) inLineNow(k signalKind) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	close(a.accepted)
-	a.accepted = make(chan struct{})
-}
-
-// awaitRetry waits before the next offer to the pipeline: at least
-// firstRetryDelay after the last offer (so acceptances elsewhere, of
-// another signal say, cannot make waiters spin), then until the pipeline
-// takes someone's data (woken) or delay has passed. A wait cut short by the
-// deadline ends in one more offer. It stops early when the client
-// disconnects or the receiver shuts down.
-func (t *ticket) awaitRetry(ctx context.Context, woken <-chan struct{}, delay time.Duration) refusal {
-	left := max(time.Until(t.deadline), 0)
-	first := min(firstRetryDelay, left)
-	if why := t.sleep(ctx, nil, first); why != refusalNone || first == left {
-		return why
-	}
-	return t.sleep(ctx, woken, min(delay, left)-first)
-}
-
-// sleep waits d, or until woken is closed, ctx ends or shutdown begins.
-func (t *ticket) sleep(ctx context.Context, woken <-chan struct{}, d time.Duration) refusal {
-	if d <= 0 {
-		return refusalNone
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-woken:
-		return refusalNone
-	case <-timer.C:
-		return refusalNone
-	case <-ctx.Done():
-		return refusalClientGone
-	case <-t.a.stop:
-		return refusalShutdown
-	}
+	return a.lines[k].waiters.Len()
 }
 
 // shutdown answers every waiting request (503, reason shutdown) and makes

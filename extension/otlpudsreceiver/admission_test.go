@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -857,21 +858,224 @@ func TestAdmissionWaitingRoom(t *testing.T) {
 	assert.Equal(t, int64(1), counter(t, tt, "otelcol_otlpuds_admission_waited", "wait", "request_limit"))
 }
 
-// An acceptance by the pipeline wakes requests waiting for it, long before
-// their backoff ends; with nobody waiting it costs nothing.
-func TestPipelineAcceptanceWakesWaiters(t *testing.T) {
-	a, _ := newTestAdmission(t, 0, 1000)
+// A line per signal: a request not yet offered goes to the pipeline at
+// once when nobody waits for it and lines up behind those who do; only the
+// head's offer is due, retryInterval after the line's last offer, or at once
+// when the pipeline took the previous head's data; a request behind the
+// head whose time runs out leaves without an offer and without taking the
+// head's turn.
+func TestLineHandsTheTurnInOrder(t *testing.T) {
+	a, tt := newTestAdmission(t, 0, 1000)
 	ctx := context.Background()
-	before := a.acceptedSignal()
-	a.pipelineAccepted()
-	assert.Equal(t, before, a.acceptedSignal(), "no waiter: the signal is left alone")
 
-	tk := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, tk.enterPipelineWait(10))
-	woken := a.acceptedSignal()
-	done := inBackground(func() refusal { return tk.awaitRetry(ctx, woken, time.Hour) })
-	a.pipelineAccepted()
-	requireGranted(t, done)
-	tk.leavePipelineWait(10, time.Millisecond)
-	tk.done()
+	first := a.newTicket(time.Now())
+	p, why := first.lineUp(signalTraces, 10, false)
+	require.Nil(t, p, "nobody waits: offered at once")
+	require.Equal(t, refusalNone, why)
+	head, why := first.lineUp(signalTraces, 10, true)
+	require.Equal(t, refusalNone, why)
+	require.NotNil(t, head, "refused: lines up")
+	refusedAt := time.Now()
+
+	second := a.newTicket(time.Now())
+	behind, why := second.lineUp(signalTraces, 20, false)
+	require.Equal(t, refusalNone, why)
+	require.NotNil(t, behind, "others wait: lines up without an offer")
+	// Its time runs out 100 ms from now, long before the guard.
+	third := a.newTicket(time.Now().Add(100*time.Millisecond - guard))
+	last, why := third.lineUp(signalTraces, 30, false)
+	require.Equal(t, refusalNone, why)
+	require.NotNil(t, last)
+	assert.Equal(t, 3, a.inLineNow(signalTraces))
+	assert.Equal(t, int64(60), upDown(t, tt, "otelcol_otlpuds_admission_waiting_bytes", ""))
+
+	other := a.newTicket(time.Now())
+	p, why = other.lineUp(signalLogs, 10, false)
+	assert.Nil(t, p, "another signal's pipeline has its own line")
+	assert.Equal(t, refusalNone, why)
+
+	secondTurn := inBackground(func() refusal { return second.awaitTurn(ctx, behind) })
+	thirdTurn := inBackground(func() refusal { return third.awaitTurn(ctx, last) })
+	require.Equal(t, refusalNone, first.awaitTurn(ctx, head))
+	assert.GreaterOrEqual(t, time.Since(refusedAt), retryInterval-5*time.Millisecond, "the head offers again retryInterval after its refusal")
+	first.offered(head, false)
+	requirePending(t, secondTurn)
+
+	// Behind the head, the third runs out of time and leaves unoffered.
+	select {
+	case why := <-thirdTurn:
+		require.Equal(t, refusalTimeout, why)
+	case <-time.After(guard):
+		t.Fatal("the third waits past its deadline")
+	}
+	third.leaveLine(last)
+	requirePending(t, secondTurn)
+	assert.Equal(t, 2, a.inLineNow(signalTraces))
+
+	// The head's next offer is taken: the second's turn comes at once.
+	require.Equal(t, refusalNone, first.awaitTurn(ctx, head))
+	first.offered(head, true)
+	first.leaveLine(head)
+	requireGranted(t, secondTurn)
+	second.offered(behind, true)
+	second.leaveLine(behind)
+	assert.Zero(t, a.inLineNow(signalTraces))
+	assert.Zero(t, upDown(t, tt, "otelcol_otlpuds_admission_waiting_bytes", ""))
+	assert.Zero(t, upDown(t, tt, "otelcol_otlpuds_admission_waiting", ""))
+	for _, tk := range []*ticket{first, second, third, other} {
+		tk.done()
+	}
+	assert.Equal(t, int64(3), counter(t, tt, "otelcol_otlpuds_admission_waited", "wait", "pipeline"))
+}
+
+// meteredTraces takes the data of one request per token and refuses the
+// rest as memory_limiter does; it records the requests it took, in order,
+// and the most offers it saw at once.
+type meteredTraces struct {
+	tokens chan struct{}
+
+	mu        sync.Mutex
+	order     []string
+	inside    int
+	maxInside int
+}
+
+func (c *meteredTraces) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	c.mu.Lock()
+	c.inside++
+	c.maxInside = max(c.maxInside, c.inside)
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.inside--
+		c.mu.Unlock()
+	}()
+	// An offer takes a while, so that offers made together overlap.
+	time.Sleep(time.Millisecond)
+	select {
+	case <-c.tokens:
+	default:
+		return errMemoryRefused
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order = append(c.order, td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Name())
+	return nil
+}
+
+func (*meteredTraces) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
+
+func (c *meteredTraces) taken() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.order)
+}
+
+// namedTracesBody is a protobuf request of one span called name.
+func namedTracesBody(t *testing.T, name string) []byte {
+	t.Helper()
+	td := testdata.GenerateTraces(1)
+	td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetName(name)
+	b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	return b
+}
+
+// With a pipeline that takes one request per tick, requests waiting for it
+// and requests arriving meanwhile are served in the order they came, one
+// offer at a time, and none runs out of time although all of them together
+// need most of max_wait: a fresh arrival does not take the opening the
+// oldest waiter is owed.
+func TestPipelineServesWaitersInArrivalOrder(t *testing.T) {
+	const (
+		waiters = 4
+		fresh   = 4
+		tick    = 100 * time.Millisecond
+	)
+	cfg := testConfig(t)
+	cfg.Admission.MaxWait = 2 * time.Second // (waiters+fresh)*tick is 0.8 s
+	c := &meteredTraces{tokens: make(chan struct{})}
+	r := startReceiver(t, cfg, consumers{traces: c})
+	a := admissionOf(r)
+	// Arrived: waiting in line, or taken by the pipeline.
+	arrived := func() int { return a.inLineNow(signalTraces) + len(c.taken()) }
+
+	var want []string
+	var answers []<-chan answer
+	send := func(name string) {
+		want = append(want, name)
+		answers = append(answers, postAsync(context.Background(), r.client, namedTracesBody(t, name), ctHeader(encodingProtobuf)))
+		n := len(want)
+		require.Eventually(t, func() bool { return arrived() == n }, guard, time.Millisecond, "%s lines up", name)
+	}
+	// The pipeline takes nothing yet: the first is refused and lines up,
+	// the others line up behind it.
+	for i := range waiters {
+		send(fmt.Sprintf("waiter-%d", i))
+	}
+	stop := make(chan struct{})
+	ticked := make(chan struct{})
+	go func() {
+		defer close(ticked)
+		ticker := time.NewTicker(tick)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ticker.C:
+			case <-stop:
+				return
+			}
+			select {
+			case c.tokens <- struct{}{}:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-ticked }()
+	// Producers answered meanwhile send again: they go behind.
+	for i := range fresh {
+		send(fmt.Sprintf("fresh-%d", i))
+	}
+	for i, ch := range answers {
+		got := recv(t, ch)
+		require.NoError(t, got.err)
+		require.Equal(t, http.StatusOK, got.code, "%s: %s", want[i], got.body)
+	}
+	assert.Equal(t, want, c.taken(), "taken in arrival order")
+	c.mu.Lock()
+	assert.Equal(t, 1, c.maxInside, "one offer at a time")
+	c.mu.Unlock()
+	assert.Zero(t, counter(t, r.tt, "otelcol_otlpuds_admission_refused", "", ""))
+	assert.Equal(t, int64(waiters+fresh), counter(t, r.tt, "otelcol_receiver_accepted_spans", "", ""))
+	requireIdle(t, r)
+}
+
+// A request behind the head whose max_wait runs out before its turn is
+// answered 503 with Retry-After without being offered; the head goes on.
+func TestLineTimeoutBehindHeadIs503(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Admission.MaxWait = 300 * time.Millisecond
+	c := &refusingTraces{}
+	c.refuse.Store(true)
+	r := startReceiver(t, cfg, consumers{traces: c})
+	a := admissionOf(r)
+
+	head := postAsync(context.Background(), r.client, namedTracesBody(t, "head"), ctHeader(encodingProtobuf))
+	require.Eventually(t, func() bool { return a.inLineNow(signalTraces) == 1 }, guard, time.Millisecond)
+	offers := c.offers.Load()
+	behind := postAsync(context.Background(), r.client, namedTracesBody(t, "behind"), ctHeader(encodingProtobuf))
+	for _, ch := range []<-chan answer{head, behind} {
+		got := recv(t, ch)
+		require.NoError(t, got.err)
+		assert.Equal(t, http.StatusServiceUnavailable, got.code)
+		assert.Equal(t, "1", got.retryAfter)
+	}
+	// The head was offered every retryInterval until its time ran out;
+	// had the one behind offered too, there would be about twice as many.
+	assert.LessOrEqual(t, c.offers.Load()-offers, int64(cfg.Admission.MaxWait/retryInterval)+2)
+	assert.Equal(t, int64(2), refusedCount(t, r.tt, "pipeline", "timeout"))
+	assert.Equal(t, int64(2), counter(t, r.tt, "otelcol_receiver_refused_spans", "", ""))
+	assert.Empty(t, c.sink.AllTraces())
+	requireIdle(t, r)
 }

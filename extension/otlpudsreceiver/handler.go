@@ -80,6 +80,8 @@ func badBody(w http.ResponseWriter, enc encoding, err error) {
 // signal is what handle needs to know about one OTLP signal (traces,
 // metrics or logs), whose pdata type is D.
 type signal[D any] struct {
+	// kind names the signal's line of requests waiting for its pipeline.
+	kind signalKind
 	// decode unmarshals a request body.
 	decode func(enc encoding, body []byte) (D, error)
 	// stamp writes the peer attributes on every resource.
@@ -97,6 +99,7 @@ type signal[D any] struct {
 
 var (
 	tracesSignal = signal[ptrace.Traces]{
+		kind: signalTraces,
 		decode: func(enc encoding, body []byte) (ptrace.Traces, error) {
 			req := ptraceotlp.NewExportRequest()
 			err := enc.unmarshal(req, body)
@@ -125,6 +128,7 @@ var (
 		},
 	}
 	metricsSignal = signal[pmetric.Metrics]{
+		kind: signalMetrics,
 		decode: func(enc encoding, body []byte) (pmetric.Metrics, error) {
 			req := pmetricotlp.NewExportRequest()
 			err := enc.unmarshal(req, body)
@@ -153,6 +157,7 @@ var (
 		},
 	}
 	logsSignal = signal[plog.Logs]{
+		kind: signalLogs,
 		decode: func(enc encoding, body []byte) (plog.Logs, error) {
 			req := plogotlp.NewExportRequest()
 			err := enc.unmarshal(req, body)
@@ -226,7 +231,7 @@ func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *
 	rejected := 0
 	if n := s.count(data); n > 0 {
 		ctx = s.startOp(r.obsrep, ctx)
-		o := r.consume(ctx, t, size, n, func(ctx context.Context) error {
+		o := r.consume(ctx, t, s.kind, size, n, func(ctx context.Context) error {
 			return s.consume(r, ctx, data)
 		}, s.rejected)
 		err, rejected = o.err, o.rejected
@@ -254,56 +259,81 @@ func handle[D any](r *udsReceiver, w http.ResponseWriter, req *http.Request, s *
 }
 
 // consume offers a request's data (size bytes decoded, total items) to the
-// pipeline. A retryable refusal (one answered 429 or 503, such as
-// memory_limiter's) is not answered at once: the request waits in the
-// waiting room and is offered again after a backoff (50 ms doubling to
-// 500 ms), cut short, after 50 ms, when the pipeline takes another request's
-// data, until admission's max_wait from its arrival. Past that, when the room is full or the
-// receiver shuts down, the last refusal is answered as it would have been
-// at once. gone is true when the client disconnected while waiting.
+// pipeline of kind k. A retryable refusal (one answered 429 or 503, such as
+// memory_limiter's) is not answered at once: the request lines up in the
+// waiting room, and requests waiting for the pipeline are offered to it
+// again first come, first served: only the head of the line is offered, at
+// once when the pipeline took the data of the request before it, else every
+// retryInterval (50 ms). A request arriving while others wait for the
+// pipeline lines up behind them without being offered first, so a producer
+// that was just answered cannot take the pipeline's next opening from one
+// that has waited longer. A request waits until admission's max_wait from
+// its arrival; past that, when the room is full or the receiver shuts down,
+// the last refusal is answered as it would have been at once (a request
+// never offered, with 503 saying it waited for the pipeline). gone is true
+// when the client disconnected while waiting.
 //
 // Such an error must mean the pipeline kept nothing of the data, which is
 // what a retrying client relies on too; memory_limiter refuses before any
 // other component sees the data.
-func (r *udsReceiver) consume(ctx context.Context, t *ticket, size int64, total int, offer func(context.Context) error, subset func(error) (int, bool)) offered {
+func (r *udsReceiver) consume(ctx context.Context, t *ticket, k signalKind, size int64, total int, offer func(context.Context) error, subset func(error) (int, bool)) offered {
 	a := r.admission
 	try := func() offered {
 		err := offer(ctx)
 		rejected, f := r.outcome(err, total, subset)
-		if f == nil {
-			a.pipelineAccepted()
-		}
 		return offered{err: err, rejected: rejected, failure: f}
 	}
-	woken := a.acceptedSignal()
-	o := try()
-	if o.failure == nil || !o.failure.retryable() {
-		return o
-	}
-	if why := t.enterPipelineWait(size); why != refusalNone {
-		a.refused(waitPipeline, why)
-		return o
-	}
-	start := time.Now()
-	defer func() { t.leavePipelineWait(size, time.Since(start)) }()
-	delay := firstRetryDelay
-	for {
-		if why := t.awaitRetry(ctx, woken, delay); why != refusalNone {
+	var o offered
+	tried := false
+	place, why := t.lineUp(k, size, false)
+	if place == nil {
+		// Nobody waits for the pipeline (or this request may not wait:
+		// then it has one offer, as it would have without waiting).
+		o, tried = try(), true
+		if o.failure == nil || !o.failure.retryable() {
+			return o
+		}
+		if why == refusalNone {
+			place, why = t.lineUp(k, size, true)
+		}
+		if place == nil {
 			a.refused(waitPipeline, why)
+			return o
+		}
+	}
+	defer t.leaveLine(place)
+	for {
+		if why := t.awaitTurn(ctx, place); why != refusalNone {
+			a.refused(waitPipeline, why)
+			if !tried {
+				o = r.neverOffered(why, total)
+			}
 			o.gone = why == refusalClientGone
 			return o
 		}
-		woken = a.acceptedSignal()
-		o = try()
-		if o.failure == nil || !o.failure.retryable() {
+		o, tried = try(), true
+		moved := o.failure == nil || !o.failure.retryable()
+		t.offered(place, moved)
+		if moved {
 			return o
 		}
 		if !time.Now().Before(t.deadline) {
 			a.refused(waitPipeline, refusalTimeout)
 			return o
 		}
-		delay = min(2*delay, maxRetryDelay)
 	}
+}
+
+// neverOffered is the answer to a request that left the line for the
+// pipeline before its turn came: 503 with Retry-After.
+func (r *udsReceiver) neverOffered(why refusal, total int) offered {
+	msg := "receiver shutting down"
+	if why != refusalShutdown {
+		msg = fmt.Sprintf("receiver busy: the pipeline refused the requests ahead of this one for admission::max_wait (%s)", r.cfg.Admission.MaxWait)
+	}
+	err := errBusy(msg)
+	f := failureFromConsumer(err, r.cfg.RetryAfter)
+	return offered{err: err, rejected: total, failure: &f}
 }
 
 // offered is the outcome of offering a request's data to the pipeline.
