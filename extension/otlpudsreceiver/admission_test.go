@@ -1079,3 +1079,65 @@ func TestLineTimeoutBehindHeadIs503(t *testing.T) {
 	assert.Empty(t, c.sink.AllTraces())
 	requireIdle(t, r)
 }
+
+// While the pipeline refuses the head of a line, the admission runs a
+// garbage collection once the refusal and the runtime's last collection are
+// both gcAfter old, then not again for gcAfter; a collection the runtime ran
+// on its own puts it off; an offer taken starts the count again.
+func TestRefusedLineCollectsGarbageWhenStale(t *testing.T) {
+	a, tt := newTestAdmission(t, 0, 1000)
+	var runs, cycles atomic.Uint64
+	a.runGC = func() { runs.Add(1); cycles.Add(1) }
+	a.readCycles = cycles.Load
+	a.gcAfter = 100 * time.Millisecond
+	start := time.Now()
+	a.gcSeen = start
+
+	tk := a.newTicket(start)
+	head, why := tk.lineUp(signalTraces, 10, true)
+	require.Equal(t, refusalNone, why)
+	tk.offered(head, false)
+	assert.Zero(t, runs.Load(), "refused for less than gcAfter")
+
+	time.Sleep(a.gcAfter)
+	tk.offered(head, false)
+	assert.Equal(t, uint64(1), runs.Load(), "refused gcAfter, no collection for as long")
+	tk.offered(head, false)
+	assert.Equal(t, uint64(1), runs.Load(), "not again within gcAfter")
+	assert.Equal(t, int64(1), counter(t, tt, "otelcol_otlpuds_admission_collections", "", ""))
+
+	// The runtime collects on its own: nothing more to do for gcAfter.
+	time.Sleep(a.gcAfter)
+	cycles.Add(1)
+	tk.offered(head, false)
+	assert.Equal(t, uint64(1), runs.Load(), "the runtime just collected")
+	time.Sleep(a.gcAfter)
+	tk.offered(head, false)
+	assert.Equal(t, uint64(2), runs.Load())
+
+	// Taken: the next refusal counts from zero.
+	time.Sleep(a.gcAfter)
+	tk.offered(head, true)
+	tk.offered(head, false)
+	assert.Equal(t, uint64(2), runs.Load(), "refused just now")
+	tk.leaveLine(head)
+	tk.done()
+
+	// Nothing waits: nothing runs.
+	time.Sleep(a.gcAfter)
+	assert.Equal(t, uint64(2), runs.Load())
+}
+
+// gcAfter is a fifth of max_wait, between two offers of the head and 1 s.
+func TestGCAfterFollowsMaxWait(t *testing.T) {
+	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	for maxWait, want := range map[time.Duration]time.Duration{
+		defaultMaxWait:         time.Second,
+		time.Minute:            time.Second,
+		2 * time.Second:        400 * time.Millisecond,
+		200 * time.Millisecond: 2 * retryInterval,
+	} {
+		assert.Equal(t, want, newAdmission(AdmissionConfig{MaxWait: maxWait}, tb).gcAfter, "max_wait %s", maxWait)
+	}
+}

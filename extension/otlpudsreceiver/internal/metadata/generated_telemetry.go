@@ -26,6 +26,7 @@ type TelemetryBuilder struct {
 	meter                         metric.Meter
 	mu                            sync.Mutex
 	registrations                 []metric.Registration
+	OtlpudsAdmissionCollections   metric.Int64Counter
 	OtlpudsAdmissionInFlightBytes metric.Int64UpDownCounter
 	OtlpudsAdmissionRefused       metric.Int64Counter
 	OtlpudsAdmissionWaitTime      metric.Float64Histogram
@@ -65,6 +66,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.OtlpudsAdmissionCollections, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_admission_collections",
+		metric.WithDescription("Garbage collections the admission ran because the pipeline kept refusing the request at the head of a line while the runtime collected nothing, so that a limit judged on the heap (memory_limiter's) stops counting garbage; at most one per second. [Alpha]"),
+		metric.WithUnit("{collection}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.OtlpudsAdmissionInFlightBytes, err = builder.meter.Int64UpDownCounter(
 		"otelcol_otlpuds_admission_in_flight_bytes",
 		metric.WithDescription("Bytes in flight now (bounded by admission::request_limit_mib) - what admitted requests are charged for their bodies being read, decompressed, decoded and processed, until they are answered; 0 when idle. [Alpha]"),

@@ -19,6 +19,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	tb.OtlpudsAdmissionCollections.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionRefused.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionWaitTime.Record(context.Background(), 1)
@@ -27,6 +28,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.OtlpudsAdmissionWaitingBytes.Add(context.Background(), 1)
 	tb.OtlpudsPeersRefused.Add(context.Background(), 1)
 	tb.OtlpudsStaleSocketsRemoved.Add(context.Background(), 1)
+	AssertEqualOtlpudsAdmissionCollections(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsAdmissionInFlightBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
