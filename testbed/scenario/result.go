@@ -12,8 +12,9 @@ type CheckKind string
 const (
 	// Correctness checks hold in every mode: a failure fails the scenario.
 	Correctness CheckKind = "correctness"
-	// Timing checks are asserted in full mode only (never in quick mode,
-	// whose machine may be busy with other tests).
+	// Timing checks (speed and resource figures: CPU, RSS) are asserted in
+	// full mode only (never in quick mode, whose machine may be busy with
+	// other tests).
 	Timing CheckKind = "timing"
 	// Info checks report a finding and never fail.
 	Info CheckKind = "info"
