@@ -77,6 +77,12 @@ type Config struct {
 	// (int attributes) on every resource received. Default false.
 	PeerAttributes bool `mapstructure:"peer_attributes"`
 
+	// StrictFolderModes refuses to start when a folder on the way to the
+	// socket can be written by users other than its owner and root, or
+	// belongs to another user (OpenSSH's StrictModes; see strictmodes.go).
+	// Default true; false starts anyway with a warning.
+	StrictFolderModes bool `mapstructure:"strict_folder_modes"`
+
 	// RetryAfter is the delay announced in the Retry-After header of a 429
 	// or 503 answer, when the refusing component gave none. Rounded up to
 	// whole seconds. Default 1s.
@@ -102,10 +108,11 @@ func createDefaultConfig() component.Config {
 	// reads the routing header there, and names it in its own config only.
 	server.IncludeMetadata = true
 	return &Config{
-		ServerConfig: server,
-		SocketMode:   defaultSocketMode,
-		RetryAfter:   defaultRetryAfter,
-		Admission:    defaultAdmissionConfig(),
+		ServerConfig:      server,
+		SocketMode:        defaultSocketMode,
+		StrictFolderModes: true,
+		RetryAfter:        defaultRetryAfter,
+		Admission:         defaultAdmissionConfig(),
 	}
 }
 

@@ -116,6 +116,17 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 		srv.Handler = r.peerGate(srv.Handler)
 	}
 
+	// The folders are checked before anything at the path is touched.
+	opts := socketOptions{mode: mode, gid: gid}
+	guard := folderGuard{trust: defaultFolderTrust(), strict: r.cfg.StrictFolderModes}
+	warnings, err := guard.prepare(path, opts)
+	if err != nil {
+		return err
+	}
+	for _, msg := range warnings {
+		r.settings.Logger.Warn(msg)
+	}
+
 	removed, err := takeOverStale(path)
 	if err != nil {
 		return err
@@ -124,7 +135,7 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 		r.telemetry.OtlpudsStaleSocketsRemoved.Add(ctx, 1)
 		r.settings.Logger.Warn("Removed stale socket left behind by a previous process", zap.String("endpoint", path))
 	}
-	ln, sock, err := listenSocket(path, socketOptions{mode: mode, gid: gid})
+	ln, sock, err := listenSocket(path, opts)
 	if err != nil {
 		return err
 	}

@@ -17,9 +17,6 @@ const (
 	// tempDirPrefix names the private folder the socket is bound in before
 	// it is moved into place.
 	tempDirPrefix = ".otlpuds-"
-	// parentDirMode is the mode of a parent folder the receiver creates.
-	// Access is decided by the socket's own mode and group.
-	parentDirMode = 0o755
 	// staleProbeTimeout bounds the dial that tells a live socket from a
 	// stale one.
 	staleProbeTimeout = time.Second
@@ -64,11 +61,8 @@ var testHookListen func(step listenStep, tmpSock, path string)
 // moment can anyone reach it with more rights than configured. Linking
 // (rather than renaming) never replaces a file that appeared meanwhile.
 func listenSocket(path string, opts socketOptions) (*net.UnixListener, *socketFile, error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, parentDirMode); err != nil {
-		return nil, nil, fmt.Errorf("endpoint %q: creating parent folder: %w", path, err)
-	}
-	tmpDir, err := makeTempDir(dir)
+	// The folder exists: folderGuard.prepare checked and created it.
+	tmpDir, err := makeTempDir(filepath.Dir(path))
 	if err != nil {
 		return nil, nil, fmt.Errorf("endpoint %q: %w", path, err)
 	}
