@@ -49,8 +49,9 @@ type Config struct {
 	// header is named in one place only, trace_routing's `header`; false
 	// keeps no header, and trace_routing then finds no routing header and
 	// warns once), `compression_algorithms` (default all confighttp offers),
-	// `read_timeout` (default 0, none), `read_header_timeout` (default 1m),
-	// `write_timeout` (default 30s), `keepalive::idle_timeout` (default 1m),
+	// `read_timeout` (default 0, none), `read_header_timeout` (default 10s,
+	// not confighttp's 1m: see defaultReadHeaderTimeout), `write_timeout`
+	// (default 30s), `keepalive::idle_timeout` (default 1m),
 	// `auth`, `middlewares`, `response_headers`, `cors` (default none each).
 	// `dialer` is ignored (the receiver dials nothing). `tls` is refused: the
 	// kernel already authenticates the peer of a Unix socket.
@@ -83,6 +84,16 @@ type Config struct {
 	// Default true; false starts anyway with a warning.
 	StrictFolderModes bool `mapstructure:"strict_folder_modes"`
 
+	// MaxConnections caps the connections open at once; at the cap, the
+	// longest idle keep-alive connection is closed for a new one, or the
+	// new one is closed at once. Default 1024; 0: no cap.
+	MaxConnections int `mapstructure:"max_connections"`
+
+	// MaxConnectionsPerUID caps the connections open at once from one peer
+	// uid (SO_PEERCRED), so that one local user cannot take every slot.
+	// Default 256; 0: no cap. Linux only (ignored elsewhere).
+	MaxConnectionsPerUID int `mapstructure:"max_connections_per_uid"`
+
 	// RetryAfter is the delay announced in the Retry-After header of a 429
 	// or 503 answer, when the refusing component gave none. Rounded up to
 	// whole seconds. Default 1s.
@@ -107,12 +118,17 @@ func createDefaultConfig() component.Config {
 	// stock otlp receiver does with include_metadata: true: trace_routing
 	// reads the routing header there, and names it in its own config only.
 	server.IncludeMetadata = true
+	// A local producer sends its headers in one write: see
+	// defaultReadHeaderTimeout.
+	server.ReadHeaderTimeout = defaultReadHeaderTimeout
 	return &Config{
-		ServerConfig:      server,
-		SocketMode:        defaultSocketMode,
-		StrictFolderModes: true,
-		RetryAfter:        defaultRetryAfter,
-		Admission:         defaultAdmissionConfig(),
+		ServerConfig:         server,
+		SocketMode:           defaultSocketMode,
+		StrictFolderModes:    true,
+		MaxConnections:       defaultMaxConnections,
+		MaxConnectionsPerUID: defaultMaxConnectionsPerUID,
+		RetryAfter:           defaultRetryAfter,
+		Admission:            defaultAdmissionConfig(),
 	}
 }
 
@@ -155,6 +171,9 @@ func (cfg *Config) Validate() error {
 		return err
 	}
 	if _, err := lookupGroup(cfg.SocketGroup); err != nil {
+		return err
+	}
+	if err := cfg.validateConnectionCaps(); err != nil {
 		return err
 	}
 	if cfg.RetryAfter <= 0 {

@@ -29,6 +29,9 @@ type peerCredKey struct{}
 // connContext stores the peer's credentials in the connection's context,
 // once per connection; every request on it inherits them.
 func connContext(ctx context.Context, c net.Conn) context.Context {
+	if cc, ok := c.(*capConn); ok && cc.cred != nil {
+		return context.WithValue(ctx, peerCredKey{}, cc.cred) // read at accept
+	}
 	return context.WithValue(ctx, peerCredKey{}, readPeerCred(c))
 }
 

@@ -10,7 +10,6 @@ import (
 	"go.uber.org/zap"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
@@ -38,6 +37,9 @@ type udsReceiver struct {
 	server   *http.Server
 	socket   *socketFile
 	serveErr sync.WaitGroup
+
+	// The connection caps (conncap.go).
+	limiter *connLimiter
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) (*udsReceiver, error) {
@@ -109,6 +111,8 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 	if needCreds {
 		srv.ConnContext = connContext
 	}
+	r.limiter = newConnLimiter(r.cfg, r.telemetry, r.settings.Logger)
+	srv.ConnState = r.limiter.connState
 	// Admission runs before confighttp reads a byte of the body, after the
 	// peer gate.
 	srv.Handler = r.admissionGate(srv.Handler)
@@ -144,11 +148,7 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.settings.Logger.Info("Starting OTLP/HTTP server on unix socket",
 		zap.String("endpoint", path), zap.String("socket_mode", fmt.Sprintf("%#o", mode)))
 
-	r.serveErr.Go(func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
-		}
-	})
+	r.serve(host, ln)
 	return nil
 }
 

@@ -33,6 +33,9 @@ type TelemetryBuilder struct {
 	OtlpudsAdmissionWaited        metric.Int64Counter
 	OtlpudsAdmissionWaiting       metric.Int64UpDownCounter
 	OtlpudsAdmissionWaitingBytes  metric.Int64UpDownCounter
+	OtlpudsConnectionsIdleClosed  metric.Int64Counter
+	OtlpudsConnectionsOpen        metric.Int64UpDownCounter
+	OtlpudsConnectionsRefused     metric.Int64Counter
 	OtlpudsPeersRefused           metric.Int64Counter
 	OtlpudsStaleSocketsRemoved    metric.Int64Counter
 }
@@ -107,6 +110,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_otlpuds_admission_waiting_bytes",
 		metric.WithDescription("Bytes in the waiting room now (bounded by admission::waiting_limit_mib) - a request waiting for room counts its Content-Length as sent, one waiting for the pipeline its decoded body; 0 when idle. [Alpha]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsConnectionsIdleClosed, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_connections_idle_closed",
+		metric.WithDescription("Idle keep-alive connections closed to make room for a new connection, by the cap that was reached. [Alpha]"),
+		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsConnectionsOpen, err = builder.meter.Int64UpDownCounter(
+		"otelcol_otlpuds_connections_open",
+		metric.WithDescription("Connections open now on the socket (bounded by max_connections). [Alpha]"),
+		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsConnectionsRefused, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_connections_refused",
+		metric.WithDescription("Connections closed at once on arrival, unanswered, because a cap was reached and no idle connection could make room, by cap. [Alpha]"),
+		metric.WithUnit("{connection}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.OtlpudsPeersRefused, err = builder.meter.Int64Counter(

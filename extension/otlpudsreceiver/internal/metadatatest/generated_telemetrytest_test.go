@@ -26,6 +26,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.OtlpudsAdmissionWaited.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionWaiting.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionWaitingBytes.Add(context.Background(), 1)
+	tb.OtlpudsConnectionsIdleClosed.Add(context.Background(), 1)
+	tb.OtlpudsConnectionsOpen.Add(context.Background(), 1)
+	tb.OtlpudsConnectionsRefused.Add(context.Background(), 1)
 	tb.OtlpudsPeersRefused.Add(context.Background(), 1)
 	tb.OtlpudsStaleSocketsRemoved.Add(context.Background(), 1)
 	AssertEqualOtlpudsAdmissionCollections(t, testTel,
@@ -47,6 +50,15 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsAdmissionWaitingBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsConnectionsIdleClosed(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsConnectionsOpen(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsConnectionsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsPeersRefused(t, testTel,
