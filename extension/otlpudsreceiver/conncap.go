@@ -207,17 +207,18 @@ func (l *connLimiter) admit(c *net.UnixConn) *capConn {
 		}
 	}
 	evict, refused, hit := l.reserve(cc)
+	// Counted before closing, so that whoever sees the close sees the count.
 	if refused {
-		_ = c.Close()
 		l.tb.OtlpudsConnectionsRefused.Add(context.Background(), 1, l.attrs[hit])
 		l.warnCap(hit, cc.uid)
+		_ = c.Close()
 		return nil
 	}
 	l.tb.OtlpudsConnectionsOpen.Add(context.Background(), 1)
 	if evict != nil {
-		_ = evict.UnixConn.Close()
 		l.tb.OtlpudsConnectionsOpen.Add(context.Background(), -1)
 		l.tb.OtlpudsConnectionsIdleClosed.Add(context.Background(), 1, l.attrs[hit])
+		_ = evict.UnixConn.Close()
 	}
 	return cc
 }
