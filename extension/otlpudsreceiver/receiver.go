@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -38,8 +39,10 @@ type udsReceiver struct {
 	socket   *socketFile
 	serveErr sync.WaitGroup
 
-	// The connection caps (conncap.go).
-	limiter *connLimiter
+	// The socket's door (conncap.go, socketwatch.go).
+	limiter       *connLimiter
+	watch         *socketWatch
+	watchInterval time.Duration // 0: socketCheckInterval; tests set less
 }
 
 func newReceiver(cfg *Config, set receiver.Settings) (*udsReceiver, error) {
@@ -148,7 +151,7 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 	r.settings.Logger.Info("Starting OTLP/HTTP server on unix socket",
 		zap.String("endpoint", path), zap.String("socket_mode", fmt.Sprintf("%#o", mode)))
 
-	r.serve(host, ln)
+	r.startWatch(host, path, opts, guard, r.serve(host, ln))
 	return nil
 }
 
@@ -180,6 +183,7 @@ func (s signalRoutes) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // (503), stops accepting connections, waits for requests in flight (as
 // long as ctx allows) and removes the socket file if it is still ours.
 func (r *udsReceiver) Shutdown(ctx context.Context) error {
+	r.stopWatch()
 	r.admission.shutdown()
 	var errs error
 	if r.server != nil {

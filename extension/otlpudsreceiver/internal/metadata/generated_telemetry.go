@@ -37,6 +37,8 @@ type TelemetryBuilder struct {
 	OtlpudsConnectionsOpen        metric.Int64UpDownCounter
 	OtlpudsConnectionsRefused     metric.Int64Counter
 	OtlpudsPeersRefused           metric.Int64Counter
+	OtlpudsSocketsLost            metric.Int64Counter
+	OtlpudsSocketsRecreated       metric.Int64Counter
 	OtlpudsStaleSocketsRemoved    metric.Int64Counter
 }
 
@@ -134,6 +136,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_otlpuds_peers_refused",
 		metric.WithDescription("Requests refused with HTTP 403 because the peer's uid or gid is not allowed. [Alpha]"),
 		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsSocketsLost, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_sockets_lost",
+		metric.WithDescription("Times the socket file was found removed or replaced while the receiver ran (once per loss, however long it lasts), by cause. [Alpha]"),
+		metric.WithUnit("{event}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsSocketsRecreated, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_sockets_recreated",
+		metric.WithDescription("Times the receiver recreated its socket after the file was lost and the path was free. [Alpha]"),
+		metric.WithUnit("{socket}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.OtlpudsStaleSocketsRemoved, err = builder.meter.Int64Counter(

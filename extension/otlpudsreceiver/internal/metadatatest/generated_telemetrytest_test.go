@@ -30,6 +30,8 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.OtlpudsConnectionsOpen.Add(context.Background(), 1)
 	tb.OtlpudsConnectionsRefused.Add(context.Background(), 1)
 	tb.OtlpudsPeersRefused.Add(context.Background(), 1)
+	tb.OtlpudsSocketsLost.Add(context.Background(), 1)
+	tb.OtlpudsSocketsRecreated.Add(context.Background(), 1)
 	tb.OtlpudsStaleSocketsRemoved.Add(context.Background(), 1)
 	AssertEqualOtlpudsAdmissionCollections(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -62,6 +64,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsPeersRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsSocketsLost(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsSocketsRecreated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsStaleSocketsRemoved(t, testTel,
