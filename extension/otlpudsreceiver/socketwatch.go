@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -110,8 +109,8 @@ func (w *socketWatch) check() {
 				zap.String("found", fileKind(fi)),
 				zap.String("mode", octalMode(fi.Mode())),
 			}
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				fields = append(fields, zap.Uint32("owner_uid", st.Uid))
+			if uid, _, ok := fileOwner(fi); ok {
+				fields = append(fields, zap.Uint32("owner_uid", uid))
 			}
 			logger.Error("The socket file was replaced by another file while the receiver was running: producers now reach whatever is at the path, not this receiver; the file is left in place, and the socket is recreated once the path is free",
 				fields...)

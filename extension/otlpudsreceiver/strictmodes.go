@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Folder checks at start, after OpenSSH's StrictModes.
@@ -70,20 +69,20 @@ func (t folderTrust) trusted(uid uint32) bool { return uid == 0 || uid == t.euid
 // judge checks one folder.
 func (t folderTrust) judge(dir string, fi fs.FileInfo) folderFinding {
 	f := folderFinding{dir: dir, mode: fi.Mode()}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	uid, gid, ok := fileOwner(fi)
 	if !ok {
 		return f // no owner to check on this platform
 	}
-	f.uid, f.gid = st.Uid, st.Gid
-	if !t.trusted(st.Uid) {
+	f.uid, f.gid = uid, gid
+	if !t.trusted(uid) {
 		f.verdict = folderUnsafe
-		f.reason = fmt.Sprintf("is owned by uid %d, neither root nor the collector's user (uid %d)", st.Uid, t.euid)
+		f.reason = fmt.Sprintf("is owned by uid %d, neither root nor the collector's user (uid %d)", uid, t.euid)
 		return f
 	}
 	perm := fi.Mode().Perm()
 	var writers []string
-	if perm&0o020 != 0 && !t.groupTrusted(st.Gid) {
-		writers = append(writers, fmt.Sprintf("group %d", st.Gid))
+	if perm&0o020 != 0 && !t.groupTrusted(gid) {
+		writers = append(writers, fmt.Sprintf("group %d", gid))
 	}
 	if perm&0o002 != 0 {
 		writers = append(writers, "all users")
