@@ -118,7 +118,12 @@ func newConnLimiter(cfg *Config, tb *metadata.TelemetryBuilder, logger *zap.Logg
 	if l.maxTotal > 0 && l.maxPerUID > l.maxTotal {
 		l.maxPerUID = l.maxTotal
 	}
-	l.readUID = l.maxPerUID > 0 && peerCredSupported
+	if !peerCredSupported {
+		// Every peer would fall in one "unknown" bucket, making the
+		// per-uid cap a smaller total cap.
+		l.maxPerUID = 0
+	}
+	l.readUID = l.maxPerUID > 0
 	for _, lim := range []capLimit{limitTotal, limitPerUID} {
 		l.attrs[lim] = metric.WithAttributeSet(attribute.NewSet(attribute.String("limit", lim.String())))
 	}
@@ -294,6 +299,18 @@ func (l *connLimiter) setIdleLocked(c *capConn, idle bool) {
 	case !idle && c.idleElem != nil:
 		l.idle.Remove(c.idleElem)
 		c.idleElem = nil
+	}
+}
+
+// hook sets the limiter's ConnState hook on srv, after any hook srv
+// already has (confighttp sets none today).
+func (l *connLimiter) hook(srv *http.Server) {
+	prev := srv.ConnState
+	srv.ConnState = func(c net.Conn, state http.ConnState) {
+		if prev != nil {
+			prev(c, state)
+		}
+		l.connState(c, state)
 	}
 }
 

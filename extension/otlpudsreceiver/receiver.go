@@ -115,7 +115,7 @@ func (r *udsReceiver) Start(ctx context.Context, host component.Host) error {
 		srv.ConnContext = connContext
 	}
 	r.limiter = newConnLimiter(r.cfg, r.telemetry, r.settings.Logger)
-	srv.ConnState = r.limiter.connState
+	r.limiter.hook(srv)
 	// Admission runs before confighttp reads a byte of the body, after the
 	// peer gate.
 	srv.Handler = r.admissionGate(srv.Handler)
