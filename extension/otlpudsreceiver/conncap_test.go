@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -193,8 +194,12 @@ func TestConnCapPerUIDOtherUserServed(t *testing.T) {
 	require.NoError(t, lr.start())
 	lim := lr.recv.limiter
 
-	// Root opens 600 connections, half of them with half-sent headers.
-	const flood = 600
+	// Root opens 600 connections (OTLPUDS_TEST_FLOOD to change), half of
+	// them with half-sent headers.
+	flood := 600
+	if v, err := strconv.Atoi(os.Getenv("OTLPUDS_TEST_FLOOD")); err == nil && v > defaultMaxConnectionsPerUID {
+		flood = v
+	}
 	for i := range flood {
 		c := rawDial(t, cfg.ServerConfig.NetAddr.Endpoint)
 		if i%2 == 0 {
@@ -203,7 +208,7 @@ func TestConnCapPerUIDOtherUserServed(t *testing.T) {
 		}
 	}
 	require.Eventually(t, func() bool {
-		return counter(t, lr.tt, "otelcol_otlpuds_connections_refused", "limit", "max_connections_per_uid") == flood-defaultMaxConnectionsPerUID
+		return counter(t, lr.tt, "otelcol_otlpuds_connections_refused", "limit", "max_connections_per_uid") == int64(flood-defaultMaxConnectionsPerUID)
 	}, 30*time.Second, 10*time.Millisecond)
 	total, mine, _ := lim.openCounts(0)
 	assert.Equal(t, defaultMaxConnectionsPerUID, total)
@@ -227,6 +232,7 @@ func TestConnCapPerUIDOtherUserServed(t *testing.T) {
 	assert.Less(t, took, time.Second, "connect, send and answer within a second")
 	t.Logf("the other uid's request (connect to answer) took %s", took)
 	assert.Equal(t, int64(flood-defaultMaxConnectionsPerUID), counter(t, lr.tt, "otelcol_otlpuds_connections_refused", "", ""))
+	t.Logf("%d connections from uid 0: %d held, %d refused", flood, total, flood-total)
 }
 
 // helperTimedPostEnv makes the re-executed test binary post one trace
