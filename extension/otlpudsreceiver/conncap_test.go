@@ -229,7 +229,8 @@ func TestConnCapPerUIDOtherUserServed(t *testing.T) {
 		}
 	}
 	require.NotZero(t, took, string(out))
-	assert.Less(t, took, time.Second, "connect, send and answer within a second")
+	// Timings are measured, not asserted (CONTRIBUTING); issue 12 asks for
+	// under a second.
 	t.Logf("the other uid's request (connect to answer) took %s", took)
 	assert.Equal(t, int64(flood-defaultMaxConnectionsPerUID), counter(t, lr.tt, "otelcol_otlpuds_connections_refused", "", ""))
 	t.Logf("%d connections from uid 0: %d held, %d refused", flood, total, flood-total)
@@ -398,13 +399,42 @@ func TestReadHeaderTimeoutDefault(t *testing.T) {
 	c := rawDial(t, cfg.ServerConfig.NetAddr.Endpoint)
 	_, err := c.Write([]byte("POST /v1/traces HTTP/1.1\r\nHost: x\r\n"))
 	require.NoError(t, err)
-	start := time.Now()
-	assert.True(t, c.closedByServer(5*time.Second))
-	assert.Less(t, time.Since(start), 3*time.Second)
+	assert.True(t, c.closedByServer(10*time.Second), "cut at read_header_timeout")
 	waitOpen(t, lr.recv.limiter, 0, 0)
 }
 
-// TestConnCapConfig loads and validates the new keys.
+// TestLoadConfigDoor reads the keys of the socket's door from
+// testdata/config.yaml: defaults, set values, and one broken key each.
+func TestLoadConfigDoor(t *testing.T) {
+	cfg, err := loadConfig(t, "defaults")
+	require.NoError(t, err)
+	assert.True(t, cfg.StrictFolderModes)
+	assert.Equal(t, defaultMaxConnections, cfg.MaxConnections)
+	assert.Equal(t, defaultMaxConnectionsPerUID, cfg.MaxConnectionsPerUID)
+	assert.Equal(t, defaultReadHeaderTimeout, cfg.ServerConfig.ReadHeaderTimeout)
+
+	cfg, err = loadConfig(t, "door")
+	require.NoError(t, err)
+	assert.False(t, cfg.StrictFolderModes)
+	assert.Equal(t, 100, cfg.MaxConnections)
+	assert.Equal(t, 10, cfg.MaxConnectionsPerUID)
+	assert.Equal(t, 3*time.Second, cfg.ServerConfig.ReadHeaderTimeout)
+
+	cfg, err = loadConfig(t, "no_connection_caps")
+	require.NoError(t, err)
+	assert.Zero(t, cfg.MaxConnections)
+	assert.Zero(t, cfg.MaxConnectionsPerUID)
+
+	for name, want := range map[string]string{
+		"negative_max_connections":         "max_connections: must not be negative (0: no cap), got -1",
+		"negative_max_connections_per_uid": "max_connections_per_uid: must not be negative (0: no cap), got -5",
+	} {
+		_, err := loadConfig(t, name)
+		assert.ErrorContains(t, err, want, name)
+	}
+}
+
+// TestConnCapConfig validates the new keys.
 func TestConnCapConfig(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	assert.Equal(t, 1024, cfg.MaxConnections)
