@@ -35,15 +35,15 @@ const (
 	// next batch after the answer, so a process holds a few connections at
 	// most; 1024 leaves room for a node full of such processes (Kubernetes
 	// runs at most 110 pods per node by default) and stays far below the
-	// descriptor limit Go raises itself to at start (the hard limit:
-	// 524288 under systemd, 1048576 in containers).
+	// descriptor limit Go raises itself to at start (the hard limit,
+	// typically 524288 under systemd and 1048576 in containers).
 	defaultMaxConnections = 1024
 
 	// defaultMaxConnectionsPerUID caps the connections of one peer uid. A
 	// quarter of the total: a single local user that opens connections
 	// without end (or half-sends headers) leaves 768 slots to every other
 	// user, while 256 still serves a hundred pods of the same image running
-	// as the same uid (common: distroless images run as 65532) at two or
+	// as the same uid (common: distroless nonroot images run as 65532) at two or
 	// more connections each.
 	defaultMaxConnectionsPerUID = 256
 
