@@ -45,7 +45,7 @@ func newTracesProcessor(set processor.Settings, cfg *Config) (*tracesProcessor, 
 		header: cfg.Header,
 		router: r,
 		tel:    tel,
-		warn:   newWarner(set.Logger, cfg, warnlimit.New(warnlimit.DefaultInterval, time.Now)),
+		warn:   newWarner(set.Logger, cfg.Header, warnlimit.New(warnlimit.DefaultInterval, time.Now)),
 	}, nil
 }
 

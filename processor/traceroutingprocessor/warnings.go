@@ -17,20 +17,15 @@ const sampleBytes = 128
 // one warning a minute, with a sample of the trace config and how many spans
 // it concerned since the last warning.
 type warner struct {
-	logger   *zap.Logger
-	limit    *warnlimit.Limiter
-	header   string
-	policies [numReasons]Policy
+	logger *zap.Logger
+	limit  *warnlimit.Limiter
+	header string
 
 	noMetadataOnce sync.Once
 }
 
-func newWarner(logger *zap.Logger, cfg *Config, limit *warnlimit.Limiter) *warner {
-	w := &warner{logger: logger, limit: limit, header: cfg.Header}
-	w.policies[reasonMissing] = cfg.OnMissing
-	w.policies[reasonInvalid] = cfg.OnInvalid
-	w.policies[reasonUnrouted] = cfg.OnUnrouted
-	return w
+func newWarner(logger *zap.Logger, header string, limit *warnlimit.Limiter) *warner {
+	return &warner{logger: logger, limit: limit, header: header}
 }
 
 // policyKeys names the config key of each reason's policy.
@@ -77,7 +72,13 @@ func (w *warner) note(why reason, spans int64, d *decision) {
 		fields = append(fields, zap.Error(d.err))
 	}
 	if key := policyKeys[why]; key != "" {
-		fields = append(fields, zap.String(key, string(w.policies[why])))
+		// What the router applied shows in the decision: a default
+		// policy gave it the default route, drop left it none.
+		applied := PolicyDrop
+		if d.route != "" {
+			applied = PolicyDefault
+		}
+		fields = append(fields, zap.String(key, string(applied)))
 	}
 	w.logger.Warn(reasonMessages[why], fields...)
 }
