@@ -281,12 +281,17 @@ func dueSpans(cfg Config, planTotal int64) int64 {
 	return spans
 }
 
+// headers are the request headers of j: its trace config, when it has one.
+func (g *Generator) headers(j job) map[string]string {
+	if j.hdr == "" {
+		return nil
+	}
+	return map[string]string{g.cfg.Routing.Header: j.hdr}
+}
+
 // send posts one request, retrying while the policy allows.
 func (g *Generator) send(ctx context.Context, j job, body []byte) {
-	var headers map[string]string
-	if j.hdr != "" {
-		headers = map[string]string{g.cfg.Routing.Header: j.hdr}
-	}
+	headers := g.headers(j)
 	first := time.Now()
 	backoff := g.cfg.Retry.InitialInterval
 	for attempt := 0; ; attempt++ {

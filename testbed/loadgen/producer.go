@@ -325,10 +325,7 @@ func (g *Generator) runProducers(ctx context.Context) Stats {
 // produce posts one request once, as foundations does, and counts its
 // outcome.
 func (g *Generator) produce(ctx context.Context, j job, body []byte) {
-	var headers map[string]string
-	if j.hdr != "" {
-		headers = map[string]string{g.cfg.Routing.Header: j.hdr}
-	}
+	headers := g.headers(j)
 	began := time.Now()
 	res := g.client.Post(ctx, body, false, headers)
 	took := time.Since(began)
