@@ -42,6 +42,9 @@ type pipelineSpec struct {
 	Dests   []dest
 	// Routes is trace_routing's routes table (Routing only).
 	Routes []routeSpec
+	// PprofPort, when set, adds the pprof extension on 127.0.0.1:PprofPort
+	// (the testbed's -heap-profiles).
+	PprofPort int
 }
 
 // routeSpec is one entry of trace_routing's routes: every condition of
@@ -160,7 +163,14 @@ func (p pipelineSpec) config(otlphttp string, metricsPort int) (string, []string
 		}
 	}
 
-	b.WriteString("service:\n  pipelines:\n    traces:\n")
+	if p.PprofPort > 0 {
+		fmt.Fprintf(&b, "extensions:\n  pprof:\n    endpoint: 127.0.0.1:%d\n", p.PprofPort)
+	}
+	b.WriteString("service:\n")
+	if p.PprofPort > 0 {
+		b.WriteString("  extensions: [pprof]\n")
+	}
+	b.WriteString("  pipelines:\n    traces:\n")
 	fmt.Fprintf(&b, "      receivers: [%s]\n", strings.Join(recv, ", "))
 	fmt.Fprintf(&b, "      processors: [%s]\n", strings.Join(procs, ", "))
 	fmt.Fprintf(&b, "      exporters: [%s]\n", strings.Join(exps, ", "))

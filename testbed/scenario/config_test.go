@@ -113,3 +113,32 @@ func TestRouteOf(t *testing.T) {
 		t.Errorf("%d configs routed nowhere, want 1", nowhere)
 	}
 }
+
+// TestPprofConfig: -heap-profiles adds the pprof extension on the port
+// given, and the service enables it; without it there is no extension.
+func TestPprofConfig(t *testing.T) {
+	for _, spec := range []pipelineSpec{
+		{Baseline: true, Socket: "/tmp/b.sock", Dests: []dest{{Name: "main", URL: "http://127.0.0.1:1"}}},
+		{Socket: "/tmp/t.sock", Lifecycle: true, MaxSpans: 2000, Routing: true, Dests: []dest{{Name: "main", URL: "http://127.0.0.1:1"}}},
+	} {
+		plain, _ := spec.config("otlp_http", 9999)
+		if strings.Contains(plain, "pprof") {
+			t.Errorf("pprof without -heap-profiles:\n%s", plain)
+		}
+		spec.PprofPort = 7777
+		cfg, _ := spec.config("otlp_http", 9999)
+		var doc struct {
+			Extensions map[string]struct{ Endpoint string }
+			Service    struct {
+				Extensions []string
+				Pipelines  map[string]any
+			}
+		}
+		if err := yaml.Unmarshal([]byte(cfg), &doc); err != nil {
+			t.Fatalf("invalid YAML: %v\n%s", err, cfg)
+		}
+		if doc.Extensions["pprof"].Endpoint != "127.0.0.1:7777" || !slices.Equal(doc.Service.Extensions, []string{"pprof"}) || doc.Service.Pipelines["traces"] == nil {
+			t.Errorf("pprof extension not configured:\n%s", cfg)
+		}
+	}
+}

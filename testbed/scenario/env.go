@@ -34,6 +34,11 @@ type Options struct {
 	// Rate (spans/s) and Duration override each scenario's own when set.
 	Rate     int
 	Duration time.Duration
+	// HeapProfiles, when set, adds the pprof extension to every collector
+	// and saves its heap profile every HeapProfileEvery while it runs, in
+	// HeapProfiles/<scenario>/ (see heapprofile.go).
+	HeapProfiles     string
+	HeapProfileEvery time.Duration
 	// Log receives progress lines (nil: discarded).
 	Log io.Writer
 }

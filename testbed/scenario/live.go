@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +46,7 @@ type live struct {
 	ticks    []tick
 	stopTick chan struct{}
 	tickDone chan struct{}
+	profDone chan struct{} // nil unless heap profiles are saved
 }
 
 type tick struct {
@@ -58,6 +61,11 @@ func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*moc
 	port, err := collector.FreePort()
 	if err != nil {
 		return nil, err
+	}
+	if e.HeapProfiles != "" {
+		if spec.PprofPort, err = collector.FreePort(); err != nil {
+			return nil, err
+		}
 	}
 	cfg, comps := spec.config(e.comps.OTLPHTTPExporter(), port)
 	e.seq++
@@ -76,6 +84,14 @@ func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*moc
 	l.mon = monitor.Start(l.proc.PID(), time.Second)
 	l.stopTick, l.tickDone = make(chan struct{}), make(chan struct{})
 	go l.tickLoop()
+	if e.HeapProfiles != "" {
+		dir := filepath.Join(e.HeapProfiles, e.res.Scenario)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		l.profDone = make(chan struct{})
+		go l.profileHeap(dir, e.seq, e.HeapProfileEvery, l.stopTick, l.profDone)
+	}
 	// Execute shuts down whatever a scenario left running (an error or a
 	// panic between launch and finish), so no collector outlives it.
 	e.lives = append(e.lives, l)
@@ -114,6 +130,9 @@ func (l *live) shutdown() {
 		// before counts (read after the exit, it would be lost).
 		close(l.stopTick)
 		<-l.tickDone
+		if l.profDone != nil {
+			<-l.profDone
+		}
 		l.summary = l.mon.Stop()
 		l.mu.Lock()
 		l.closed = true

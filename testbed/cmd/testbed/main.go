@@ -31,6 +31,8 @@ func run() int {
 	duration := flag.Duration("duration", 0, "load duration, replacing each scenario's own (steady: per run; max-rate: per step; lifecycle: a ceiling)")
 	quick := flag.Bool("quick", false, "quick mode: small rates, a few seconds each; timing checks are reported, not asserted")
 	workdir := flag.String("workdir", "", "keep each scenario's collector configs and logs in <workdir>/<scenario> (default: a temporary folder, removed)")
+	heap := flag.String("heap-profiles", "", "add the pprof extension to every collector and save its heap profile every -heap-profile-every in <folder>/<scenario>/")
+	heapEvery := flag.Duration("heap-profile-every", 2*time.Second, "how often -heap-profiles saves a profile")
 	list := flag.Bool("list", false, "list the scenarios and exit")
 	flag.Parse()
 
@@ -59,7 +61,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := scenario.Options{Binary: *binary, WorkDir: *workdir, Quick: *quick, Rate: *rate, Duration: *duration, Log: os.Stderr}
+	opts := scenario.Options{Binary: *binary, WorkDir: *workdir, Quick: *quick, Rate: *rate, Duration: *duration, HeapProfiles: *heap, HeapProfileEvery: *heapEvery, Log: os.Stderr}
 	start := time.Now()
 	bad := 0
 	for _, s := range scenarios {
