@@ -170,21 +170,26 @@ func BenchmarkLongLivedTrace(b *testing.B) {
 	b.ReportMetric(float64(elapsedNs)/float64(b.N)/100_000, "ns/span")
 }
 
+// heapAlloc is the memory the process holds for state: the Go heap after
+// garbage collection plus what the trace tables hold outside it
+// (offheap.go).
 func heapAlloc() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
+	return ms.HeapAlloc + uint64(offHeapBytes.Load())
 }
 
-// benchHeldPerTrace reports the heap held after tracking traces traces,
+// benchHeldPerTrace reports the memory held after tracking traces traces
+// (bytes/trace, the Go heap's and the trace table's outside it, the latter
+// also alone as offheap-bytes/trace),
 // given perBatch at a time by batch(first trace, number of traces); none
 // splits, so all are still tracked at the end.
 func benchHeldPerTrace(b *testing.B, traces, perBatch int, batch func(first uint64, n int) ptrace.Traces) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
-		before := heapAlloc()
+		before, offBefore := heapAlloc(), offHeapBytes.Load()
 		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
 		for t := 0; t < traces; t += perBatch {
 			if _, err := p.processTraces(ctx, batch(uint64(t+1), perBatch)); err != nil {
@@ -194,7 +199,8 @@ func benchHeldPerTrace(b *testing.B, traces, perBatch int, batch func(first uint
 		after := heapAlloc()
 		require.Equal(b, traces, p.split.tracked())
 		b.ReportMetric(float64(after-before)/float64(traces), "bytes/trace")
-		runtime.KeepAlive(p)
+		b.ReportMetric(float64(offHeapBytes.Load()-offBefore)/float64(traces), "offheap-bytes/trace")
+		p.split.table.release() // now, not when a later iteration collects garbage
 	}
 }
 
@@ -246,7 +252,7 @@ func BenchmarkMemorySplit(b *testing.B) {
 				if tc.traces == 1 { // what the trace's own state holds, without the processor's fixed part
 					b.ReportMetric(float64(heldBytes(p.split.detail(stateOf(b, p.split, traceID(1))))), "state-bytes/trace")
 				}
-				runtime.KeepAlive(p)
+				p.split.table.release() // now, not when a later iteration collects garbage
 			}
 		})
 	}

@@ -18,11 +18,23 @@ type bloom struct {
 
 // newBloom sizes a filter for capacity keys at bitsPerKey bits each.
 func newBloom(capacity, bitsPerKey int, k uint8) *bloom {
+	return newBloomIn(nil, capacity, bitsPerKey, k)
+}
+
+// newBloomIn is newBloom with its bits in mem, outside the Go heap, unless
+// mem is nil.
+func newBloomIn(mem *offHeap, capacity, bitsPerKey int, k uint8) *bloom {
 	if capacity < 1 {
 		capacity = 1
 	}
 	m := (uint64(capacity)*uint64(bitsPerKey) + 63) / 64 * 64
-	return &bloom{bits: make([]uint64, m/64), m: m, k: k, limit: capacity}
+	var words []uint64
+	if mem != nil {
+		words = mem.allocEntries(int(m / 64))
+	} else {
+		words = make([]uint64, m/64)
+	}
+	return &bloom{bits: words, m: m, k: k, limit: capacity}
 }
 
 func (b *bloom) add(h uint64) {
@@ -180,15 +192,17 @@ func (w *closedWindow) has(key uint64) bool {
 // may be closed. Two generations of fixed size rotate: it remembers at least
 // the last `capacity` evictions and at most twice as many, in fixed memory
 // (24 bits per remembered trace, about 0.003% false positives: a false
-// positive renames a brand-new trace, so it is kept rare).
+// positive renames a brand-new trace, so it is kept rare). Its bits
+// (600 KB at the default max_traces) live outside the Go heap, in mem, with
+// the trace table's (offheap.go).
 type evictedSet struct {
 	cur, prev *bloom
 }
 
-func newEvictedSet(capacity int) *evictedSet {
+func newEvictedSet(mem *offHeap, capacity int) *evictedSet {
 	return &evictedSet{
-		cur:  newBloom(capacity, 24, 12),
-		prev: newBloom(capacity, 24, 12),
+		cur:  newBloomIn(mem, capacity, 24, 12),
+		prev: newBloomIn(mem, capacity, 24, 12),
 	}
 }
 

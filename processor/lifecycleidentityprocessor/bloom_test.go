@@ -29,7 +29,9 @@ func TestBloomNoFalseNegativesAndFewFalsePositives(t *testing.T) {
 	t.Logf("filters %d, false positives %.3f%%", len(l.gens[0].filters), 100*rate)
 	assert.Less(t, rate, 0.02)
 
-	e := newEvictedSet(1000)
+	mem := newOffHeap() // the set's bits live there: released at the end, not before
+	defer mem.release()
+	e := newEvictedSet(mem, 1000)
 	for i := uint64(0); i < 1500; i++ {
 		e.add(mix64(i))
 	}

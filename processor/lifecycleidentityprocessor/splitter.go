@@ -119,7 +119,7 @@ func (s *splitter) evictIdle() {
 func (s *splitter) evict(i int32, reason int) {
 	ts := s.table.at(i)
 	if s.evicted == nil {
-		s.evicted = newEvictedSet(max(s.maxTraces, minEvictedMemory))
+		s.evicted = newEvictedSet(s.table.mem, max(s.maxTraces, minEvictedMemory))
 	}
 	s.evicted.add(traceHash(ts.id))
 	if d := s.detail(ts); d != nil && d.seg >= restartBase {
@@ -142,8 +142,10 @@ func (s *splitter) evict(i int32, reason int) {
 	s.stats.evicted[reason]++
 }
 
-// reset drops all state (shutdown).
+// reset drops all state (shutdown). The evicted set's memory goes with the
+// table's.
 func (s *splitter) reset() {
+	s.table.release()
 	s.table = newTraceTable()
 	s.details, s.freeDetails, s.evicted, s.restarted = nil, nil, nil, nil
 	s.mids, s.freeMids = nil, nil

@@ -13,6 +13,7 @@ import (
 // position and a fingerprint) and slot+1 (0 marks an empty entry). The load
 // stays at or under one half.
 type traceIndex struct {
+	mem     *offHeap // where entries live
 	entries []uint64
 	mask    uint64
 	n       int
@@ -24,8 +25,8 @@ func indexHash(t pcommon.TraceID) uint32 {
 	return uint32(mix64(binary.LittleEndian.Uint64(t[:8]) ^ binary.LittleEndian.Uint64(t[8:])))
 }
 
-func newTraceIndex() traceIndex {
-	return traceIndex{entries: make([]uint64, minIndexSize), mask: minIndexSize - 1}
+func newTraceIndex(mem *offHeap) traceIndex {
+	return traceIndex{mem: mem, entries: mem.allocEntries(minIndexSize), mask: minIndexSize - 1}
 }
 
 func entryOf(h uint32, slot int32) uint64 { return uint64(h)<<32 | uint64(uint32(slot+1)) }
@@ -72,13 +73,14 @@ func (x *traceIndex) place(e uint64) {
 
 func (x *traceIndex) grow() {
 	old := x.entries
-	x.entries = make([]uint64, 2*len(old))
+	x.entries = x.mem.allocEntries(2 * len(old))
 	x.mask = uint64(len(x.entries) - 1)
 	for _, e := range old {
 		if e != 0 {
 			x.place(e)
 		}
 	}
+	x.mem.freeEntries(old)
 }
 
 // del removes t if present.

@@ -32,8 +32,10 @@ const (
 // traceTable stores traceStates in fixed-size chunks (no per-trace
 // allocation, no large reallocation) with a map from trace ID to slot and an
 // intrusive doubly linked list ordered by last activity: the head is the
-// least recently active trace, evicted first.
+// least recently active trace, evicted first. The chunks and the index live
+// outside the Go heap (offheap.go); release gives them back.
 type traceTable struct {
+	mem    *offHeap
 	index  traceIndex
 	chunks []*[chunkSize]traceState
 	slots  int32 // slots handed out so far
@@ -44,7 +46,15 @@ type traceTable struct {
 }
 
 func newTraceTable() traceTable {
-	return traceTable{index: newTraceIndex(), free: nilIdx, head: nilIdx, tail: nilIdx}
+	mem := newOffHeap()
+	return traceTable{mem: mem, index: newTraceIndex(mem), free: nilIdx, head: nilIdx, tail: nilIdx}
+}
+
+// release gives back the table's memory; the table must not be used
+// afterwards.
+func (t *traceTable) release() {
+	t.mem.release()
+	*t = traceTable{}
 }
 
 func (t *traceTable) at(i int32) *traceState {
@@ -63,7 +73,7 @@ func (t *traceTable) insert(id pcommon.TraceID) int32 {
 		t.free = t.at(i).next
 	} else {
 		if int(t.slots>>chunkShift) == len(t.chunks) {
-			t.chunks = append(t.chunks, new([chunkSize]traceState))
+			t.chunks = append(t.chunks, t.mem.allocChunk())
 		}
 		i = t.slots
 		t.slots++
