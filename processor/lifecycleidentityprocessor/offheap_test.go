@@ -63,7 +63,7 @@ func TestTraceTableOffHeap(t *testing.T) {
 	require.Equal(t, 20_000, p.split.tracked())
 	require.NotNil(t, p.split.evicted, "max_traces evicted traces")
 	held := p.split.table.mem.held()
-	// 72-byte slots and 8-byte index entries at most half full, plus two
+	// 72-byte slots and 8-byte index entries at most four fifths full, plus two
 	// filters of 24 bits per remembered eviction (at least 65,536).
 	slots := int64(20_000 * unsafe.Sizeof(traceState{}))
 	assert.Greater(t, held, slots+2*65_536*3, "slots, index and evicted set are off the heap")
