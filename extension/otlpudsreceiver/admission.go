@@ -45,11 +45,6 @@ const (
 	// line, with no garbage collection meanwhile, before the admission
 	// runs one (collectIfStale); a fifth of max_wait when that is shorter.
 	maxGCAfter = time.Second
-
-	// firstBodyCharge is what a body of unknown decoded size (compressed,
-	// or sent without Content-Length) is charged at admission; it is
-	// charged more as it grows while read.
-	firstBodyCharge = 64 << 10
 )
 
 // Decoder allowances: memory a decompressor holds besides the decoded body,
@@ -215,6 +210,7 @@ type admission struct {
 
 	mu        sync.Mutex
 	inFlight  int64
+	reading   int64 // the part of inFlight charged to readers
 	peak      int64 // highest inFlight seen (tests read it)
 	roomBytes int64
 	// growing holds the waiters for more room for a body being read, in
@@ -223,8 +219,9 @@ type admission struct {
 	growing list.List
 	admitQ  list.List
 	// readers are the admitted requests still reading their body, oldest
-	// first. The oldest may always grow its body, so requests that each
-	// hold part of the budget can never all wait for one another.
+	// first. The oldest may grow its body past the budget when readers
+	// hold all of it (mayOvershootLocked), so requests that each hold
+	// part of the budget can never all wait for one another.
 	readers  list.List
 	stopping bool
 	stop     chan struct{} // closed at shutdown
@@ -289,6 +286,10 @@ type ticket struct {
 	transient int64 // the part of charged freed when the body is read
 	reader    *list.Element
 
+	// clock bounds the time the body takes to arrive; waits for room
+	// push it back. nil when read_body_timeout is 0.
+	clock *bodyClock
+
 	waited  [numWaitKinds]time.Duration
 	didWait [numWaitKinds]bool
 }
@@ -326,6 +327,9 @@ func (a *admission) chargeLocked(t *ticket, n int64) {
 	}
 	t.charged += n
 	a.inFlight += n
+	if t.reader != nil {
+		a.reading += n
+	}
 	a.peak = max(a.peak, a.inFlight)
 	a.tel.tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), n)
 }
@@ -337,6 +341,9 @@ func (a *admission) releaseLocked(t *ticket, n int64) {
 	}
 	t.charged -= n
 	a.inFlight -= n
+	if t.reader != nil {
+		a.reading -= n
+	}
 	a.tel.tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), -n)
 }
 
@@ -361,9 +368,33 @@ func (a *admission) refused(k waitKind, r refusal) {
 	a.tel.tb.OtlpudsAdmissionRefused.Add(context.Background(), 1, a.tel.refused[k][r])
 }
 
-func (a *admission) oldestReaderLocked(t *ticket) bool {
+// mayOvershootLocked says whether t may grow its body past the budget: it
+// is the oldest request still reading, and requests still reading hold
+// every byte in flight. Those may all be waiting for one another (or
+// stalled until read_body_timeout), so one of them must go on; while
+// bytes are held by requests past reading, they free them as they are
+// answered, and readers wait for that. So bytes in flight pass the budget
+// by one body at most: bodies are charged as they arrive, and readers
+// admitted at their first buffer must not take turns to pass it while
+// the ones before them are still in the pipeline.
+func (a *admission) mayOvershootLocked(t *ticket) bool {
 	front := a.readers.Front()
-	return front != nil && front.Value.(*ticket) == t
+	return front != nil && front.Value.(*ticket) == t && a.reading == a.inFlight
+}
+
+// startReadingLocked makes t one of the requests still reading.
+func (a *admission) startReadingLocked(t *ticket) {
+	t.reader = a.readers.PushBack(t)
+	a.reading += t.charged
+}
+
+// stopReadingLocked makes t a request past reading.
+func (a *admission) stopReadingLocked(t *ticket) {
+	if t.reader != nil {
+		a.readers.Remove(t.reader)
+		t.reader = nil
+		a.reading -= t.charged
+	}
 }
 
 // grantLocked gives a waiter its room.
@@ -374,14 +405,15 @@ func (a *admission) grantLocked(w *waiter) {
 }
 
 // dispatchLocked hands freed room to waiters: first bodies being read (in
-// arrival order; the oldest reader at once, whatever the room), then, when
+// arrival order; the oldest reader whatever the room when readers hold it
+// all), then, when
 // none waits any more, requests to admit, strictly in arrival order.
 func (a *admission) dispatchLocked() {
 	blocked := false
 	for e := a.growing.Front(); e != nil; {
 		next := e.Next()
 		w := e.Value.(*waiter)
-		if a.oldestReaderLocked(w.t) || (!blocked && a.fitsLocked(w.n)) {
+		if a.mayOvershootLocked(w.t) || (!blocked && a.fitsLocked(w.n)) {
 			a.growing.Remove(e)
 			a.grantLocked(w)
 		} else {
@@ -399,7 +431,7 @@ func (a *admission) dispatchLocked() {
 		}
 		a.admitQ.Remove(e)
 		a.grantLocked(w)
-		w.t.reader = a.readers.PushBack(w.t)
+		a.startReadingLocked(w.t)
 	}
 }
 
@@ -433,7 +465,10 @@ func (a *admission) waitLocked(ctx context.Context, q *list.List, w *waiter, wai
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.leaveRoomLocked(waitRequestLimit, waitBytes)
-	w.t.waited[waitRequestLimit] += time.Since(start)
+	waited := time.Since(start)
+	w.t.waited[waitRequestLimit] += waited
+	// The body's time to arrive does not count the wait for room.
+	w.t.clock.pushBack(waited)
 	w.t.didWait[waitRequestLimit] = true
 	if w.granted {
 		// Granted as the wait ended otherwise: take it.
@@ -456,7 +491,7 @@ func (t *ticket) admit(ctx context.Context, allowance, transient, body, waitByte
 	t.transient = transient
 	if n == 0 || (a.growing.Len() == 0 && a.admitQ.Len() == 0 && a.fitsLocked(n)) {
 		a.chargeLocked(t, n)
-		t.reader = a.readers.PushBack(t)
+		a.startReadingLocked(t)
 		a.mu.Unlock()
 		return refusalNone
 	}
@@ -469,7 +504,8 @@ func (t *ticket) admit(ctx context.Context, allowance, transient, body, waitByte
 }
 
 // growBody makes the body's charge at least size bytes, waiting for room
-// if need be. The oldest request still reading never waits.
+// if need be. The oldest request still reading does not wait when
+// readers hold every byte in flight (mayOvershootLocked).
 func (t *ticket) growBody(ctx context.Context, size int64) refusal {
 	if t == nil {
 		return refusalNone
@@ -482,7 +518,7 @@ func (t *ticket) growBody(ctx context.Context, size int64) refusal {
 		return refusalNone
 	}
 	t.body = size
-	if a.oldestReaderLocked(t) || (a.growing.Len() == 0 && a.fitsLocked(n)) {
+	if a.mayOvershootLocked(t) || (a.growing.Len() == 0 && a.fitsLocked(n)) {
 		a.chargeLocked(t, n)
 		a.mu.Unlock()
 		return refusalNone
@@ -519,10 +555,7 @@ func (t *ticket) bodyRead(size int64) {
 	a.releaseLocked(t, t.transient+max(t.body-size, 0))
 	t.transient = 0
 	t.body = size
-	if t.reader != nil {
-		a.readers.Remove(t.reader)
-		t.reader = nil
-	}
+	a.stopReadingLocked(t)
 	a.dispatchLocked()
 }
 
@@ -534,10 +567,7 @@ func (t *ticket) done() {
 	a := t.a
 	a.mu.Lock()
 	a.releaseLocked(t, t.charged)
-	if t.reader != nil {
-		a.readers.Remove(t.reader)
-		t.reader = nil
-	}
+	a.stopReadingLocked(t)
 	a.dispatchLocked()
 	a.mu.Unlock()
 	for k := range numWaitKinds {
@@ -789,7 +819,21 @@ func ticketFrom(ctx context.Context) *ticket {
 // decompression and body limit.
 func (r *udsReceiver) admissionGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		t := r.admission.newTicket(time.Now())
+		now := time.Now()
+		t := r.admission.newTicket(now)
+		// A copy: net/http decides from the request it holds whether to
+		// read what the handler left of the body, and must see its own
+		// body there, not the wrappers below.
+		req = req.WithContext(withTicket(req.Context(), t))
+		// The body's clock runs from here, before anything reads it
+		// (estimateBody peeks at a snappy body). A body left unread keeps
+		// the deadline: net/http reads what is left of it (up to 256 KiB)
+		// after the handler, and a stalled one must not hold the
+		// connection then either.
+		t.clock = r.startBodyClock(w, now)
+		if t.clock != nil && req.Body != nil && req.Body != http.NoBody {
+			req.Body = clockedBody{ReadCloser: req.Body, clock: t.clock}
+		}
 		est := r.estimateBody(req)
 		if why := t.admit(req.Context(), est.allowance, est.transient, est.body, est.waitBytes); why != refusalNone {
 			t.done()
@@ -797,7 +841,7 @@ func (r *udsReceiver) admissionGate(next http.Handler) http.Handler {
 			return
 		}
 		defer t.done()
-		next.ServeHTTP(w, req.WithContext(withTicket(req.Context(), t)))
+		next.ServeHTTP(w, req)
 	})
 }
 

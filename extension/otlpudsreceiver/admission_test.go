@@ -483,7 +483,10 @@ func TestBytesInFlightStayWithinBudget(t *testing.T) {
 		assert.Equal(t, http.StatusOK, a.code)
 	}
 	assert.Equal(t, int64(n+1), c.batches.Load())
-	assert.LessOrEqual(t, admissionOf(r).peakInFlight(), int64(1<<20), "bytes in flight never past request_limit_mib")
+	// Bodies are charged as they arrive: while only requests still reading
+	// hold the budget, the oldest may take one body past it.
+	assert.LessOrEqual(t, admissionOf(r).peakInFlight(), int64(1<<20)+bufferCeiling(bodyLimit(int64(len(big)), 20<<20)),
+		"bytes in flight never past request_limit_mib, plus one body")
 	assert.LessOrEqual(t, c.peak, 1<<20, "the data in the pipeline at once, counted by its protobuf size, within the budget too")
 	assert.Greater(t, c.peak, len(big), "requests did run side by side")
 	assert.Positive(t, counter(t, r.tt, "otelcol_otlpuds_admission_waited", "wait", "request_limit"))
@@ -542,7 +545,7 @@ func TestCompressedBodiesGrowWithinBudget(t *testing.T) {
 		assert.Equal(t, http.StatusOK, a.code, string(a.body))
 	}
 	assert.Equal(t, int64(n), c.batches.Load())
-	assert.LessOrEqual(t, admissionOf(r).peakInFlight(), int64(2<<20)+bodyLimit(-1, 2<<20),
+	assert.LessOrEqual(t, admissionOf(r).peakInFlight(), int64(2<<20)+bufferCeiling(bodyLimit(-1, 2<<20)),
 		"within request_limit_mib, plus the one body the oldest reader may grow past it")
 	requireIdle(t, r)
 }
@@ -601,7 +604,7 @@ func TestDecompressionBombsStayWithinBudget(t *testing.T) {
 	assert.Equal(t, 50, ts.SpanCount(), "the well-behaved sender's spans all delivered")
 	window := int64(zstdMinWindow + zstdBlockSlack)
 	peak := admissionOf(r).peakInFlight()
-	assert.LessOrEqual(t, peak, int64(24<<20)+bodyLimit(-1, maxBody), "within request_limit_mib plus one body")
+	assert.LessOrEqual(t, peak, int64(24<<20)+bufferCeiling(bodyLimit(-1, maxBody)), "within request_limit_mib plus one body")
 	assert.Less(t, peak, int64(bombs)*window, "far from every bomb's decoder at once")
 	t.Logf("bombs: %d answered 413, %d answered 503; peak in flight %d bytes", tooLarge, busy, peak)
 	requireIdle(t, r)
@@ -615,7 +618,8 @@ func TestNoRoomInFlightPastMaxWaitIs503(t *testing.T) {
 	cfg.Admission.MaxWait = 300 * time.Millisecond
 	block := &blockingTraces{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	r := startReceiver(t, cfg, consumers{traces: block})
-	big := bigTracesBody(t, 700<<10)
+	// Over the budget by itself: admitted alone, it holds all of it.
+	big := bigTracesBody(t, 1100<<10)
 
 	holder := postAsync(context.Background(), r.client, big, ctHeader(encodingProtobuf))
 	<-block.entered
@@ -663,15 +667,17 @@ func TestEstimateBody(t *testing.T) {
 	zstdWindow := int64(20<<20 + zstdBlockSlack)
 
 	assert.Equal(t, bodyEstimate{}, r.estimateBody(request(nil, "", 0)), "no body, no charge")
-	assert.Equal(t, bodyEstimate{body: 1000 + 512, waitBytes: 1000}, r.estimateBody(request(make([]byte, 1000), "", 1000)),
-		"plain body: its length, charged once")
-	assert.Equal(t, bodyEstimate{body: firstBodyCharge, waitBytes: 20 << 20}, r.estimateBody(request(make([]byte, 1000), "", -1)),
-		"no Content-Length: a first charge, and max_request_body_size in the waiting room")
-	assert.Equal(t, bodyEstimate{allowance: flateAllowance, body: firstBodyCharge, waitBytes: 500}, r.estimateBody(request(make([]byte, 500), "gzip", 500)))
-	assert.Equal(t, bodyEstimate{allowance: zstdWindow, transient: zstdWindow, body: 100 << 10, waitBytes: 100 << 10},
+	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 1000}, r.estimateBody(request(make([]byte, 1000), "", 1000)),
+		"plain body: its first buffer, whatever its length")
+	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 20 << 20}, r.estimateBody(request(make([]byte, 20<<20), "", 20<<20)),
+		"an announced 20 MiB is charged its first buffer too: more only as bytes arrive")
+	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 20 << 20}, r.estimateBody(request(make([]byte, 1000), "", -1)),
+		"no Content-Length: the first buffer, and max_request_body_size in the waiting room")
+	assert.Equal(t, bodyEstimate{allowance: flateAllowance, body: firstBodyRoom, waitBytes: 500}, r.estimateBody(request(make([]byte, 500), "gzip", 500)))
+	assert.Equal(t, bodyEstimate{allowance: zstdWindow, transient: zstdWindow, body: firstBodyRoom, waitBytes: 100 << 10},
 		r.estimateBody(request(make([]byte, 100<<10), "zstd", 100<<10)), "zstd: the largest window confighttp's decoder allows, freed once read")
-	assert.Equal(t, bodyEstimate{allowance: lz4Allowance, body: firstBodyCharge, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "lz4", 10)))
-	assert.Equal(t, bodyEstimate{body: firstBodyCharge, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "br", 10)),
+	assert.Equal(t, bodyEstimate{allowance: lz4Allowance, body: firstBodyRoom, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "lz4", 10)))
+	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "br", 10)),
 		"an encoding confighttp refuses before reading costs no decoder")
 
 	// A snappy block: confighttp decodes it whole before the handler; the
@@ -830,11 +836,40 @@ func TestAdmissionNextOldestReaderGrows(t *testing.T) {
 	grows := inBackground(func() refusal { return second.growBody(ctx, 200) })
 	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
 	first.bodyRead(60) // read, still in flight: 60 + 40 charged, no room
-	requireGranted(t, grows)
-	assert.Equal(t, int64(260), a.inFlight)
+	// Readers hold every byte in flight no more: the request past reading
+	// frees its bytes when answered, so the oldest reader waits for that
+	// rather than pass the budget while it is still held.
+	time.Sleep(20 * time.Millisecond)
+	requirePending(t, grows)
 	first.done()
+	requireGranted(t, grows)
+	assert.Equal(t, int64(200), a.inFlight, "past the budget alone")
 	second.done()
 	assert.Zero(t, a.inFlight)
+}
+
+// Readers that hold the whole budget and all want to grow do not wait for
+// one another: the oldest grows past it (by one body at most), and bytes
+// charged to readers are counted as such.
+func TestAdmissionOldestReaderOvershootsOnlyAmongReaders(t *testing.T) {
+	a, _ := newTestAdmission(t, 100, 1000)
+	ctx := context.Background()
+	first := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, first.admit(ctx, 0, 0, 60, 60))
+	second := a.newTicket(time.Now())
+	require.Equal(t, refusalNone, second.admit(ctx, 0, 0, 40, 40))
+	secondGrows := inBackground(func() refusal { return second.growBody(ctx, 80) })
+	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+	require.Equal(t, refusalNone, first.growBody(ctx, 120), "the oldest reader goes on when readers hold it all")
+	assert.Equal(t, int64(160), a.inFlight)
+	assert.Equal(t, a.inFlight, a.reading)
+	first.bodyRead(100)
+	assert.Equal(t, int64(40), a.reading)
+	first.done()
+	requireGranted(t, secondGrows)
+	second.done()
+	assert.Zero(t, a.inFlight)
+	assert.Zero(t, a.reading)
 }
 
 // The waiting room counts bytes; a request that does not fit is refused

@@ -105,6 +105,8 @@ func grpcCodeOf(httpCode int) codes.Code {
 		return codes.Unimplemented
 	case http.StatusTooManyRequests:
 		return codes.ResourceExhausted
+	case http.StatusRequestTimeout:
+		return codes.DeadlineExceeded
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return codes.Unavailable
 	default:
@@ -191,6 +193,11 @@ func writeNotFound(w http.ResponseWriter, r *http.Request, served []string) {
 // with the same message.
 func (r *udsReceiver) writeEarlyError(w http.ResponseWriter, req *http.Request, msg string, httpCode int) {
 	enc := answerEncoding(req)
+	if ticketFrom(req.Context()).bodyTimedOut() {
+		// A decompressor's read of the body passed read_body_timeout.
+		r.writeBodyTimeout(w, enc)
+		return
+	}
 	if httpCode == http.StatusBadRequest && msg == snappyTooLargeMessage {
 		r.writeTooLarge(w, enc)
 		return

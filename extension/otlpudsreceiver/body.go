@@ -20,9 +20,9 @@ type bodyEstimate struct {
 	// (a zstd decoder goes back to confighttp's pool when the body is
 	// closed; other decompressors live as long as the request).
 	transient int64
-	// body is the room the decoded body may fill before it is charged
-	// more: the whole body when its size is known (Content-Length, no
-	// compression), else a first estimate that grows as it is read.
+	// body is the buffer the decoded body starts in (firstBodyRoom),
+	// whatever its announced length: the buffer grows, and is charged
+	// more, only as bytes arrive (readBody).
 	body int64
 	// waitBytes is what the request counts in the waiting room while it
 	// waits to be admitted: its body as sent (Content-Length), or
@@ -41,25 +41,11 @@ func (r *udsReceiver) estimateBody(req *http.Request) bodyEstimate {
 	if wire == 0 || req.Body == nil || req.Body == http.NoBody {
 		return bodyEstimate{}
 	}
-	waitBytes := r.maxBodySize
+	est := bodyEstimate{body: firstBodyRoom, waitBytes: r.maxBodySize}
 	if wire > 0 {
-		waitBytes = min(wire, r.maxBodySize)
+		est.waitBytes = min(wire, r.maxBodySize)
 	}
-	enc := req.Header.Get("Content-Encoding")
-	if enc == "" || enc == "identity" {
-		if wire > 0 {
-			// The whole body, charged once: it never waits while read.
-			return bodyEstimate{body: bodyLimit(wire, r.maxBodySize), waitBytes: waitBytes}
-		}
-		return bodyEstimate{body: firstBodyCharge, waitBytes: waitBytes}
-	}
-	// Compressed: the decoded size is unknown; at least as large as the
-	// compressed body, most likely.
-	est := bodyEstimate{
-		body:      min(bodyLimit(-1, r.maxBodySize), max(firstBodyCharge, wire)),
-		waitBytes: waitBytes,
-	}
-	switch enc {
+	switch req.Header.Get("Content-Encoding") {
 	case "gzip", "zlib", "deflate":
 		est.allowance = flateAllowance
 	case "x-snappy-framed":
@@ -72,7 +58,8 @@ func (r *udsReceiver) estimateBody(req *http.Request) bodyEstimate {
 	case "snappy":
 		est.allowance, est.transient = r.snappyAllowance(req, wire)
 	}
-	// Any other encoding is refused by confighttp before a byte is read.
+	// No decoder for a plain body; any other encoding is refused by
+	// confighttp before a byte is read.
 	return est
 }
 
@@ -105,8 +92,9 @@ type peekedBody struct {
 	io.Closer
 }
 
-// bodyLimit is the most a body buffer may need: the body (its announced
-// length, or max_request_body_size) and room to see one byte too many.
+// bodyLimit is the most a body may need: the body (its announced
+// length, or max_request_body_size) and room to see one byte too many. It
+// caps the buffer; it never sizes one.
 func bodyLimit(contentLength, maxBodySize int64) int64 {
 	if contentLength >= 0 {
 		return min(contentLength, maxBodySize) + bytes.MinRead
@@ -122,58 +110,51 @@ func (e *admissionError) Error() string {
 }
 
 // readBody reads the whole (already decompressed) body into a pooled
-// buffer. The buffer grows as bytes arrive (from at most maxPreGrow ahead
-// of an announced Content-Length, doubling), and every byte of room is
-// charged to the request's ticket before it is read into: a body of
-// unknown size asks for more room as it grows, and waits for it when the
-// budget is spent (the oldest request still reading never waits).
+// buffer that grows with the bytes that arrived: it starts at the room the
+// ticket was charged at admission (firstBodyRoom) and doubles only once
+// full (nextRoom), up to what bodyLimit allows. Every buffer is charged to
+// the request's ticket before it is taken, so the budget of bytes in
+// flight counts what each request has buffered so far: bodies that stall
+// hold their first buffer and no more. A body growing waits for room when
+// the budget is spent (but see mayOvershootLocked).
 func (r *udsReceiver) readBody(ctx context.Context, body io.Reader, t *ticket, contentLength int64) (*bodyBuffer, error) {
-	buf := getBuffer()
 	if contentLength == 0 {
-		return buf, nil
+		return getBuffer(firstBodyRoom), nil
 	}
-	b := buf.b
 	limit := bodyLimit(contentLength, r.maxBodySize)
 	room := t.bodyRoom()
-	if room < 0 {
-		room = limit
+	if room <= 0 {
+		room = firstBodyRoom
 	}
-	if n := preGrowSize(contentLength, r.maxBodySize); cap(b) < n {
-		b = make([]byte, 0, n)
+	buf := getBuffer(room)
+	fail := func(err error) (*bodyBuffer, error) {
+		putBuffer(buf)
+		return nil, err
 	}
 	for {
-		if int64(len(b)) >= room {
-			if room >= limit {
-				// The body layers stop a body past the limit before
-				// this; keep the buffer bounded even so.
-				buf.b = b
-				putBuffer(buf)
-				return nil, &http.MaxBytesError{Limit: r.maxBodySize}
-			}
-			want := min(limit, max(2*room, room+firstBodyCharge))
+		if int64(len(buf.b)) >= limit {
+			// The body layers stop a body past the limit before this;
+			// keep the buffer bounded even so.
+			return fail(&http.MaxBytesError{Limit: r.maxBodySize})
+		}
+		if len(buf.b) == cap(buf.b) {
+			want := nextRoom(int64(cap(buf.b)), limit)
 			if why := t.growBody(ctx, want); why != refusalNone {
-				buf.b = b
-				putBuffer(buf)
-				return nil, &admissionError{why: why}
+				return fail(&admissionError{why: why})
 			}
-			room = want
+			grown := getBuffer(want)
+			grown.b = append(grown.b, buf.b...)
+			putBuffer(buf)
+			buf = grown
 		}
-		if len(b) == cap(b) {
-			newCap := min(room, max(2*int64(cap(b)), int64(len(b))+firstBodyCharge))
-			grown := make([]byte, len(b), newCap)
-			copy(grown, b)
-			b = grown
-		}
-		n, err := body.Read(b[len(b):min(int64(cap(b)), room)])
-		b = b[:len(b)+n]
+		b := buf.b
+		n, err := body.Read(b[len(b):min(int64(cap(b)), limit)])
+		buf.b = b[:len(b)+n]
 		if err == io.EOF {
-			buf.b = b
 			return buf, nil
 		}
 		if err != nil {
-			buf.b = b
-			putBuffer(buf)
-			return nil, err
+			return fail(err)
 		}
 	}
 }

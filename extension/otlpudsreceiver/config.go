@@ -89,6 +89,13 @@ type Config struct {
 	// new one is closed at once. Default 1024; 0: no cap.
 	MaxConnections int `mapstructure:"max_connections"`
 
+	// ReadBodyTimeout bounds how long a request's body may take to arrive
+	// once its headers have, not counting the time it waits for room in
+	// flight (admission); past it the request is answered 408 and its
+	// connection closed. Default 10s; 0: no timeout (read_timeout, when
+	// set, still bounds the whole request).
+	ReadBodyTimeout time.Duration `mapstructure:"read_body_timeout"`
+
 	// MaxConnectionsPerUID caps the connections open at once from one peer
 	// uid (SO_PEERCRED), so that one local user cannot take every slot.
 	// Default 256; 0: no cap. Linux only (ignored elsewhere).
@@ -127,6 +134,7 @@ func createDefaultConfig() component.Config {
 		StrictFolderModes:    true,
 		MaxConnections:       defaultMaxConnections,
 		MaxConnectionsPerUID: defaultMaxConnectionsPerUID,
+		ReadBodyTimeout:      defaultReadBodyTimeout,
 		RetryAfter:           defaultRetryAfter,
 		Admission:            defaultAdmissionConfig(),
 	}
@@ -174,6 +182,9 @@ func (cfg *Config) Validate() error {
 		return err
 	}
 	if err := cfg.validateConnectionCaps(); err != nil {
+		return err
+	}
+	if err := cfg.validateReadBodyTimeout(); err != nil {
 		return err
 	}
 	if cfg.RetryAfter <= 0 {

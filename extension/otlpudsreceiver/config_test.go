@@ -46,6 +46,9 @@ func TestLoadConfigValid(t *testing.T) {
 	assert.Equal(t, int64(defaultWaitingLimitMiB), cfg.Admission.WaitingLimitMiB)
 	assert.Equal(t, defaultMaxWait, cfg.Admission.MaxWait)
 	assert.Less(t, cfg.Admission.MaxWait, cfg.ServerConfig.WriteTimeout, "the answer after the longest wait can be written")
+	assert.Equal(t, defaultReadBodyTimeout, cfg.ReadBodyTimeout)
+	assert.Equal(t, 10*time.Second, cfg.ReadBodyTimeout)
+	assert.Zero(t, cfg.ServerConfig.ReadTimeout, "read_timeout stays confighttp's: none")
 
 	cfg, err = loadConfig(t, "full")
 	require.NoError(t, err)
@@ -66,6 +69,14 @@ func TestLoadConfigValid(t *testing.T) {
 	assert.Zero(t, cfg.Admission.RequestLimitMiB)
 	assert.Zero(t, cfg.Admission.WaitingLimitMiB)
 	assert.Zero(t, cfg.Admission.MaxWait)
+
+	cfg, err = loadConfig(t, "door")
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, cfg.ReadBodyTimeout)
+
+	cfg, err = loadConfig(t, "no_body_timeout")
+	require.NoError(t, err)
+	assert.Zero(t, cfg.ReadBodyTimeout)
 
 	cfg, err = loadConfig(t, "relative")
 	require.NoError(t, err)
@@ -110,6 +121,7 @@ func TestLoadConfigInvalid(t *testing.T) {
 		{"negative_max_wait", "admission::max_wait: must not be negative, got -1s"},
 		{"max_wait_past_write_timeout", "admission::max_wait: must be shorter than write_timeout (5s)"},
 		{"max_wait_past_read_timeout", "admission::max_wait: must be shorter than read_timeout (2s)"},
+		{"negative_read_body_timeout", "read_body_timeout: must not be negative (0: no timeout), got -1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,9 +1,7 @@
 package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"
 
 import (
-	"bytes"
 	"mime"
-	"sync"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -97,48 +95,4 @@ func (e encoding) marshalStatus(st *spb.Status) ([]byte, error) {
 		return protojson.Marshal(st)
 	}
 	return proto.Marshal(st)
-}
-
-// maxPooledBuffer keeps the buffer pool from holding on to the rare huge
-// body.
-const maxPooledBuffer = 8 << 20
-
-// maxPreGrow bounds how much of a body's announced Content-Length is
-// allocated before the bytes arrive: a peer announcing 20 MiB and sending
-// nothing must not cost 20 MiB per connection. Larger bodies grow as they
-// are read.
-const maxPreGrow = 1 << 20
-
-// preGrowSize is the room to make in a body buffer before reading a body
-// of the announced contentLength (-1 when unknown, as after decompression).
-func preGrowSize(contentLength, maxBodySize int64) int {
-	if contentLength <= 0 || contentLength > maxBodySize {
-		return 0
-	}
-	return int(min(contentLength, maxPreGrow)) + bytes.MinRead
-}
-
-// bodyBuffer holds a request body as read.
-type bodyBuffer struct{ b []byte }
-
-func (b *bodyBuffer) Bytes() []byte { return b.b }
-
-func (b *bodyBuffer) Len() int { return len(b.b) }
-
-var bodyPool = sync.Pool{New: func() any { return new(bodyBuffer) }}
-
-func getBuffer() *bodyBuffer {
-	buf := bodyPool.Get().(*bodyBuffer)
-	buf.b = buf.b[:0]
-	return buf
-}
-
-// putBuffer returns a body buffer to the pool. pdata copies every string
-// and byte slice out of the body while decoding, so nothing decoded refers
-// to the buffer any more.
-func putBuffer(buf *bodyBuffer) {
-	if cap(buf.b) > maxPooledBuffer {
-		return
-	}
-	bodyPool.Put(buf)
 }

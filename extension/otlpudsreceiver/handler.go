@@ -42,6 +42,10 @@ func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request, t *t
 	// the request ends.
 	_ = req.Body.Close()
 	if err != nil {
+		if t.bodyTimedOut() {
+			r.writeBodyTimeout(w, enc)
+			return enc, nil, false
+		}
 		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
 			r.writeTooLarge(w, enc)
 			return enc, nil, false
@@ -53,6 +57,9 @@ func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request, t *t
 		writeCodeMessage(w, enc, http.StatusBadRequest, "reading request body: "+err.Error())
 		return enc, nil, false
 	}
+	// Read whole: the pipeline may take its time, the connection's read
+	// deadline must not cut the request then.
+	t.stopClock()
 	return enc, buf, true
 }
 

@@ -614,12 +614,21 @@ func retryInfo(d time.Duration) *errdetails.RetryInfo {
 	return &errdetails.RetryInfo{RetryDelay: durationpb.New(d)}
 }
 
-func TestPreGrowSizeIsBounded(t *testing.T) {
-	const limit = 20 << 20
-	assert.Zero(t, preGrowSize(-1, limit), "unknown length")
-	assert.Zero(t, preGrowSize(0, limit))
-	assert.Zero(t, preGrowSize(limit+1, limit), "over the limit: answered 413, nothing to keep")
-	assert.Equal(t, 1000+bytes.MinRead, preGrowSize(1000, limit))
-	// A peer announcing a huge body gets at most maxPreGrow before sending.
-	assert.Equal(t, maxPreGrow+bytes.MinRead, preGrowSize(limit, limit))
+func TestBufferGrowsWithArrivedBytes(t *testing.T) {
+	const limit = 20<<20 + bytes.MinRead
+	assert.Equal(t, int64(2*firstBodyRoom), nextRoom(firstBodyRoom, limit), "doubles once full")
+	assert.Equal(t, int64(firstBodyRoom), bufferCeiling(100), "a tiny body still gets the first buffer")
+	assert.Equal(t, int64(512<<10), bufferCeiling(336<<10+bytes.MinRead), "rounded up to a pooled size")
+	assert.Equal(t, int64(512<<10), nextRoom(256<<10, 336<<10+bytes.MinRead))
+	assert.Equal(t, int64(limit), bufferCeiling(limit), "past the largest pooled size: the limit itself")
+	assert.Equal(t, int64(limit), nextRoom(16<<20, limit), "never past the limit")
+	assert.Equal(t, int64(limit), nextRoom(limit, limit))
+	for _, size := range []int64{firstBodyRoom, 64 << 10, maxPooledBuffer} {
+		buf := getBuffer(size)
+		assert.Equal(t, int(size), cap(buf.b))
+		assert.Zero(t, buf.Len())
+		putBuffer(buf)
+	}
+	assert.Equal(t, -1, poolIndex(limit), "not a pooled size")
+	assert.Equal(t, -1, poolIndex(3<<12), "not a power of two")
 }

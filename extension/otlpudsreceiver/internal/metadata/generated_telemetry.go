@@ -33,6 +33,7 @@ type TelemetryBuilder struct {
 	OtlpudsAdmissionWaited        metric.Int64Counter
 	OtlpudsAdmissionWaiting       metric.Int64UpDownCounter
 	OtlpudsAdmissionWaitingBytes  metric.Int64UpDownCounter
+	OtlpudsBodiesTimedOut         metric.Int64Counter
 	OtlpudsConnectionsIdleClosed  metric.Int64Counter
 	OtlpudsConnectionsOpen        metric.Int64UpDownCounter
 	OtlpudsConnectionsRefused     metric.Int64Counter
@@ -112,6 +113,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_otlpuds_admission_waiting_bytes",
 		metric.WithDescription("Bytes in the waiting room now (bounded by admission::waiting_limit_mib) - a request waiting for room counts its Content-Length as sent, one waiting for the pipeline its decoded body; 0 when idle. [Alpha]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsBodiesTimedOut, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_bodies_timed_out",
+		metric.WithDescription("Requests whose body did not arrive within read_body_timeout (time waiting for room in flight not counted); answered 408 and their connection closed. [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.OtlpudsConnectionsIdleClosed, err = builder.meter.Int64Counter(

@@ -26,6 +26,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.OtlpudsAdmissionWaited.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionWaiting.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionWaitingBytes.Add(context.Background(), 1)
+	tb.OtlpudsBodiesTimedOut.Add(context.Background(), 1)
 	tb.OtlpudsConnectionsIdleClosed.Add(context.Background(), 1)
 	tb.OtlpudsConnectionsOpen.Add(context.Background(), 1)
 	tb.OtlpudsConnectionsRefused.Add(context.Background(), 1)
@@ -52,6 +53,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsAdmissionWaitingBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsBodiesTimedOut(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsConnectionsIdleClosed(t, testTel,
