@@ -824,17 +824,26 @@ func TestAdmissionOldestReaderNeverWaits(t *testing.T) {
 	assert.Zero(t, a.inFlight)
 }
 
-// The younger body waiting to grow becomes the oldest reader when the
-// oldest leaves, and then grows whatever the room.
-func TestAdmissionNextOldestReaderGrows(t *testing.T) {
-	a, _ := newTestAdmission(t, 100, 1000)
+// twoReaders admits two readers holding the whole budget of 100 (60 and
+// 40 bytes), the second waiting to grow its body to grow bytes.
+func twoReaders(t *testing.T, grow int64) (a *admission, first, second *ticket, grows <-chan refusal) {
+	t.Helper()
+	a, _ = newTestAdmission(t, 100, 1000)
 	ctx := context.Background()
-	first := a.newTicket(time.Now())
+	first = a.newTicket(time.Now())
 	require.Equal(t, refusalNone, first.admit(ctx, 0, 0, 60, 60))
-	second := a.newTicket(time.Now())
+	second = a.newTicket(time.Now())
 	require.Equal(t, refusalNone, second.admit(ctx, 0, 0, 40, 40))
-	grows := inBackground(func() refusal { return second.growBody(ctx, 200) })
+	grows = inBackground(func() refusal { return second.growBody(ctx, grow) })
 	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+	return a, first, second, grows
+}
+
+// The younger body waiting to grow becomes the oldest reader when the
+// oldest is read, and then grows past the budget once it alone holds
+// bytes in flight.
+func TestAdmissionNextOldestReaderGrows(t *testing.T) {
+	a, first, second, grows := twoReaders(t, 200)
 	first.bodyRead(60) // read, still in flight: 60 + 40 charged, no room
 	// Readers hold every byte in flight no more: the request past reading
 	// frees its bytes when answered, so the oldest reader waits for that
@@ -852,15 +861,8 @@ func TestAdmissionNextOldestReaderGrows(t *testing.T) {
 // one another: the oldest grows past it (by one body at most), and bytes
 // charged to readers are counted as such.
 func TestAdmissionOldestReaderOvershootsOnlyAmongReaders(t *testing.T) {
-	a, _ := newTestAdmission(t, 100, 1000)
-	ctx := context.Background()
-	first := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, first.admit(ctx, 0, 0, 60, 60))
-	second := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, second.admit(ctx, 0, 0, 40, 40))
-	secondGrows := inBackground(func() refusal { return second.growBody(ctx, 80) })
-	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
-	require.Equal(t, refusalNone, first.growBody(ctx, 120), "the oldest reader goes on when readers hold it all")
+	a, first, second, secondGrows := twoReaders(t, 80)
+	require.Equal(t, refusalNone, first.growBody(context.Background(), 120), "the oldest reader goes on when readers hold it all")
 	assert.Equal(t, int64(160), a.inFlight)
 	assert.Equal(t, a.inFlight, a.reading)
 	first.bodyRead(100)
