@@ -62,23 +62,29 @@ func collectorPods(t *testing.T, ms []manifest) []collectorPod {
 			}
 			where := fmt.Sprintf("%s: %s container %q", p.file, p.workload, c.Name)
 			cp := collectorPod{where: where, pod: p, container: c, image: img}
-			i := slices.Index(c.Args, "--config")
-			require.True(t, i >= 0 && i+1 < len(c.Args), "%s: no --config argument", where)
-			path := c.Args[i+1]
+			path := configArg(c.Args)
+			require.NotEmpty(t, path, "%s: no --config argument", where)
+			cp.configKey = filepath.Base(path)
 			for _, vm := range c.VolumeMounts {
 				if vm.MountPath != filepath.Dir(path) {
 					continue
 				}
 				for _, v := range p.spec.Spec.Volumes {
-					if v.Name == vm.Name && v.ConfigMap != nil {
-						cp.configMap = p.namespace + "/" + v.ConfigMap.Name
+					if v.Name != vm.Name || v.ConfigMap == nil {
+						continue
+					}
+					cp.configMap = p.namespace + "/" + v.ConfigMap.Name
+					// items: the file may be a key of another name.
+					for _, item := range v.ConfigMap.Items {
+						if item.Path == filepath.Base(path) {
+							cp.configKey = item.Key
+						}
 					}
 				}
 			}
 			require.NotEmpty(t, cp.configMap, "%s: --config %s is not in a mounted ConfigMap", where, path)
 			cm := configMaps[cp.configMap]
 			require.NotNil(t, cm, "%s: ConfigMap %s", where, cp.configMap)
-			cp.configKey = filepath.Base(path)
 			cp.config = cm.Data[cp.configKey]
 			require.NotEmpty(t, cp.config, "%s: ConfigMap %s has no key %q", where, cp.configMap, cp.configKey)
 			out = append(out, cp)
@@ -86,6 +92,20 @@ func collectorPods(t *testing.T, ms []manifest) []collectorPod {
 	}
 	require.NotEmpty(t, out)
 	return out
+}
+
+// configArg returns the file of a --config argument ("--config", "f" or
+// "--config=f"), "" when there is none.
+func configArg(args []string) string {
+	for i, a := range args {
+		if a == "--config" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if f, ok := strings.CutPrefix(a, "--config="); ok {
+			return f
+		}
+	}
+	return ""
 }
 
 var envRef = regexp.MustCompile(`\$\{env:([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}`)
@@ -124,8 +144,11 @@ func containerEnv(t *testing.T, where string, env []corev1.EnvVar) map[string]st
 		switch {
 		case e.ValueFrom == nil:
 			out[e.Name] = e.Value
-		case e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP":
+		case e.ValueFrom.FieldRef != nil && (e.ValueFrom.FieldRef.FieldPath == "status.podIP" || e.ValueFrom.FieldRef.FieldPath == "status.hostIP"):
 			out[e.Name] = "127.0.0.1"
+		case e.ValueFrom.FieldRef != nil:
+			// spec.nodeName, metadata.namespace, metadata.name: names.
+			out[e.Name] = "stand-in"
 		default:
 			t.Errorf("%s: env %s: no stand-in for its valueFrom", where, e.Name)
 		}
@@ -186,8 +209,15 @@ func number(t *testing.T, where string, v any) float64 {
 // of the built binary, with exactly the environment its container sets;
 // every ${env:X} without a default, in any collector's config, is set there.
 func TestDeployedConfigsValidate(t *testing.T) {
+	checkConfigsValidate(t, loadManifests(t))
+}
+
+// checkConfigsValidate validates the configs of ms's tracebound containers
+// (see TestDeployedConfigsValidate).
+func checkConfigsValidate(t *testing.T, ms []manifest) {
+	t.Helper()
 	validated := 0
-	for _, cp := range collectorPods(t, loadManifests(t)) {
+	for _, cp := range collectorPods(t, ms) {
 		env := containerEnv(t, cp.where, cp.container.Env)
 		for _, name := range requiredEnv(cp.config) {
 			if _, ok := env[name]; !ok {
@@ -229,7 +259,14 @@ func TestAgentLBConfigValidates(t *testing.T) {
 // admission budget (bytes in flight and waiting) and the idle RSS fit
 // under GOMEMLIMIT. A limit changed alone fails here.
 func TestDeployedMemoryBudget(t *testing.T) {
-	for _, cp := range collectorPods(t, loadManifests(t)) {
+	checkMemoryBudgets(t, loadManifests(t))
+}
+
+// checkMemoryBudgets checks every collector container of ms (see
+// TestDeployedMemoryBudget).
+func checkMemoryBudgets(t *testing.T, ms []manifest) {
+	t.Helper()
+	for _, cp := range collectorPods(t, ms) {
 		limit, ok := cp.container.Resources.Limits[corev1.ResourceMemory]
 		if !assert.True(t, ok, "%s: no limits.memory", cp.where) {
 			continue
@@ -303,7 +340,13 @@ func checkMemoryBudget(t *testing.T, where, config string, limitMiB float64, goM
 // that mount the same hostPath: the apps can connect, nobody else can,
 // and uid 65532 owns the folder otlpuds checks.
 func TestSocketSharedWithApps(t *testing.T) {
-	ms := loadManifests(t)
+	checkSocketShared(t, loadManifests(t))
+}
+
+// checkSocketShared checks the socket of every otlpuds collector of ms
+// (see TestSocketSharedWithApps).
+func checkSocketShared(t *testing.T, ms []manifest) {
+	t.Helper()
 	agents := 0
 	for _, cp := range collectorPods(t, ms) {
 		tree := configTree(t, cp.where, cp.config)
