@@ -71,7 +71,11 @@ func agentLBBinary(t *testing.T) agentBuild {
 	if m.Dist.Name == "" || m.Dist.OutputPath == "" {
 		t.Fatalf("%s: dist::name and dist::output_path must be set", rel)
 	}
-	bin := filepath.Join(root, m.Dist.OutputPath, m.Dist.Name)
+	out := m.Dist.OutputPath
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(root, out)
+	}
+	bin := filepath.Join(out, m.Dist.Name)
 	if _, err := os.Stat(bin); err != nil {
 		return agentBuild{missing: fmt.Sprintf("the agent build %s (from %s) is not built: %s", bin, rel, buildHint(root, rel))}
 	}
