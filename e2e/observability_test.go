@@ -63,9 +63,9 @@ func promqlMetrics(expr string) []string {
 func TestPromQLMetricNames(t *testing.T) {
 	for expr, want := range map[string][]string{
 		`sum by (receiver) (rate(otelcol_receiver_accepted_spans{job=~"$job", a="b}"}[$__rate_interval]))`: {"otelcol_receiver_accepted_spans"},
-		`max by (job) (a_size{exporter=~"x"} / on (job) group_left b_capacity) > 0.9 * 100000`:               {"a_size", "b_capacity"},
-		`rate(x_sum[5m]) / rate(x_count[5m]) > 1e3 and bool y`:                                               {"x_sum", "x_count", "y"},
-		`histogram_quantile(0.99, sum without (le) (rate(h_bucket[1m]) offset 5m))`:                          {"h_bucket"},
+		`max by (job) (a_size{exporter=~"x"} / on (job) group_left b_capacity) > 0.9 * 100000`:             {"a_size", "b_capacity"},
+		`rate(x_sum[5m]) / rate(x_count[5m]) > 1e3 and bool y`:                                             {"x_sum", "x_count", "y"},
+		`histogram_quantile(0.99, sum without (le) (rate(h_bucket[1m]) offset 5m))`:                        {"h_bucket"},
 	} {
 		assert.Equal(t, want, promqlMetrics(expr), expr)
 	}
