@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -340,4 +341,42 @@ func checkLineUp(t *testing.T, ms []manifest) {
 		}
 	}
 	_ = services
+}
+
+// TestReadmeDeploySection: every file or folder the README's "Deploy on
+// Kubernetes" section names under deploy/ exists, and every test it says
+// checks them is a test of this package.
+func TestReadmeDeploySection(t *testing.T) {
+	root := repoRoot()
+	data, err := os.ReadFile(filepath.Join(root, "README.md"))
+	require.NoError(t, err)
+	readme := string(data)
+	start := strings.Index(readme, "\n## Deploy on Kubernetes\n")
+	require.GreaterOrEqual(t, start, 0, "README.md has no Deploy on Kubernetes section")
+	section := readme[start+1:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
+	paths := regexp.MustCompile(`deploy/(?:kubernetes|helm|grafana|prometheus)[A-Za-z0-9_./-]*[A-Za-z0-9_/]`).FindAllString(section, -1)
+	require.NotEmpty(t, paths)
+	for _, p := range paths {
+		_, err := os.Stat(filepath.Join(root, p))
+		assert.NoError(t, err, "README names %s", p)
+	}
+	applied := regexp.MustCompile(`kubectl apply -f (\S+)`).FindAllStringSubmatch(section, -1)
+	require.NotEmpty(t, applied, "the section shows no kubectl apply")
+
+	var sources strings.Builder
+	files, err := filepath.Glob("*_test.go")
+	require.NoError(t, err)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		sources.Write(b)
+	}
+	tests := regexp.MustCompile("`(Test[A-Za-z0-9_]+)`").FindAllStringSubmatch(section, -1)
+	require.NotEmpty(t, tests)
+	for _, m := range tests {
+		assert.Contains(t, sources.String(), "func "+m[1]+"(t *testing.T)", "README names test %s", m[1])
+	}
 }
