@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -22,26 +23,10 @@ import (
 type manifest struct {
 	file string // relative to deploy/kubernetes
 	kind string
-	obj  any // *corev1.ConfigMap, *appsv1.DaemonSet, ...
+	obj  any // *corev1.ConfigMap, *appsv1.DaemonSet, ...: each a metav1.Object
 }
 
-func (m manifest) name() string {
-	switch o := m.obj.(type) {
-	case *corev1.Namespace:
-		return o.Name
-	case *corev1.ConfigMap:
-		return o.Name
-	case *corev1.ServiceAccount:
-		return o.Name
-	case *corev1.Service:
-		return o.Name
-	case *appsv1.DaemonSet:
-		return o.Name
-	case *appsv1.Deployment:
-		return o.Name
-	}
-	return ""
-}
+func (m manifest) name() string { return m.obj.(metav1.Object).GetName() }
 
 // newObject maps the kinds deploy/kubernetes uses to their API types; any
 // other kind is an error, so a new kind gets its checks when it is added.
@@ -248,22 +233,10 @@ func checkLineUp(t *testing.T, ms []manifest) {
 	require.NotEmpty(t, pods)
 
 	for _, m := range ms {
-		var ns string
-		switch o := m.obj.(type) {
-		case *corev1.ConfigMap:
-			ns = o.Namespace
-		case *corev1.ServiceAccount:
-			ns = o.Namespace
-		case *corev1.Service:
-			ns = o.Namespace
-		case *appsv1.DaemonSet:
-			ns = o.Namespace
-		case *appsv1.Deployment:
-			ns = o.Namespace
-		default:
+		if m.kind == "Namespace" {
 			continue
 		}
-		if !namespaces[ns] {
+		if ns := m.obj.(metav1.Object).GetNamespace(); !namespaces[ns] {
 			t.Errorf("%s: %s %s is in namespace %q, which no manifest creates", m.file, m.kind, m.name(), ns)
 		}
 	}
