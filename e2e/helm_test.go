@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -46,13 +47,7 @@ func renderChart(t *testing.T) []manifest {
 	require.NoError(t, err)
 
 	var ms []manifest
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for k := range out {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(out)) {
 		if !strings.HasSuffix(name, ".yaml") {
 			continue // NOTES.txt, helpers
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -290,11 +291,5 @@ func TestDashboardAndAlertsNameExposedMetrics(t *testing.T) {
 			assert.True(t, m.Has(name), "%s reads %s, which the binary does not expose (%q)", q.where, name, q.expr)
 		}
 	}
-	t.Logf("%d queries, %d metrics, each exposed: %v", len(queries), len(checked), slices.Sorted(func(yield func(string) bool) {
-		for k := range checked {
-			if !yield(k) {
-				return
-			}
-		}
-	}))
+	t.Logf("%d queries, %d metrics, each exposed: %v", len(queries), len(checked), slices.Sorted(maps.Keys(checked)))
 }
