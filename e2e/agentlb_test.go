@@ -2,21 +2,26 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/tracebound/tracebound/testbed/collector"
 )
 
 // agentBuild is the agent collector built with the contrib load_balancing
 // exporter (the testbed's scale-out scenario), which runs
 // deploy/kubernetes/gateway/agent-configmap.yaml's config.
 type agentBuild struct {
-	path    string // the binary; "" when it is not there
-	missing string // why not, and how to build it
+	path     string // the binary; "" when it is not there
+	manifest string // its ocb manifest, relative to the repository root
+	missing  string // why path is "", and how to build it
 }
 
 // lbExporterModule is the contrib module an agent manifest must pull.
@@ -77,9 +82,9 @@ func agentLBBinary(t *testing.T) agentBuild {
 	}
 	bin := filepath.Join(out, m.Dist.Name)
 	if _, err := os.Stat(bin); err != nil {
-		return agentBuild{missing: fmt.Sprintf("the agent build %s (from %s) is not built: %s", bin, rel, buildHint(root, rel))}
+		return agentBuild{manifest: rel, missing: fmt.Sprintf("the agent build %s (from %s) is not built: %s", bin, rel, buildHint(root, rel))}
 	}
-	return agentBuild{path: bin}
+	return agentBuild{path: bin, manifest: rel}
 }
 
 var (
@@ -88,29 +93,49 @@ var (
 	makeRef      = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 )
 
-// buildHint names the Makefile target whose recipe builds manifest (a
-// variable target, such as $(AGENT), read as the file it names), or the
-// ocb command when none does.
+// makeRule is one rule of a Makefile: its target as written and as a
+// path (variables expanded), and its recipe lines.
+type makeRule struct {
+	raw, target string
+	recipe      []string
+}
+
+// buildHint names the Makefile target that builds manifest: the rule
+// whose recipe runs ocb on it, or, when that rule's target is a variable
+// such as $(AGENT), a phony target whose recipe makes $(AGENT) (serialised,
+// say), else the file the variable names; the ocb command when no rule
+// builds it.
 func buildHint(root, manifest string) string {
 	data, err := os.ReadFile(filepath.Join(root, "Makefile"))
-	if err == nil {
-		vars := map[string]string{}
-		target := ""
-		for _, line := range strings.Split(string(data), "\n") {
-			if m := makeVariable.FindStringSubmatch(line); m != nil {
-				vars[m[1]] = strings.TrimSpace(m[2])
-				continue
-			}
-			if m := makeTarget.FindStringSubmatch(line); m != nil {
-				target = makeRef.ReplaceAllStringFunc(m[1], func(ref string) string {
-					return vars[makeRef.FindStringSubmatch(ref)[1]]
-				})
-				continue
-			}
-			if strings.HasPrefix(line, "\t") && strings.Contains(line, manifest) && target != "" {
-				return "run `make " + target + "`"
+	if err != nil {
+		return "build it with `.tools/bin/builder --config " + manifest + "`"
+	}
+	vars := map[string]string{}
+	var rules []*makeRule
+	for _, line := range strings.Split(string(data), "\n") {
+		switch m, v := makeTarget.FindStringSubmatch(line), makeVariable.FindStringSubmatch(line); {
+		case v != nil:
+			vars[v[1]] = strings.TrimSpace(v[2])
+		case m != nil:
+			target := makeRef.ReplaceAllStringFunc(m[1], func(ref string) string { return vars[makeRef.FindStringSubmatch(ref)[1]] })
+			rules = append(rules, &makeRule{raw: m[1], target: target})
+		case strings.HasPrefix(line, "\t") && len(rules) > 0:
+			r := rules[len(rules)-1]
+			r.recipe = append(r.recipe, line)
+		}
+	}
+	for _, r := range rules {
+		if !slices.ContainsFunc(r.recipe, func(l string) bool { return strings.Contains(l, manifest) }) {
+			continue
+		}
+		if strings.HasPrefix(r.raw, "$(") {
+			for _, p := range rules {
+				if p != r && slices.ContainsFunc(p.recipe, func(l string) bool { return strings.Contains(l, r.raw) }) {
+					return "run `make " + p.target + "`"
+				}
 			}
 		}
+		return "run `make " + r.target + "`"
 	}
 	return "build it with `.tools/bin/builder --config " + manifest + "`"
 }
@@ -120,6 +145,8 @@ func buildHint(root, manifest string) string {
 func TestBuildHint(t *testing.T) {
 	for name, tc := range map[string]struct{ makefile, want string }{
 		"phony target": {"OCB := x\n\nagent: $(OCB)\n\t$(OCB) --config testbed/agent/manifest.yaml\n", "run `make agent`"},
+		"phony target making a variable target": {"AGENT := bin/agent\n$(AGENT): m.yaml\n\t$(OCB) --config testbed/agent/manifest.yaml\n\nagent:\n\tflock x $(MAKE) $(AGENT)\n",
+			"run `make agent`"},
 		"variable target": {"AGENT := testbed/agent/bin/otelcol-agent\n$(AGENT): go.mod\n\tCGO_ENABLED=0 $(OCB) --config testbed/agent/manifest.yaml\n",
 			"run `make testbed/agent/bin/otelcol-agent`"},
 		"no target": {"build:\n\tgo build ./...\n", "build it with `.tools/bin/builder --config testbed/agent/manifest.yaml`"},
@@ -131,5 +158,38 @@ func TestBuildHint(t *testing.T) {
 		if got := buildHint(root, "testbed/agent/manifest.yaml"); got != tc.want {
 			t.Errorf("%s: %q, want %q", name, got, tc.want)
 		}
+	}
+}
+
+// lackedComponents lists the component types config uses ("receivers
+// otlpuds", ...) that binary was not built with, so a gap between the
+// deployed agent config and the agent build fails with its fix rather than
+// as a validate error.
+func lackedComponents(t *testing.T, binary string, config map[string]any) []string {
+	t.Helper()
+	have, err := collector.ListComponents(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lacked []string
+	for _, kind := range []string{"receivers", "processors", "exporters", "extensions", "connectors"} {
+		section, _ := config[kind].(map[string]any)
+		for _, id := range slices.Sorted(maps.Keys(section)) {
+			typ, _, _ := strings.Cut(id, "/")
+			if !have.Has(kind, typ) && !slices.Contains(lacked, kind+" "+typ) {
+				lacked = append(lacked, kind+" "+typ)
+			}
+		}
+	}
+	return lacked
+}
+
+// requireAgentHas fails when the agent build lacks a component of config,
+// naming them and the manifest to add them to.
+func requireAgentHas(t *testing.T, agent agentBuild, where string, config map[string]any) {
+	t.Helper()
+	if lacked := lackedComponents(t, agent.path, config); len(lacked) > 0 {
+		t.Fatalf("%s uses %s, which the agent build %s lacks: add them to its ocb manifest %s",
+			where, strings.Join(lacked, ", "), agent.path, agent.manifest)
 	}
 }

@@ -247,6 +247,7 @@ func TestAgentLBConfigValidates(t *testing.T) {
 		if agent.path == "" {
 			t.Skipf("%s: not validated: %s", cp.where, agent.missing)
 		}
+		requireAgentHas(t, agent, cp.where, configTree(t, cp.where, cp.config))
 		validateConfig(t, agent.path, cp.where, cp.config, containerEnv(t, cp.where, cp.container.Env))
 		validated++
 	}

@@ -145,6 +145,7 @@ func TestShippedGatewayConfigsDeliver(t *testing.T) {
 	if agent.path == "" {
 		t.Skip(agent.missing)
 	}
+	requireAgentHas(t, agent, "gateway/agent-configmap.yaml", shippedConfig(t, "tracebound-agent-lb"))
 	tempo := tempoBackend(t)
 	setDeployEnv(t, tempo.URL)
 	grpcPort, err := collector.FreePort()
