@@ -10,6 +10,7 @@ import (
 	"github.com/tracebound/tracebound/testbed/collector"
 	"github.com/tracebound/tracebound/testbed/loadgen"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
+	"github.com/tracebound/tracebound/testbed/monitor"
 )
 
 var scaleOut = Scenario{
@@ -135,11 +136,14 @@ type scaleOutOutcome struct {
 	// restarted is the replica restarted, -1 for none; before[d] how many
 	// records its backend of destination d held when its old process was
 	// gone; restartTook from the signal until the new one listened.
-	restarted   int
-	before      []int
-	restartTook time.Duration
-	restartErr  error
-	reports     []mockbackend.TreeReport // per destination
+	restarted int
+	before    []int
+	// heldAtSignal is what the restarted replica had accepted but not yet
+	// delivered anywhere a moment before the signal (-1: unknown).
+	heldAtSignal int64
+	restartTook  time.Duration
+	restartErr   error
+	reports      []mockbackend.TreeReport // per destination
 	// Figures for the table: traces per replica, traces on both, traces
 	// whose segment IDs differ from the one-replica run's (-1: not
 	// compared), segments reopened by the restart (-1: none).
@@ -224,7 +228,7 @@ func (e *Env) scaleOutRun(sh scaleOutShape, n int, mode restartMode) (*scaleOutO
 	// drains its destinations when it stops.
 	var peak float64
 	var cpuSeconds float64
-	var samples [][]float64
+	var samples [][]monitor.Sample
 	for _, rl := range replicas {
 		rm, err := rl.process().Scrape()
 		if err != nil {
@@ -238,11 +242,7 @@ func (e *Env) scaleOutRun(sh scaleOutShape, n int, mode restartMode) (*scaleOutO
 		o.replicasCPU += rl.summary.CPUPercent
 		cpuSeconds += rl.summary.CPUSeconds
 		peak = max(peak, float64(rl.summary.PeakRSSBytes)/(1<<20))
-		var cpu []float64
-		for _, s := range rl.summary.Samples {
-			cpu = append(cpu, s.CPUPercent)
-		}
-		samples = append(samples, cpu)
+		samples = append(samples, rl.summary.Samples)
 	}
 	// The run's row is tracebound's: the replicas' CPU and their highest
 	// RSS; the agent's CPU is in the scale-out table.
@@ -256,11 +256,14 @@ func (e *Env) scaleOutRun(sh scaleOutShape, n int, mode restartMode) (*scaleOutO
 	if st.SpansAccepted > 0 {
 		run.CPUMicrosPerSpan = 1e6 * cpuSeconds / float64(st.SpansAccepted)
 	}
+	// The chart's CPU and RSS are the replicas' too (summed, highest).
 	for i := range run.Timeline {
-		run.Timeline[i].CPUPercent = 0
-		for _, cpu := range samples {
-			if len(cpu) > 0 {
-				run.Timeline[i].CPUPercent += cpu[min(i, len(cpu)-1)]
+		run.Timeline[i].CPUPercent, run.Timeline[i].RSSMiB = 0, 0
+		for _, ss := range samples {
+			if len(ss) > 0 {
+				s := ss[min(i, len(ss)-1)]
+				run.Timeline[i].CPUPercent += s.CPUPercent
+				run.Timeline[i].RSSMiB = max(run.Timeline[i].RSSMiB, float64(s.RSSBytes)/(1<<20))
 			}
 		}
 	}
@@ -353,6 +356,14 @@ func (o *scaleOutOutcome) restart(replicas []*live) {
 		}
 	}
 	o.restarted = best
+	// A crash is timed (within 2 s) for a moment the replica holds spans
+	// it accepted and has not delivered, so the figures show what a crash
+	// loses, not a lucky moment between two batches.
+	o.heldAtSignal = o.held(replicas[best], best)
+	for deadline := time.Now().Add(2 * time.Second); o.mode == crash && o.heldAtSignal <= 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		o.heldAtSignal = o.held(replicas[best], best)
+	}
 	o.e.logf("   %s: restarting replica %d (%d cut segments at its backends) with %s", o.label, best, most, o.mode)
 	snapshot := func() {
 		for _, b := range o.backends[best] {
@@ -370,6 +381,22 @@ func (o *scaleOutOutcome) restart(replicas []*live) {
 		}
 		snapshot()
 	})
+}
+
+// held is what replica r accepted and has not yet delivered to any
+// destination; -1 when its metrics cannot be read.
+func (o *scaleOutOutcome) held(rl *live, r int) int64 {
+	m, err := rl.process().Scrape()
+	if err != nil {
+		return -1
+	}
+	seen := map[[8]byte]struct{}{}
+	for _, b := range o.backends[r] {
+		for _, rec := range b.Records() {
+			seen[rec.SpanID] = struct{}{}
+		}
+	}
+	return int64(m.Sum(mReceiverAccepted, nil)) - int64(len(seen))
 }
 
 // owed is the spans the backends must hold: each tenant's accepted spans
