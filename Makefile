@@ -8,13 +8,19 @@ TOOLS_BIN    := $(CURDIR)/.tools/bin
 OCB          := $(TOOLS_BIN)/builder
 BINARY       := bin/otelcol-tracebound
 CONFIG       ?= configs/local.yaml
+# The testbed's load-balancing agent (scale-out scenario): its own ocb
+# manifest on the v0.160.0 collector line, built by ocb v0.160.0; see
+# testbed/README.md for why it is pinned there.
+LB_AGENT_OCB_VERSION := v0.160.0
+LB_AGENT_OCB := $(CURDIR)/.tools/ocb-$(LB_AGENT_OCB_VERSION)/builder
+LB_AGENT     := .tools/lb-agent/otelcol-lb-agent
 IMAGE        ?= tracebound:dev
 # Sources that go into the binary: our components and the internal packages
 # they share (tests, tools and the testbed do not).
 GO_SOURCES   := $(shell find extension processor exporter internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
 COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
 
-.PHONY: all build run test bench lint fmt generate docker testbed testbed-quick clean
+.PHONY: all build lb-agent run test bench lint fmt generate docker testbed testbed-quick clean
 
 all: build
 
@@ -34,6 +40,20 @@ $(BINARY): $(OCB) builder-config.yaml go.mod go.sum $(GO_SOURCES)
 build:
 	@mkdir -p bin
 	flock bin/.build.lock $(MAKE) --no-print-directory $(BINARY)
+
+$(LB_AGENT_OCB):
+	GOBIN=$(dir $(LB_AGENT_OCB)) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(LB_AGENT_OCB_VERSION)
+
+# Rebuilt only when its manifest changes (its modules are all pinned
+# there). Under .tools, not bin/, so `make clean` keeps the build: the first
+# one downloads and compiles the exporter's Kubernetes and AWS clients.
+$(LB_AGENT): $(LB_AGENT_OCB) testbed/agent/builder-config.yaml
+	CGO_ENABLED=0 $(LB_AGENT_OCB) --config testbed/agent/builder-config.yaml
+	@touch $(LB_AGENT)
+
+lb-agent:
+	@mkdir -p .tools
+	flock .tools/.lb-agent.lock $(MAKE) --no-print-directory $(LB_AGENT)
 
 run: build
 	@mkdir -p run
@@ -70,13 +90,13 @@ docker:
 
 # Every scenario at full size (about 6 minutes on 2 cores); the report goes to
 # testbed/results/SUMMARY.md with a chart per scenario.
-testbed: build
-	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -out testbed/results
+testbed: build lb-agent
+	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -agent $(LB_AGENT) -out testbed/results
 
 # Small rates, a few seconds each, into a temp folder so the committed report
 # stays as it is.
-testbed-quick: build
-	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -quick -out $${TMPDIR:-/tmp}/tracebound-testbed
+testbed-quick: build lb-agent
+	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -agent $(LB_AGENT) -quick -out $${TMPDIR:-/tmp}/tracebound-testbed
 
 clean:
 	rm -rf bin run

@@ -38,10 +38,14 @@ func TestQuickMode(t *testing.T) {
 		t.Fatalf("make build: %v\n%s", err, out)
 	}
 	binary := filepath.Join(root, "bin", "otelcol-tracebound")
+	// Not built here: `make lb-agent` takes minutes on a clean clone.
+	// scale-out runs when a `make testbed` or `make lb-agent` left the
+	// agent, and is skipped otherwise.
+	agent := filepath.Join(root, ".tools", "lb-agent", "otelcol-lb-agent")
 	out := t.TempDir()
 	for _, sc := range scenario.All() {
 		t.Run(sc.Name, func(t *testing.T) {
-			res := scenario.Execute(context.Background(), scenario.Options{Binary: binary, Quick: true, Log: logWriter{t}}, sc)
+			res := scenario.Execute(context.Background(), scenario.Options{Binary: binary, AgentBinary: agent, Quick: true, Log: logWriter{t}}, sc)
 			if err := report.Write(out, res); err != nil {
 				t.Errorf("report: %v", err)
 			}

@@ -121,6 +121,13 @@ type TraceShape struct {
 	Traces int
 	// Lifecycle adds long-lived traces whose root arrives last.
 	Lifecycle LifecycleShape
+	// IDSeed, when not 0, fixes the trace and span IDs (otherwise random
+	// per generator): two generators of the same shape and seed send the
+	// same traces, so a scenario can run one input through two
+	// topologies and compare the segments (scale-out: two replicas
+	// against one). Generators of different seeds send different trace
+	// and span IDs.
+	IDSeed uint64
 }
 
 // LifecycleShape describes long-lived traces: a root span open for the life of

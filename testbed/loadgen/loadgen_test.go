@@ -64,6 +64,43 @@ func TestPlannerLifecycleRootArrivesLast(t *testing.T) {
 	}
 }
 
+// TestPlannerIDSeed: the same seed plans the same IDs, another seed
+// others (even a neighbouring one: no span ID of one plan is in the
+// other), and no seed (random) differs from run to run.
+func TestPlannerIDSeed(t *testing.T) {
+	shape := TraceShape{SpansPerTrace: 5, Traces: 20, Lifecycle: LifecycleShape{Traces: 1, SpansPerTrace: 50}}
+	plan := func(seed uint64) []spanSpec {
+		s := shape
+		s.IDSeed = seed
+		out := make([]spanSpec, 150)
+		return out[:newPlanner(s).fill(out)]
+	}
+	a, b, other := plan(42), plan(42), plan(43)
+	spans := map[[8]byte]bool{}
+	for _, s := range a {
+		spans[s.spanID] = true
+	}
+	for _, s := range other {
+		if spans[s.spanID] {
+			t.Fatalf("seeds 42 and 43 share span %x", s.spanID)
+		}
+	}
+	if len(a) != 150 || len(b) != 150 {
+		t.Fatalf("planned %d and %d spans, want 150", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("span %d differs between two plans of seed 42: %+v, %+v", i, a[i], b[i])
+		}
+		if a[i].traceID == other[i].traceID {
+			t.Fatalf("span %d: seeds 42 and 43 share trace %x", i, a[i].traceID)
+		}
+	}
+	if r1, r2 := plan(0), plan(0); r1[0].traceID == r2[0].traceID {
+		t.Errorf("two unseeded plans share trace %x", r1[0].traceID)
+	}
+}
+
 func TestPlannerUnboundedNeverDone(t *testing.T) {
 	p := newPlanner(TraceShape{SpansPerTrace: 10})
 	buf := make([]spanSpec, 1000)

@@ -41,9 +41,13 @@ type planner struct {
 }
 
 func newPlanner(shape TraceShape) *planner {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	p := &planner{shape: shape, salt: binary.BigEndian.Uint64(b[:]) | 1}
+	salt := mix(shape.IDSeed)
+	if shape.IDSeed == 0 {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		salt = binary.BigEndian.Uint64(b[:])
+	}
+	p := &planner{shape: shape, salt: salt | 1}
 	if shape.Traces > 0 {
 		p.ordTotal = int64(shape.Traces) * int64(shape.SpansPerTrace)
 	}
@@ -65,6 +69,16 @@ func (p *planner) total() int64 {
 // done reports whether every planned span was sent.
 func (p *planner) done() bool {
 	return p.shape.Traces > 0 && p.ordSpans >= p.ordTotal && p.lcSpans >= p.lcTotal
+}
+
+// mix spreads a seed over 64 bits (splitmix64's finaliser): IDs are the
+// counter xor the salt, so salts that differ in a few low bits, like
+// seeds 1 and 2, would give two generators the same IDs in another order.
+func mix(seed uint64) uint64 {
+	seed += 0x9E3779B97F4A7C15
+	seed = (seed ^ seed>>30) * 0xBF58476D1CE4E5B9
+	seed = (seed ^ seed>>27) * 0x94D049BB133111EB
+	return seed ^ seed>>31
 }
 
 func (p *planner) id() uint64 {

@@ -28,6 +28,11 @@ type dest struct {
 type pipelineSpec struct {
 	Baseline bool
 	Socket   string
+	// OTLPGRPC, when set, makes the collector receive OTLP/gRPC on this
+	// address (host:port) with the stock otlp receiver instead of on
+	// Socket: a gateway replica behind the load-balancing agent, whose
+	// exporter speaks OTLP/gRPC.
+	OTLPGRPC string
 	// MemLimitMiB and SpikeMiB configure memory_limiter (0: none in the
 	// baseline; a generous default in tracebound, as in DESIGN.md's data
 	// path).
@@ -100,10 +105,14 @@ func (p pipelineSpec) config(otlphttp string, metricsPort int) (string, []string
 	var b strings.Builder
 	var procs, exps, recv []string
 	b.WriteString("receivers:\n")
-	if p.Baseline {
+	switch {
+	case p.OTLPGRPC != "":
+		fmt.Fprintf(&b, "  otlp:\n    protocols:\n      grpc:\n        endpoint: %s\n", p.OTLPGRPC)
+		recv = []string{"otlp"}
+	case p.Baseline:
 		fmt.Fprintf(&b, "  otlp:\n    protocols:\n      http:\n        transport: unix\n        endpoint: %s\n", p.Socket)
 		recv = []string{"otlp"}
-	} else {
+	default:
 		fmt.Fprintf(&b, "  otlpuds:\n    endpoint: %s\n", p.Socket)
 		recv = []string{"otlpuds"}
 	}

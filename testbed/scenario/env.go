@@ -23,6 +23,10 @@ import (
 type Options struct {
 	// Binary is the collector binary (bin/otelcol-tracebound).
 	Binary string
+	// AgentBinary is the load-balancing agent `make lb-agent` builds
+	// (.tools/lb-agent/otelcol-lb-agent), which scale-out puts in front of
+	// the replicas; "" or a missing file skips that scenario.
+	AgentBinary string
 	// WorkDir keeps each scenario's collector configs, sockets and logs in
 	// WorkDir/<scenario> (emptied first); "" uses a temporary folder,
 	// removed at the end. Keep it short: socket paths are limited to 107
@@ -63,12 +67,15 @@ type Scenario struct {
 	Title string
 	// Needs lists the tracebound components without which it is skipped.
 	Needs []need
+	// Agent says it runs the load-balancing agent (Options.AgentBinary),
+	// without which it is skipped.
+	Agent bool
 	run   func(e *Env) error
 }
 
 // All returns every scenario, in the order make testbed runs them.
 func All() []Scenario {
-	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart}
+	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart, scaleOut}
 }
 
 // Find returns the scenario named name.
@@ -119,6 +126,12 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 			filepath.Base(opts.Binary), strings.Join(missing, ", "), opts.Binary)
 		return res
 	}
+	if sc.Agent {
+		if reason := agentMissing(opts.AgentBinary); reason != "" {
+			res.Status, res.Reason = StatusSkipped, "skipped: "+reason
+			return res
+		}
+	}
 	var dir string
 	if opts.WorkDir != "" {
 		// Kept for the user to read: one fresh folder per scenario, since
@@ -166,6 +179,31 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 	}
 	e.logf("   %s in %.0fs", res.Status, time.Since(e.start).Seconds())
 	return res
+}
+
+// agentMissing says why the load-balancing agent at path cannot run the
+// scale-out scenario, "" when it can.
+func agentMissing(path string) string {
+	if path == "" {
+		return "no load-balancing agent binary given (-agent; `make lb-agent` builds it)"
+	}
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Sprintf("no load-balancing agent at %s (`make lb-agent` builds it)", path)
+	}
+	comps, err := collector.ListComponents(path)
+	if err != nil {
+		return err.Error()
+	}
+	var missing []string
+	for _, n := range agentNeeds {
+		if !comps.Has(n.kind, n.name) {
+			missing = append(missing, n.kind+"/"+n.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Sprintf("%s lacks %s", path, strings.Join(missing, ", "))
+	}
+	return ""
 }
 
 // cleanup shuts down every collector still running.

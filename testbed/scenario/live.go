@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ type live struct {
 	e        *Env
 	label    string
 	pipeline string
+	binary   string
 	spec     pipelineSpec
 	cfgPath  string
 	port     int
@@ -30,6 +32,11 @@ type live struct {
 	// lossCountsUnsent makes finish count the spans the generator never
 	// sent as lost (see Run.LossCountsUnsent); set before finish.
 	lossCountsUnsent bool
+	// forwards says the backends are not this collector's own destinations
+	// but those of the collectors it forwards to (the load-balancing
+	// agent), which send copies: finish then waits for the exporter to
+	// have sent what the receiver accepted, not what the backends hold.
+	forwards bool
 
 	mu        sync.Mutex
 	proc      *collector.Process
@@ -58,6 +65,17 @@ type tick struct {
 // launch starts a collector on spec, exporting to backends, and waits until
 // its socket accepts OTLP requests.
 func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*mockbackend.Backend) (*live, error) {
+	render := func(s pipelineSpec, metricsPort int) (string, []string) {
+		return s.config(e.comps.OTLPHTTPExporter(), metricsPort)
+	}
+	return e.launchBinary(label, pipeline, e.Binary, spec, render, backends...)
+}
+
+// launchBinary starts binary on the config render writes for spec (its
+// PprofPort set first under -heap-profiles) and self-telemetry on
+// metricsPort, and waits until it accepts OTLP: on spec.OTLPGRPC when set,
+// else on spec.Socket. backends are what the run's delivered counts.
+func (e *Env) launchBinary(label, pipeline, binary string, spec pipelineSpec, render func(spec pipelineSpec, metricsPort int) (string, []string), backends ...*mockbackend.Backend) (*live, error) {
 	port, err := collector.FreePort()
 	if err != nil {
 		return nil, err
@@ -67,14 +85,14 @@ func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*moc
 			return nil, err
 		}
 	}
-	cfg, comps := spec.config(e.comps.OTLPHTTPExporter(), port)
+	cfg, comps := render(spec, port)
 	e.seq++
 	path, err := collector.WriteConfig(e.dir, fmt.Sprintf("%s-%d-%s", e.res.Scenario, e.seq, pipeline), cfg)
 	if err != nil {
 		return nil, err
 	}
-	l := &live{e: e, label: label, pipeline: pipeline, spec: spec, cfgPath: path, port: port, backends: backends}
-	if pipeline == Tracebound {
+	l := &live{e: e, label: label, pipeline: pipeline, binary: binary, spec: spec, cfgPath: path, port: port, backends: backends}
+	if pipeline == Tracebound && binary == e.Binary {
 		e.res.Components = comps
 	}
 	if err := l.startProcess(); err != nil {
@@ -99,13 +117,20 @@ func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*moc
 	return l, nil
 }
 
-// startProcess starts the collector and waits for its socket.
+// startProcess starts the collector and waits until it accepts OTLP.
 func (l *live) startProcess() error {
-	p, err := collector.Start(l.e.Binary, l.cfgPath, l.port)
+	p, err := collector.Start(l.binary, l.cfgPath, l.port)
 	if err != nil {
 		return err
 	}
-	if _, err := waitAccepting(l.spec.Socket, 15*time.Second, p); err != nil {
+	wait := func() error {
+		if l.spec.OTLPGRPC != "" {
+			return waitListening(l.spec.OTLPGRPC, 15*time.Second, p)
+		}
+		_, err := waitAccepting(l.spec.Socket, 15*time.Second, p)
+		return err
+	}
+	if err := wait(); err != nil {
 		p.Kill()
 		return err
 	}
@@ -168,6 +193,25 @@ func waitAccepting(socket string, timeout time.Duration, p *collector.Process) (
 	return 0, fmt.Errorf("socket %s not accepting after %s: %v", socket, timeout, last)
 }
 
+// waitListening dials addr until it takes a TCP connection (the otlp
+// receiver's gRPC server is up); it gives up at timeout or when p exits.
+func waitListening(addr string, timeout time.Duration, p *collector.Process) error {
+	var last error
+	for start := time.Now(); time.Since(start) < timeout; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-p.Exited():
+			return fmt.Errorf("collector exited (%v): %s", p.ExitErr(), p.LogTail(10))
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		last = err
+	}
+	return fmt.Errorf("%s not listening after %s: %v", addr, timeout, last)
+}
+
 func (l *live) tickLoop() {
 	defer close(l.tickDone)
 	t := time.NewTicker(time.Second)
@@ -188,10 +232,17 @@ func (l *live) tickLoop() {
 	}
 }
 
-// follow makes the timeline count the generator's sent spans, on top of
+// follow makes the timeline count the generators' sent spans, on top of
 // what earlier generators of this run sent.
-func (l *live) follow(g *loadgen.Generator, base int64) {
-	f := func() int64 { s, _, _ := g.Progress(); return base + s }
+func (l *live) follow(base int64, gs ...*loadgen.Generator) {
+	f := func() int64 {
+		n := base
+		for _, g := range gs {
+			s, _, _ := g.Progress()
+			n += s
+		}
+		return n
+	}
 	l.sent.Store(&f)
 }
 
@@ -218,7 +269,7 @@ func (l *live) load(ctx context.Context, cfg loadgen.Config, base int64) (loadge
 	if err != nil {
 		return loadgen.Stats{}, nil, err
 	}
-	l.follow(g, base)
+	l.follow(base, g)
 	st := g.Run(ctx)
 	return st, g, nil
 }
@@ -246,12 +297,19 @@ func (l *live) settle(done func() bool, stall, timeout time.Duration) bool {
 // config and returns how long the socket took to accept again (from the
 // kill).
 func (l *live) restart() (time.Duration, error) {
-	killed := time.Now()
-	l.process().Kill()
+	return l.restartAfter(func(p *collector.Process) { p.Kill() })
+}
+
+// restartAfter stops the collector with stop, which returns once the
+// process is gone, starts it again on the same config and returns how
+// long it took from the stop until it accepted again.
+func (l *live) restartAfter(stop func(p *collector.Process)) (time.Duration, error) {
+	stopped := time.Now()
+	stop(l.process())
 	if err := l.startProcess(); err != nil {
 		return 0, err
 	}
-	took := time.Since(killed)
+	took := time.Since(stopped)
 	l.mu.Lock()
 	l.restarted = true
 	l.mu.Unlock()
@@ -279,7 +337,7 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 			break
 		}
 		target := float64(l.delivered())
-		if restarted {
+		if restarted || l.forwards {
 			target = metrics.Sum(mReceiverAccepted, nil)
 		}
 		if exporterSent(metrics) >= target {

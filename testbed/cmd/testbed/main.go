@@ -25,6 +25,7 @@ func main() {
 
 func run() int {
 	binary := flag.String("binary", "bin/otelcol-tracebound", "collector binary to test (built by make build)")
+	agent := flag.String("agent", ".tools/lb-agent/otelcol-lb-agent", "load-balancing agent for scale-out (built by make lb-agent); missing: scale-out is skipped")
 	out := flag.String("out", "testbed/results", "folder for <scenario>.json, <scenario>.png and SUMMARY.md")
 	only := flag.String("scenario", "", "run only these scenarios (comma-separated); default: all")
 	rate := flag.Int("rate", 0, "offered rate in spans/s, replacing each scenario's own (steady: one rate; max-rate: the first step)")
@@ -61,7 +62,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := scenario.Options{Binary: *binary, WorkDir: *workdir, Quick: *quick, Rate: *rate, Duration: *duration, HeapProfiles: *heap, HeapProfileEvery: *heapEvery, Log: os.Stderr}
+	opts := scenario.Options{Binary: *binary, AgentBinary: *agent, WorkDir: *workdir, Quick: *quick, Rate: *rate, Duration: *duration, HeapProfiles: *heap, HeapProfileEvery: *heapEvery, Log: os.Stderr}
 	start := time.Now()
 	bad := 0
 	for _, s := range scenarios {
