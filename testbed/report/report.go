@@ -27,6 +27,12 @@ func Write(dir string, res scenario.Result) error {
 			return fmt.Errorf("chart of %s: %w", res.Scenario, err)
 		}
 	}
+	if res.TraceMap != nil && len(res.TraceMap.Runs) > 0 {
+		res.Picture = res.Scenario + "-traces.svg"
+		if err := WriteTraceMap(res, filepath.Join(dir, res.Picture)); err != nil {
+			return fmt.Errorf("trace map of %s: %w", res.Scenario, err)
+		}
+	}
 	data, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
@@ -159,6 +165,9 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 			for _, n := range run.Notes {
 				fmt.Fprintf(&b, "\n_%s_: %s\n", run.Label, n)
 			}
+		}
+		if r.Picture != "" {
+			fmt.Fprintf(&b, "\n![%s: the lifecycle trace in the backend](%s)\n", r.Scenario, r.Picture)
 		}
 		if r.Chart != "" {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", r.Scenario, r.Chart)

@@ -23,6 +23,9 @@ import (
 type Options struct {
 	// Binary is the collector binary (bin/otelcol-tracebound).
 	Binary string
+	// Jaeger is the Jaeger v2 all-in-one binary the real-backend scenario
+	// runs (make jaeger builds .tools/bin/jaeger); "" skips that scenario.
+	Jaeger string
 	// WorkDir keeps each scenario's collector configs, sockets and logs in
 	// WorkDir/<scenario> (emptied first); "" uses a temporary folder,
 	// removed at the end. Keep it short: socket paths are limited to 107
@@ -63,12 +66,14 @@ type Scenario struct {
 	Title string
 	// Needs lists the tracebound components without which it is skipped.
 	Needs []need
-	run   func(e *Env) error
+	// NeedsJaeger skips it when Options.Jaeger names no binary.
+	NeedsJaeger bool
+	run         func(e *Env) error
 }
 
 // All returns every scenario, in the order make testbed runs them.
 func All() []Scenario {
-	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart}
+	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart, realBackend}
 }
 
 // Find returns the scenario named name.
@@ -99,6 +104,12 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 			res.Status, res.Reason = StatusError, fmt.Sprintf("panic: %v", r)
 		}
 	}()
+	if sc.NeedsJaeger {
+		if reason := jaegerMissing(opts.Jaeger); reason != "" {
+			res.Status, res.Reason = StatusSkipped, "skipped: "+reason
+			return res
+		}
+	}
 	comps, err := collector.ListComponents(opts.Binary)
 	if err != nil {
 		res.Status, res.Reason = StatusError, err.Error()
