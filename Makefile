@@ -83,8 +83,8 @@ $(JAEGER): $(JAEGER_MOD)/go.mod $(JAEGER_MOD)/go.sum
 
 jaeger: $(JAEGER)
 
-# Every scenario at full size (about 7 minutes on 2 cores, plus Jaeger's first
-# build); the report goes to testbed/results/SUMMARY.md with a chart per
+# Every scenario at full size (about 10 minutes on 2 cores, plus Jaeger's
+# first build); the report goes to testbed/results/SUMMARY.md with a chart per
 # scenario.
 testbed: build $(JAEGER)
 	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -jaeger $(JAEGER) -out testbed/results

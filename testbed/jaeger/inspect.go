@@ -50,7 +50,7 @@ type Report struct {
 	InvalidParent   int `json:"invalid_parent"`
 	V3MissingParent int `json:"v3_missing_parent"`
 	// Warnings counts every warning of the classic API by its text up to
-	// the first "=".
+	// its first digit (the IDs and durations in it vary).
 	Warnings map[string]int `json:"warnings,omitempty"`
 	// Rerooted counts the spans sent with a parent that the classic API
 	// shows without a CHILD_OF reference; RerootedWithoutRef those of them
@@ -147,7 +147,10 @@ func (rep *Report) span(s *TraceSummary, sp *V1Span, proc V1Process, v3 map[stri
 	s.End = max(s.End, end)
 
 	for _, w := range sp.Warnings {
-		key, _, _ := strings.Cut(w, "=")
+		key := w
+		if i := strings.IndexAny(w, "0123456789"); i >= 0 {
+			key = strings.TrimSpace(w[:i]) + " ..."
+		}
 		rep.Warnings[key]++
 		if strings.HasPrefix(w, WarnInvalidParent) {
 			rep.InvalidParent++

@@ -128,9 +128,9 @@ func mapPanel(run scenario.TraceMapRun, maxSpans int, x float64) (string, float6
 	for i := 0; i <= 4; i++ {
 		tx := barX + barW*float64(i)/4
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", tx, axisY, tx, axisY+4)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%.1f s</text>`+"\n", tx, axisY+15, secs*float64(i)/4)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle">%.2f s</text>`+"\n", tx, axisY+15, secs*float64(i)/4)
 	}
-	note := "bar: its spans but the lifecycle root; line: the whole trace"
+	note := "row height: spans; bar: its spans but the lifecycle root; line: the whole trace"
 	if len(traces) > 1 {
 		note += "; dashed: links back to the origin"
 	}

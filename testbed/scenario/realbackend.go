@@ -9,7 +9,6 @@ import (
 
 	"github.com/tracebound/tracebound/testbed/jaeger"
 	"github.com/tracebound/tracebound/testbed/loadgen"
-	"github.com/tracebound/tracebound/testbed/mockbackend"
 )
 
 var realBackend = Scenario{
@@ -93,7 +92,7 @@ func runRealBackend(e *Env) error {
 	e.res.extra("lifecycle_spans", lcSpans)
 	e.res.extra("short_traces", short)
 	e.res.extra("max_spans", realMaxSpans)
-	tm := &TraceMap{Backend: "Jaeger v2 all-in-one, in-memory storage", MaxSpans: realMaxSpans}
+	tm := &TraceMap{Backend: "Jaeger v2 (all-in-one, in-memory storage)", MaxSpans: realMaxSpans}
 	e.res.TraceMap = tm
 	runs := map[string]realRun{}
 	for _, p := range []string{Tracebound, Baseline} {
@@ -144,20 +143,12 @@ func (e *Env) realBackendRun(pipeline string, rate int, d time.Duration, lcSpans
 	if err != nil {
 		return realRun{}, err
 	}
-	st, g, err := l.load(e.ctx, load, 0)
+	run, st, g, _, err := l.runPlan(load, rate, total)
 	if err != nil {
-		l.finish(float64(rate), st)
 		return realRun{}, err
 	}
-	l.settle(func() bool { return l.delivered() >= st.SpansAccepted }, 5*time.Second, 60*time.Second)
-	run, m := l.finish(float64(rate), st)
-	r := e.res
-	r.check(Correctness, run.Label+": the whole plan was sent and accepted",
-		st.SpansSent == int64(total) && st.SpansAccepted == int64(total),
-		fmt.Sprintf("planned %d, sent %d, accepted %d, failed %d%s", total, st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st)))
-	e.pipelineAccounting(run, st, m, 1)
 	stored := js.stored()
-	r.check(Correctness, run.Label+": Jaeger stored every span it was sent",
+	e.res.check(Correctness, run.Label+": Jaeger stored every span it was sent",
 		stored.Failed == 0 && stored.Refused == 0 && stored.Spans == run.DeliveredSpans,
 		fmt.Sprintf("Jaeger's own metrics: %d spans written to its store, %d failed, %d refused by its receiver", stored.Spans, stored.Failed, stored.Refused))
 
@@ -165,12 +156,8 @@ func (e *Env) realBackendRun(pipeline string, rate int, d time.Duration, lcSpans
 	if err != nil {
 		return realRun{}, err
 	}
-	sent := func(id [8]byte) (mockbackend.Sent, bool) {
-		p, o, ok := g.Sent(id)
-		return mockbackend.Sent{Parent: p, Order: o}, ok
-	}
-	rep := jaeger.Inspect(fetched, sent, realMaxSpans)
-	r.extra(pipeline+"_jaeger", rep)
+	rep := jaeger.Inspect(fetched, sentBy(g), realMaxSpans)
+	e.res.extra(pipeline+"_jaeger", rep)
 	e.realChecks(run.Label, pipeline, rep, st, total, lcSpans)
 	return realRun{label: run.Label, rep: rep}, nil
 }

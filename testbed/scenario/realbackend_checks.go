@@ -24,7 +24,7 @@ func (e *Env) realChecks(label, pipeline string, rep jaeger.Report, st loadgen.S
 		fmt.Sprintf("classic API: %d spans with %q; API v3: %d with \"parent span ID=... is not in the trace\"; %d spans whose parent is in another trace, %d whose parent never arrived, %d with another parent than sent",
 			rep.InvalidParent, jaeger.WarnInvalidParent+"...", rep.V3MissingParent, t.BrokenParents, t.MissingParents, t.ParentChanged))
 	if len(rep.Warnings) > 0 {
-		r.check(Info, label+": warnings of Jaeger's query service", true, fmt.Sprintf("%v", rep.Warnings))
+		r.check(Info, label+": warnings of Jaeger's query service, spans by text", true, tenants(rep.Warnings))
 	}
 	lc := jaeger.Lifecycle(rep.Summaries)
 	if pipeline == Baseline {
@@ -83,7 +83,7 @@ func fetchDetail(ts []jaeger.TraceSummary) string {
 
 func mib(n int) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// tenants renders span counts by tenant, keys sorted.
+// tenants renders span counts by tenant (or by any key), keys sorted.
 func tenants(m map[string]int) string {
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -120,11 +120,11 @@ func realTable(tb, base realRun, lcSpans int) Table {
 			row("spans showing trace_config.* process tags", func(r realRun) string {
 				return fmt.Sprintf("%d %s", r.rep.V1Spans-r.rep.WithoutTraceConfig, tenants(r.rep.Tenants))
 			}),
-			row("largest lifecycle trace through GET /api/traces/{id} (the UI's request)", func(r realRun) string {
+			row("the lifecycle trace's largest trace (in spans) through GET /api/traces/{id}, the UI's request", func(r realRun) string {
 				l := largest(lc(r))
 				return fmt.Sprintf("%d spans, %s, %.0f ms", l.Spans, mib(l.V1.Bytes), l.V1.Took.Seconds()*1000)
 			}),
-			row("the whole lifecycle trace through GET /api/traces/{id}", func(r realRun) string { return fetchDetail(lc(r)) }),
+			row("all of the lifecycle trace through GET /api/traces/{id}", func(r realRun) string { return fetchDetail(lc(r)) }),
 		},
 	}
 }
