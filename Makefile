@@ -6,6 +6,8 @@ GO           ?= go
 OCB_VERSION  := v0.165.0
 TOOLS_BIN    := $(CURDIR)/.tools/bin
 OCB          := $(TOOLS_BIN)/builder
+JAEGER       := $(TOOLS_BIN)/jaeger
+JAEGER_MOD   := internal/tools/jaeger
 BINARY       := bin/otelcol-tracebound
 CONFIG       ?= configs/local.yaml
 # The testbed's load-balancing agent (scale-out scenario): its own ocb
@@ -20,7 +22,7 @@ IMAGE        ?= tracebound:dev
 GO_SOURCES   := $(shell find extension processor exporter internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
 COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
 
-.PHONY: all build lb-agent run test bench lint fmt generate docker testbed testbed-quick clean
+.PHONY: all build lb-agent run test bench lint fmt generate docker jaeger testbed testbed-quick testbed-real-backend clean
 
 all: build
 
@@ -88,15 +90,35 @@ generate:
 docker:
 	docker build -t $(IMAGE) .
 
-# Every scenario at full size (about 6 minutes on 2 cores); the report goes to
+# Jaeger v2 all-in-one, the real backend of the real-backend scenario, built
+# from its Go module, pinned in a tools module of its own so its dependencies
+# stay out of the main module's graph. The first build takes 12 minutes or
+# more on 2 cores (a 121 MB binary); it is rebuilt only when the tools
+# module's go.mod or go.sum changes. Built beside and moved into place, so an
+# interrupted build never leaves a binary make takes as up to date.
+$(JAEGER): $(JAEGER_MOD)/go.mod $(JAEGER_MOD)/go.sum
+	@mkdir -p $(TOOLS_BIN)
+	cd $(JAEGER_MOD) && CGO_ENABLED=0 $(GO) build -o $(JAEGER).tmp github.com/jaegertracing/jaeger/cmd/jaeger
+	mv $(JAEGER).tmp $(JAEGER)
+
+jaeger: $(JAEGER)
+
+# Every scenario at full size (about 12 minutes on 2 cores, plus the first
+# builds of the scale-out agent and Jaeger); the report goes to
 # testbed/results/SUMMARY.md with a chart per scenario.
-testbed: build lb-agent
-	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -agent $(LB_AGENT) -out testbed/results
+testbed: build lb-agent $(JAEGER)
+	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -agent $(LB_AGENT) -jaeger $(JAEGER) -out testbed/results
+
+# The real-backend scenario alone (building Jaeger first if needed), into
+# the committed report beside the other scenarios' results.
+testbed-real-backend: build $(JAEGER)
+	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -jaeger $(JAEGER) -scenario real-backend -out testbed/results
 
 # Small rates, a few seconds each, into a temp folder so the committed report
-# stays as it is.
-testbed-quick: build lb-agent
-	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -agent $(LB_AGENT) -quick -out $${TMPDIR:-/tmp}/tracebound-testbed
+# stays as it is. scale-out runs only if the agent was already built,
+# real-backend only if Jaeger was.
+testbed-quick: build
+	$(GO) run ./testbed/cmd/testbed -binary $(BINARY) -quick -agent $(LB_AGENT) $(if $(wildcard $(JAEGER)),-jaeger $(JAEGER)) -out $${TMPDIR:-/tmp}/tracebound-testbed
 
 clean:
 	rm -rf bin run

@@ -306,7 +306,7 @@ func (b *Backend) count(td ptrace.Traces) {
 						b.traceCounts[sp.TraceID()]++
 					}
 					if b.opts.Record {
-						b.records = append(b.records, newRecord(sp))
+						b.records = append(b.records, NewRecord(sp))
 					}
 				}
 			}

@@ -37,7 +37,9 @@ type Link struct {
 	Type    string // the lifecycle.link.type attribute
 }
 
-func newRecord(sp ptrace.Span) SpanRecord {
+// NewRecord is what the invariant checks need of a span, whichever backend
+// received it.
+func NewRecord(sp ptrace.Span) SpanRecord {
 	r := SpanRecord{TraceID: sp.TraceID(), SpanID: sp.SpanID(), ParentID: sp.ParentSpanID(), SegmentIndex: -1}
 	if v, ok := sp.Attributes().Get(AttrOriginTraceID); ok {
 		r.OriginTraceID = v.AsString()

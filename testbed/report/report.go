@@ -27,6 +27,12 @@ func Write(dir string, res scenario.Result) error {
 			return fmt.Errorf("chart of %s: %w", res.Scenario, err)
 		}
 	}
+	if res.TraceMap != nil && len(res.TraceMap.Runs) > 0 {
+		res.Picture = res.Scenario + "-traces.svg"
+		if err := WriteTraceMap(res, filepath.Join(dir, res.Picture)); err != nil {
+			return fmt.Errorf("trace map of %s: %w", res.Scenario, err)
+		}
+	}
 	data, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
@@ -90,81 +96,111 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 	b.WriteString("Unsent is the spans the generator's schedule held but never sent because every worker was busy (retrying refusals, or short of CPU in max-rate's overload); they are not in the loss, ")
 	b.WriteString("save where marked \"incl. unsent\", whose loss is 1 - delivered / (sent + unsent): in restart the spans due while the socket was dead count as lost, in backpressure those its producers never sent (queue full, or still queued at the end), so its loss is 1 - delivered / offered (see the testbed README).\n\n")
 
+	byName := map[string]scenario.Result{}
+	for _, r := range results {
+		byName[r.Scenario] = r
+	}
+	kept := previousSummary(filepath.Join(dir, "SUMMARY.md"))
+	order, fromKept := summaryOrder(byName, kept)
+	if len(fromKept) > 0 {
+		fmt.Fprintf(&b, "No result of %s in this folder: their rows and sections are kept from the SUMMARY.md that was here (each section gives the date of its run).\n\n", strings.Join(fromKept, ", "))
+	}
 	b.WriteString("| Scenario | Pipeline | Offered spans/s | Delivered spans/s | Loss | Unsent spans | CPU % | CPU µs/span | Peak RSS MiB | vs baseline | Status |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
-	for _, r := range results {
-		link := r.Scenario
-		if r.Chart != "" {
-			link = fmt.Sprintf("[%s](%s)", r.Scenario, r.Chart)
-		}
-		if len(r.Runs) == 0 {
-			fmt.Fprintf(&b, "| %s | | | | | | | | | | %s |\n", link, statusCell(r))
-			continue
-		}
-		for _, run := range r.Runs {
-			offered := num(run.OfferedRate)
-			if run.RateIsLowerBound {
-				offered = "≥ " + offered
-			}
-			loss := fmt.Sprintf("%.2f%%", 100*run.Loss)
-			if run.LossCountsUnsent {
-				loss += " incl. unsent"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %.0f | %.2f | %.0f | %s | %s |\n",
-				link, run.Label, offered, num(run.DeliveredRate), loss, num(float64(run.UnofferedSpans)), run.CPUPercent,
-				run.CPUMicrosPerSpan, run.PeakRSSMiB, versus(r, run), statusCell(r))
+	for _, name := range order {
+		if r, ok := byName[name]; ok {
+			writeRows(&b, r)
+		} else {
+			b.WriteString(kept.rows[name])
 		}
 	}
-
-	for _, r := range results {
-		fmt.Fprintf(&b, "\n## %s\n\n%s. **%s**", r.Scenario, r.Title, r.Status)
-		if r.Quick {
-			b.WriteString(" (quick mode)")
-		}
-		fmt.Fprintf(&b, ", %.0f s, run %s, load average %.2f at the start.\n\n", r.Seconds, r.Started.Format("2006-01-02 15:04 MST"), r.LoadAvg)
-		if r.Reason != "" {
-			fmt.Fprintf(&b, "%s\n\n", r.Reason)
-		}
-		if len(r.Components) > 0 {
-			fmt.Fprintf(&b, "tracebound pipeline: `%s`\n\n", strings.Join(r.Components, " -> "))
-		}
-		for _, c := range r.Checks {
-			mark := "pass"
-			switch {
-			case c.Kind == scenario.Info:
-				mark = "info"
-			case !c.Pass && c.Kind == scenario.Timing && r.Quick:
-				mark = "FAIL (timing, not asserted in quick mode)"
-			case !c.Pass:
-				mark = "FAIL"
-			}
-			fmt.Fprintf(&b, "- %s [%s] %s: %s\n", mark, c.Kind, c.Name, c.Detail)
-		}
-		for _, t := range r.Tables {
-			writeTable(&b, t)
-		}
-		if len(r.Ratios) > 0 {
-			keys := make([]string, 0, len(r.Ratios))
-			for k := range r.Ratios {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			b.WriteString("\nRatios tracebound / baseline:")
-			for _, k := range keys {
-				fmt.Fprintf(&b, " %s x%.2f;", k, r.Ratios[k])
-			}
-			b.WriteString("\n")
-		}
-		for _, run := range r.Runs {
-			for _, n := range run.Notes {
-				fmt.Fprintf(&b, "\n_%s_: %s\n", run.Label, n)
-			}
-		}
-		if r.Chart != "" {
-			fmt.Fprintf(&b, "\n![%s](%s)\n", r.Scenario, r.Chart)
+	for _, name := range order {
+		if r, ok := byName[name]; ok {
+			writeSection(&b, r)
+		} else {
+			b.WriteString(kept.sections[name])
 		}
 	}
 	return os.WriteFile(filepath.Join(dir, "SUMMARY.md"), []byte(b.String()), 0o644)
+}
+
+// writeRows writes the summary table's rows of one scenario.
+func writeRows(b *strings.Builder, r scenario.Result) {
+	link := r.Scenario
+	if r.Chart != "" {
+		link = fmt.Sprintf("[%s](%s)", r.Scenario, r.Chart)
+	}
+	if len(r.Runs) == 0 {
+		fmt.Fprintf(b, "| %s | | | | | | | | | | %s |\n", link, statusCell(r))
+		return
+	}
+	for _, run := range r.Runs {
+		offered := num(run.OfferedRate)
+		if run.RateIsLowerBound {
+			offered = "≥ " + offered
+		}
+		loss := fmt.Sprintf("%.2f%%", 100*run.Loss)
+		if run.LossCountsUnsent {
+			loss += " incl. unsent"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %.0f | %.2f | %.0f | %s | %s |\n",
+			link, run.Label, offered, num(run.DeliveredRate), loss, num(float64(run.UnofferedSpans)), run.CPUPercent,
+			run.CPUMicrosPerSpan, run.PeakRSSMiB, versus(r, run), statusCell(r))
+	}
+}
+
+// writeSection writes one scenario's section: checks, tables, ratios,
+// notes, pictures.
+func writeSection(b *strings.Builder, r scenario.Result) {
+	fmt.Fprintf(b, "\n## %s\n\n%s. **%s**", r.Scenario, r.Title, r.Status)
+	if r.Quick {
+		b.WriteString(" (quick mode)")
+	}
+	fmt.Fprintf(b, ", %.0f s, run %s, load average %.2f at the start.\n\n", r.Seconds, r.Started.Format("2006-01-02 15:04 MST"), r.LoadAvg)
+	if r.Reason != "" {
+		fmt.Fprintf(b, "%s\n\n", r.Reason)
+	}
+	if len(r.Components) > 0 {
+		fmt.Fprintf(b, "tracebound pipeline: `%s`\n\n", strings.Join(r.Components, " -> "))
+	}
+	for _, c := range r.Checks {
+		mark := "pass"
+		switch {
+		case c.Kind == scenario.Info:
+			mark = "info"
+		case !c.Pass && c.Kind == scenario.Timing && r.Quick:
+			mark = "FAIL (timing, not asserted in quick mode)"
+		case !c.Pass:
+			mark = "FAIL"
+		}
+		fmt.Fprintf(b, "- %s [%s] %s: %s\n", mark, c.Kind, c.Name, c.Detail)
+	}
+	for _, t := range r.Tables {
+		writeTable(b, t)
+	}
+	if len(r.Ratios) > 0 {
+		keys := make([]string, 0, len(r.Ratios))
+		for k := range r.Ratios {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString("\nRatios tracebound / baseline:")
+		for _, k := range keys {
+			fmt.Fprintf(b, " %s x%.2f;", k, r.Ratios[k])
+		}
+		b.WriteString("\n")
+	}
+	for _, run := range r.Runs {
+		for _, n := range run.Notes {
+			fmt.Fprintf(b, "\n_%s_: %s\n", run.Label, n)
+		}
+	}
+	if r.Picture != "" {
+		fmt.Fprintf(b, "\n![%s: the lifecycle trace in the backend](%s)\n", r.Scenario, r.Picture)
+	}
+	if r.Chart != "" {
+		fmt.Fprintf(b, "\n![%s](%s)\n", r.Scenario, r.Chart)
+	}
 }
 
 // writeTable renders one of a scenario's own tables.

@@ -27,6 +27,9 @@ type Options struct {
 	// (.tools/lb-agent/otelcol-lb-agent), which scale-out puts in front of
 	// the replicas; "" or a missing file skips that scenario.
 	AgentBinary string
+	// Jaeger is the Jaeger v2 all-in-one binary the real-backend scenario
+	// runs (make jaeger builds .tools/bin/jaeger); "" skips that scenario.
+	Jaeger string
 	// WorkDir keeps each scenario's collector configs, sockets and logs in
 	// WorkDir/<scenario> (emptied first); "" uses a temporary folder,
 	// removed at the end. Keep it short: socket paths are limited to 107
@@ -70,12 +73,14 @@ type Scenario struct {
 	// Agent says it runs the load-balancing agent (Options.AgentBinary),
 	// without which it is skipped.
 	Agent bool
-	run   func(e *Env) error
+	// NeedsJaeger skips it when Options.Jaeger names no binary.
+	NeedsJaeger bool
+	run         func(e *Env) error
 }
 
 // All returns every scenario, in the order make testbed runs them.
 func All() []Scenario {
-	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart, scaleOut}
+	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart, scaleOut, realBackend}
 }
 
 // Find returns the scenario named name.
@@ -106,6 +111,12 @@ func Execute(ctx context.Context, opts Options, sc Scenario) (res Result) {
 			res.Status, res.Reason = StatusError, fmt.Sprintf("panic: %v", r)
 		}
 	}()
+	if sc.NeedsJaeger {
+		if reason := jaegerMissing(opts.Jaeger); reason != "" {
+			res.Status, res.Reason = StatusSkipped, "skipped: "+reason
+			return res
+		}
+	}
 	comps, err := collector.ListComponents(opts.Binary)
 	if err != nil {
 		res.Status, res.Reason = StatusError, err.Error()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tracebound/tracebound/testbed/collector"
 	"github.com/tracebound/tracebound/testbed/loadgen"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
 )
@@ -64,24 +65,12 @@ func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, 
 	if err != nil {
 		return err
 	}
-	st, g, err := l.load(e.ctx, load, 0)
+	run, _, g, m, err := l.runPlan(load, rate, total)
 	if err != nil {
-		l.finish(float64(rate), st)
 		return err
 	}
-	l.settle(func() bool { return l.delivered() >= st.SpansAccepted }, 5*time.Second, 60*time.Second)
-	run, m := l.finish(float64(rate), st)
 	r := e.res
-	r.check(Correctness, run.Label+": the whole plan was sent and accepted",
-		st.SpansSent == int64(total) && st.SpansAccepted == int64(total),
-		fmt.Sprintf("planned %d, sent %d, accepted %d, failed %d%s", total, st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st)))
-	e.pipelineAccounting(run, st, m, 1)
-
-	sent := func(id [8]byte) (mockbackend.Sent, bool) {
-		p, o, ok := g.Sent(id)
-		return mockbackend.Sent{Parent: p, Order: o}, ok
-	}
-	rep := mockbackend.Analyze(bs[0].Records(), sent, lifecycleMaxSpans)
+	rep := mockbackend.Analyze(bs[0].Records(), sentBy(g), lifecycleMaxSpans)
 	r.extra(pipeline+"_trees", rep)
 	if pipeline == Baseline {
 		r.check(Info, run.Label+": largest trace at the backend", true,
@@ -131,4 +120,31 @@ func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, 
 	r.check(Info, run.Label+": parent links lost", true,
 		fmt.Sprintf("%s: %.0f", mLifecycleLinksLost, m.Sum(mLifecycleLinksLost, nil)))
 	return nil
+}
+
+// runPlan sends a load bounded by its plan of total spans, waits until the
+// backends hold what was accepted (or delivery stalls), stops the collector,
+// and checks the whole plan was sent and accepted and the pipeline's
+// accounting (every accepted span delivered once, metrics matching).
+func (l *live) runPlan(load loadgen.Config, rate, total int) (Run, loadgen.Stats, *loadgen.Generator, collector.Metrics, error) {
+	st, g, err := l.load(l.e.ctx, load, 0)
+	if err != nil {
+		l.finish(float64(rate), st)
+		return Run{}, st, nil, nil, err
+	}
+	l.settle(func() bool { return l.delivered() >= st.SpansAccepted }, 5*time.Second, 60*time.Second)
+	run, m := l.finish(float64(rate), st)
+	l.e.res.check(Correctness, run.Label+": the whole plan was sent and accepted",
+		st.SpansSent == int64(total) && st.SpansAccepted == int64(total),
+		fmt.Sprintf("planned %d, sent %d, accepted %d, failed %d%s", total, st.SpansSent, st.SpansAccepted, st.SpansFailed, lastError(st)))
+	l.e.pipelineAccounting(run, st, m, 1)
+	return run, st, g, m, nil
+}
+
+// sentBy answers, for the invariant checks, what g sent of a span.
+func sentBy(g *loadgen.Generator) func([8]byte) (mockbackend.Sent, bool) {
+	return func(id [8]byte) (mockbackend.Sent, bool) {
+		p, o, ok := g.Sent(id)
+		return mockbackend.Sent{Parent: p, Order: o}, ok
+	}
 }

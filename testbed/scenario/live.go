@@ -28,7 +28,7 @@ type live struct {
 	spec     pipelineSpec
 	cfgPath  string
 	port     int
-	backends []*mockbackend.Backend
+	backends []sink
 	// lossCountsUnsent makes finish count the spans the generator never
 	// sent as lost (see Run.LossCountsUnsent); set before finish.
 	lossCountsUnsent bool
@@ -62,20 +62,53 @@ type tick struct {
 	delivered int64
 }
 
+// sink is where a collector under test delivers: a mock backend, or a real
+// one (Jaeger).
+type sink interface {
+	// Spans is the spans it holds so far.
+	Spans() int64
+	// Problem says what went wrong on its side, "" when nothing did.
+	Problem() string
+}
+
+// mockSink is a mock backend as a sink.
+type mockSink struct{ *mockbackend.Backend }
+
+func (m mockSink) Problem() string {
+	if n := m.BadRequests(); n > 0 {
+		return fmt.Sprintf("backend %s: %d undecodable requests", m.Name(), n)
+	}
+	return ""
+}
+
 // launch starts a collector on spec, exporting to backends, and waits until
 // its socket accepts OTLP requests.
 func (e *Env) launch(label, pipeline string, spec pipelineSpec, backends ...*mockbackend.Backend) (*live, error) {
+	return e.launchTo(label, pipeline, spec, mockSinks(backends)...)
+}
+
+// launchTo is launch to any sinks (a real backend, say).
+func (e *Env) launchTo(label, pipeline string, spec pipelineSpec, backends ...sink) (*live, error) {
 	render := func(s pipelineSpec, metricsPort int) (string, []string) {
 		return s.config(e.comps.OTLPHTTPExporter(), metricsPort)
 	}
 	return e.launchBinary(label, pipeline, e.Binary, spec, render, backends...)
 }
 
+// mockSinks are mock backends as the sinks a run counts.
+func mockSinks(backends []*mockbackend.Backend) []sink {
+	sinks := make([]sink, len(backends))
+	for i, b := range backends {
+		sinks[i] = mockSink{b}
+	}
+	return sinks
+}
+
 // launchBinary starts binary on the config render writes for spec (its
 // PprofPort set first under -heap-profiles) and self-telemetry on
 // metricsPort, and waits until it accepts OTLP: on spec.OTLPGRPC when set,
 // else on spec.Socket. backends are what the run's delivered counts.
-func (e *Env) launchBinary(label, pipeline, binary string, spec pipelineSpec, render func(spec pipelineSpec, metricsPort int) (string, []string), backends ...*mockbackend.Backend) (*live, error) {
+func (e *Env) launchBinary(label, pipeline, binary string, spec pipelineSpec, render func(spec pipelineSpec, metricsPort int) (string, []string), backends ...sink) (*live, error) {
 	port, err := collector.FreePort()
 	if err != nil {
 		return nil, err
@@ -369,8 +402,8 @@ func (l *live) finish(offered float64, st loadgen.Stats) (Run, collector.Metrics
 	run.Timeline = l.timeline(sum.Samples)
 	run.Metrics = metrics.WithPrefix("otelcol_receiver_", "otelcol_exporter_", "otelcol_processor_")
 	for _, b := range l.backends {
-		if n := b.BadRequests(); n > 0 {
-			run.Notes = append(run.Notes, fmt.Sprintf("backend %s: %d undecodable requests", b.Name(), n))
+		if p := b.Problem(); p != "" {
+			run.Notes = append(run.Notes, p)
 		}
 	}
 	l.e.res.Runs = append(l.e.res.Runs, run)

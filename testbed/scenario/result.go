@@ -3,6 +3,7 @@ package scenario
 import (
 	"time"
 
+	"github.com/tracebound/tracebound/testbed/jaeger"
 	"github.com/tracebound/tracebound/testbed/loadgen"
 )
 
@@ -131,6 +132,25 @@ type Result struct {
 	Tables []Table `json:"tables,omitempty"`
 	// Chart is the chart's file name, next to the JSON.
 	Chart string `json:"chart,omitempty"`
+	// TraceMap is what a real backend returned of each run's traces
+	// (real-backend), drawn as Picture, next to the JSON.
+	TraceMap *TraceMap `json:"trace_map,omitempty"`
+	Picture  string    `json:"picture,omitempty"`
+}
+
+// TraceMap is each run's traces as a real backend's query API returned
+// them.
+type TraceMap struct {
+	Backend  string        `json:"backend"`
+	MaxSpans int           `json:"max_spans"`
+	Runs     []TraceMapRun `json:"runs"`
+}
+
+// TraceMapRun is the traces of one run.
+type TraceMapRun struct {
+	Label    string                `json:"label"`
+	Pipeline string                `json:"pipeline"`
+	Traces   []jaeger.TraceSummary `json:"traces"`
 }
 
 // Table is a table of a scenario's own figures for the report.

@@ -3,6 +3,7 @@
 //
 //	go run ./testbed/cmd/testbed -binary bin/otelcol-tracebound -out testbed/results
 //	go run ./testbed/cmd/testbed -scenario steady -rate 20000 -duration 30s
+//	go run ./testbed/cmd/testbed -scenario real-backend -jaeger .tools/bin/jaeger
 package main
 
 import (
@@ -26,6 +27,7 @@ func main() {
 func run() int {
 	binary := flag.String("binary", "bin/otelcol-tracebound", "collector binary to test (built by make build)")
 	agent := flag.String("agent", ".tools/lb-agent/otelcol-lb-agent", "load-balancing agent for scale-out (built by make lb-agent); missing: scale-out is skipped")
+	jaegerBin := flag.String("jaeger", "", "Jaeger v2 all-in-one binary for the real-backend scenario (built by make jaeger into .tools/bin/jaeger); none: that scenario is skipped")
 	out := flag.String("out", "testbed/results", "folder for <scenario>.json, <scenario>.png and SUMMARY.md")
 	only := flag.String("scenario", "", "run only these scenarios (comma-separated); default: all")
 	rate := flag.Int("rate", 0, "offered rate in spans/s, replacing each scenario's own (steady: one rate; max-rate: the first step)")
@@ -62,7 +64,7 @@ func run() int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := scenario.Options{Binary: *binary, AgentBinary: *agent, WorkDir: *workdir, Quick: *quick, Rate: *rate, Duration: *duration, HeapProfiles: *heap, HeapProfileEvery: *heapEvery, Log: os.Stderr}
+	opts := scenario.Options{Binary: *binary, AgentBinary: *agent, Jaeger: *jaegerBin, WorkDir: *workdir, Quick: *quick, Rate: *rate, Duration: *duration, HeapProfiles: *heap, HeapProfileEvery: *heapEvery, Log: os.Stderr}
 	start := time.Now()
 	bad := 0
 	for _, s := range scenarios {
