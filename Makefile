@@ -3,12 +3,21 @@
 
 SHELL        := /bin/bash
 GO           ?= go
-OCB_VERSION  := v0.165.0
+# The collector line every module is on: core's stable modules at
+# CORE_VERSION, the others (contrib's too) at LINE_VERSION. `make test` fails
+# when a go.mod or ocb manifest strays from it.
+CORE_VERSION := v1.71.0
+LINE_VERSION := v0.165.0
+OCB_VERSION  := $(LINE_VERSION)
+# Our modules' version, on the collector's line: v0.165.N (README, "Using
+# our components in your own ocb build").
+VERSION      ?= $(LINE_VERSION)
 TOOLS_BIN    := $(CURDIR)/.tools/bin
 OCB          := $(TOOLS_BIN)/builder
 JAEGER       := $(TOOLS_BIN)/jaeger
 JAEGER_MOD   := internal/tools/jaeger
 BINARY       := bin/otelcol-tracebound
+USER_BUILD   := bin/user-build/otelcol-user-build
 CONFIG       ?= configs/local.yaml
 # The testbed's load-balancing agent (scale-out scenario): its own ocb
 # manifest on the v0.160.0 collector line, built by ocb v0.160.0; see
@@ -17,12 +26,25 @@ LB_AGENT_OCB_VERSION := v0.160.0
 LB_AGENT_OCB := $(CURDIR)/.tools/ocb-$(LB_AGENT_OCB_VERSION)/builder
 LB_AGENT     := .tools/lb-agent/otelcol-lb-agent
 IMAGE        ?= tracebound:dev
-# Sources that go into the binary: our components and the internal packages
-# they share (tests, tools and the testbed do not).
-GO_SOURCES   := $(shell find extension processor exporter internal -name '*.go' -not -name '*_test.go' -not -path 'internal/tools/*' 2>/dev/null)
+# Sources that go into the binaries: our components, the internal module
+# they share, and those modules' go.mod and go.sum (tests, tools and the
+# testbed do not).
+GO_SOURCES   := $(shell find extension processor exporter internal \( -name '*.go' -not -name '*_test.go' -o -name go.mod -o -name go.sum \) -not -path 'internal/tools/*' 2>/dev/null)
 COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
+# The workspace modules (go.work) by folder, "." the root; the tools module
+# internal/tools pins versions of its own and stays out.
+MODULE_DIRS  := $(patsubst $(CURDIR),.,$(patsubst $(CURDIR)/%,%,$(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)))
+# Modules whose tests run the built binary or load tests: without -race, as
+# the race detector would slow the collector they measure.
+NORACE_MODULES := . testbed
+RACE_MODULES := $(filter-out $(NORACE_MODULES),$(MODULE_DIRS))
+# Every package of the given module folders, from the root (go.work).
+packages      = $(foreach d,$(1),$(if $(filter .,$(d)),./...,./$(d)/...))
+# internal/tools/modules: go.mod sync, the collector line check, release-check.
+MODULES_CMD  := cd internal/tools && GOWORK=off $(GO) run ./modules
+LINE_FLAGS   := -core $(CORE_VERSION) -line $(LINE_VERSION)
 
-.PHONY: all build lb-agent run test bench lint fmt generate docker jaeger testbed testbed-quick testbed-real-backend clean
+.PHONY: all build user-build lb-agent run test check-line tidy release-check bench lint fmt generate docker jaeger testbed testbed-quick testbed-real-backend clean
 
 all: build
 
@@ -32,9 +54,18 @@ $(OCB):
 # The binary depends on every non-test source, so a second `make build` with
 # nothing changed does nothing; when sources change, ocb regenerates and the Go
 # build cache keeps the rebuild incremental.
-$(BINARY): $(OCB) builder-config.yaml go.mod go.sum $(GO_SOURCES)
-	CGO_ENABLED=0 $(OCB) --config builder-config.yaml
+# ocb writes a module of its own into bin/ and takes ours through the
+# manifest's replaces, so it runs outside the workspace (GOWORK=off).
+$(BINARY): $(OCB) builder-config.yaml $(GO_SOURCES)
+	GOWORK=off CGO_ENABLED=0 $(OCB) --config builder-config.yaml
 	@touch $(BINARY)
+
+# A user's own ocb build (examples/user-build/manifest.yaml): stock
+# components plus two of ours, each by its own gomod: line. e2e's
+# TestUserBuildDropIn builds it through this target and runs it.
+$(USER_BUILD): $(OCB) examples/user-build/manifest.yaml $(GO_SOURCES)
+	GOWORK=off CGO_ENABLED=0 $(OCB) --config examples/user-build/manifest.yaml
+	@touch $(USER_BUILD)
 
 # Serialised with flock: tests in several packages may ask for the binary at
 # once, and ocb writes one shared output folder (bin/, generated sources
@@ -49,42 +80,69 @@ $(LB_AGENT_OCB):
 # Rebuilt only when its manifest changes (its modules are all pinned
 # there). Under .tools, not bin/, so `make clean` keeps the build: the first
 # one downloads and compiles the exporter's Kubernetes and AWS clients.
+# ocb writes a module of its own there, outside the workspace (GOWORK=off).
 $(LB_AGENT): $(LB_AGENT_OCB) testbed/agent/builder-config.yaml
-	CGO_ENABLED=0 $(LB_AGENT_OCB) --config testbed/agent/builder-config.yaml
+	GOWORK=off CGO_ENABLED=0 $(LB_AGENT_OCB) --config testbed/agent/builder-config.yaml
 	@touch $(LB_AGENT)
 
 lb-agent:
 	@mkdir -p .tools
 	flock .tools/.lb-agent.lock $(MAKE) --no-print-directory $(LB_AGENT)
 
+user-build:
+	@mkdir -p bin
+	flock bin/.user-build.lock $(MAKE) --no-print-directory $(USER_BUILD)
+
 run: build
 	@mkdir -p run
 	$(BINARY) --config $(CONFIG)
 
-# Components and their shared internal packages: unit, golden, property and
-# fuzz-seed tests under the race detector. Then the end-to-end tests and the testbed's quick mode, which
-# build the binary through `make build` and run it.
-test:
-	$(GO) test -race -count=1 -timeout 10m ./internal/... ./extension/... ./processor/... ./exporter/...
-	$(GO) test -count=1 -timeout 15m ./e2e/... ./testbed/...
+# The collector line check first; then every module's tests: components and
+# the internal module under the race detector (unit, golden, property and
+# fuzz-seed tests), then the end-to-end tests (root module) and the
+# testbed's quick mode, which build the binaries through make and run them;
+# then the tools module's own tests.
+test: check-line
+	$(GO) test -race -count=1 -timeout 10m $(call packages,$(RACE_MODULES))
+	$(GO) test -count=1 -timeout 15m $(call packages,$(NORACE_MODULES))
+	cd internal/tools && GOWORK=off $(GO) test -count=1 ./...
+
+# Fails, naming each, when a collector module in a go.mod or ocb manifest
+# strays off CORE_VERSION / LINE_VERSION or two modules disagree.
+check-line:
+	@$(MODULES_CMD) line $(LINE_FLAGS)
+
+# After adding a module, a dependency or an import of another of our
+# modules: sibling requires at VERSION and replaces in every go.mod, go.work,
+# then go mod tidy in every module.
+tidy:
+	$(MODULES_CMD) sync -version $(VERSION)
+
+# Each module alone as a user's build takes it (GOWORK=off, only sibling
+# replaces): on the line, go mod tidy leaves no diff, builds, tests; then the
+# tags a release of VERSION creates.
+release-check:
+	$(MODULES_CMD) release-check -version $(VERSION) $(LINE_FLAGS) -no-race "$(NORACE_MODULES)"
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test -run '^$$' -bench . -benchmem $(call packages,$(MODULE_DIRS))
 
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet ./...
+	$(GO) vet $(call packages,$(MODULE_DIRS))
+	cd internal/tools && GOWORK=off $(GO) vet ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 # Regenerates internal/metadata of every component from its metadata.yaml
-# with mdatagen, pinned in the separate tools module.
+# with mdatagen, pinned in the separate tools module, and the status table
+# at the top of its README.
 generate:
 	@for d in $(COMPONENT_DIRS); do \
 		echo "mdatagen $$d"; \
-		(cd internal/tools && $(GO) tool mdatagen ../../$$d/metadata.yaml) || exit 1; \
+		(cd internal/tools && GOWORK=off $(GO) tool mdatagen ../../$$d/metadata.yaml) || exit 1; \
 	done
 
 docker:
@@ -96,9 +154,11 @@ docker:
 # more on 2 cores (a 121 MB binary); it is rebuilt only when the tools
 # module's go.mod or go.sum changes. Built beside and moved into place, so an
 # interrupted build never leaves a binary make takes as up to date.
+# GOWORK=off: the tools module is outside go.work, whose modules would
+# otherwise refuse a build from its folder.
 $(JAEGER): $(JAEGER_MOD)/go.mod $(JAEGER_MOD)/go.sum
 	@mkdir -p $(TOOLS_BIN)
-	cd $(JAEGER_MOD) && CGO_ENABLED=0 $(GO) build -o $(JAEGER).tmp github.com/jaegertracing/jaeger/cmd/jaeger
+	cd $(JAEGER_MOD) && GOWORK=off CGO_ENABLED=0 $(GO) build -o $(JAEGER).tmp github.com/jaegertracing/jaeger/cmd/jaeger
 	mv $(JAEGER).tmp $(JAEGER)
 
 jaeger: $(JAEGER)

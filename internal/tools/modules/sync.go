@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
+)
+
+// syncModules makes every workspace module's go.mod require the siblings it
+// imports at version, with a replace to each sibling folder it needs
+// (directly or through another sibling), so each module builds alone with
+// GOWORK=off; replaces in a dependency's go.mod are ignored by its users, so
+// they never reach anyone else's build. It then writes go.work and runs
+// go mod tidy in every module. Rerun it after adding a module, an import of
+// a sibling or a dependency.
+func syncModules(root, version string, log io.Writer) error {
+	mods, err := discover(root)
+	if err != nil {
+		return err
+	}
+	ws := workspace(mods)
+	direct := map[*Module][]*Module{}
+	for _, m := range ws {
+		deps, err := siblingImports(root, m, ws)
+		if err != nil {
+			return err
+		}
+		direct[m] = deps
+	}
+	for _, m := range ws {
+		seedFromRoot(m, ws)
+		if err := writeSiblings(root, m, ws, direct[m], closure(m, direct), version); err != nil {
+			return err
+		}
+	}
+	if err := writeGoWork(root, ws); err != nil {
+		return err
+	}
+	for _, m := range ws {
+		fmt.Fprintf(log, "go mod tidy in %s\n", m.Dir)
+		if err := goCmd(filepath.Join(root, m.Dir), log, "mod", "tidy"); err != nil {
+			return fmt.Errorf("%s: %w", m.Dir, err)
+		}
+	}
+	return nil
+}
+
+// siblingImports returns the other workspace modules whose packages m's Go
+// files (tests included, any build tags) import.
+func siblingImports(root string, m *Module, ws []*Module) ([]*Module, error) {
+	var deps []*Module
+	base := filepath.Join(root, m.Dir)
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p == base {
+				return nil
+			}
+			if skipDir(d.Name()) {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(p, "go.mod")); err == nil {
+				return filepath.SkipDir // another module
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			ip, err := strconv.Unquote(imp.Path.Value)
+			if err != nil {
+				return err
+			}
+			if o := owner(ws, ip); o != nil && o != m && !slices.Contains(deps, o) {
+				deps = append(deps, o)
+			}
+		}
+		return nil
+	})
+	return deps, err
+}
+
+// seedFromRoot gives m, as indirect requirements, every requirement of the
+// root module it lacks, which go mod tidy then drops unless m needs it: a
+// package m newly imports is then taken at the version the repository
+// already pins, not at whatever version is newest. After a merge, taking
+// main's root go.mod and running make tidy spreads main's new requirements
+// to the modules that use them.
+func seedFromRoot(m *Module, ws []*Module) {
+	root := ws[0]
+	if m == root || root.Dir != "." {
+		return
+	}
+	for _, r := range root.File.Require {
+		if owner(ws, r.Mod.Path) != nil {
+			continue
+		}
+		if !slices.ContainsFunc(m.File.Require, func(x *modfile.Require) bool { return x.Mod.Path == r.Mod.Path }) {
+			m.File.AddNewRequire(r.Mod.Path, r.Mod.Version, true)
+		}
+	}
+}
+
+// closure is every sibling m needs, directly or through other siblings.
+func closure(m *Module, direct map[*Module][]*Module) []*Module {
+	var out []*Module
+	var visit func(*Module)
+	visit = func(x *Module) {
+		for _, d := range direct[x] {
+			if d != m && !slices.Contains(out, d) {
+				out = append(out, d)
+				visit(d)
+			}
+		}
+	}
+	visit(m)
+	slices.SortFunc(out, func(a, b *Module) int { return strings.Compare(a.Dir, b.Dir) })
+	return out
+}
+
+func writeSiblings(root string, m *Module, ws, direct, needed []*Module, version string) error {
+	f := m.File
+	isSibling := func(p string) bool { return slices.ContainsFunc(ws, func(s *Module) bool { return s.Path == p }) }
+	for _, r := range slices.Clone(f.Replace) {
+		if isSibling(r.Old.Path) {
+			if err := f.DropReplace(r.Old.Path, r.Old.Version); err != nil {
+				return err
+			}
+		}
+	}
+	// The requirements are written anew, direct and indirect in a block
+	// each as go mod tidy writes a new go.mod, with every needed sibling at
+	// version (go mod tidy then drops those m reaches only through others
+	// if it can).
+	var reqs []*modfile.Require
+	for _, r := range f.Require {
+		if !isSibling(r.Mod.Path) {
+			reqs = append(reqs, &modfile.Require{Mod: r.Mod, Indirect: r.Indirect})
+		}
+		if err := f.DropRequire(r.Mod.Path); err != nil {
+			return err
+		}
+	}
+	for _, s := range needed {
+		reqs = append(reqs, &modfile.Require{Mod: module.Version{Path: s.Path, Version: version}, Indirect: !slices.Contains(direct, s)})
+	}
+	f.Cleanup()
+	f.SetRequireSeparateIndirect(reqs)
+	for _, s := range needed {
+		rel, err := filepath.Rel(filepath.Join(root, m.Dir), filepath.Join(root, s.Dir))
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if !strings.HasPrefix(rel, ".") {
+			rel = "./" + rel
+		}
+		if err := f.AddReplace(s.Path, "", rel, ""); err != nil {
+			return err
+		}
+	}
+	f.Cleanup()
+	out, err := f.Format()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(root, m.Dir, "go.mod"), out, 0o644)
+}
+
+// writeGoWork lists the workspace modules, so make, go test and editors see
+// the repository as one; tools modules stay out (their pinned tools need
+// versions of their own).
+func writeGoWork(root string, ws []*Module) error {
+	goVersion := "1.26.0"
+	if ws[0].File.Go != nil {
+		goVersion = ws[0].File.Go.Version
+	}
+	var b strings.Builder
+	b.WriteString("// Written by `make tidy` (internal/tools/modules): every module but the\n// tools modules, which pin versions of their own.\n")
+	fmt.Fprintf(&b, "go %s\n\nuse (\n", goVersion)
+	for _, m := range ws {
+		dir := "."
+		if m.Dir != "." {
+			dir = "./" + m.Dir
+		}
+		fmt.Fprintf(&b, "\t%s\n", dir)
+	}
+	b.WriteString(")\n")
+	return os.WriteFile(filepath.Join(root, "go.work"), []byte(b.String()), 0o644)
+}
+
+// goCmd runs the go command in dir on the module alone, as a user's build
+// would see it.
+func goCmd(dir string, log io.Writer, args ...string) error {
+	cmd := exec.Command("go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	cmd.Stdout = log
+	cmd.Stderr = log
+	return cmd.Run()
+}
