@@ -25,26 +25,8 @@ import (
 // go mod tidy in every module. Rerun it after adding a module, an import of
 // a sibling or a dependency.
 func syncModules(root, version string, log io.Writer) error {
-	mods, err := discover(root)
+	ws, err := writeModFiles(root, version)
 	if err != nil {
-		return err
-	}
-	ws := workspace(mods)
-	direct := map[*Module][]*Module{}
-	for _, m := range ws {
-		deps, err := siblingImports(root, m, ws)
-		if err != nil {
-			return err
-		}
-		direct[m] = deps
-	}
-	for _, m := range ws {
-		seedFromRoot(m, ws)
-		if err := writeSiblings(root, m, ws, direct[m], closure(m, direct), version); err != nil {
-			return err
-		}
-	}
-	if err := writeGoWork(root, ws); err != nil {
 		return err
 	}
 	for _, m := range ws {
@@ -54,6 +36,34 @@ func syncModules(root, version string, log io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// writeModFiles writes the sibling lines of every workspace module's go.mod
+// and go.work, and returns the workspace modules.
+func writeModFiles(root, version string) ([]*Module, error) {
+	mods, err := discover(root)
+	if err != nil {
+		return nil, err
+	}
+	ws := workspace(mods)
+	if len(ws) == 0 || ws[0].Dir != "." {
+		return nil, fmt.Errorf("no go.mod at the root %s", root)
+	}
+	direct := map[*Module][]*Module{}
+	for _, m := range ws {
+		deps, err := siblingImports(root, m, ws)
+		if err != nil {
+			return nil, err
+		}
+		direct[m] = deps
+	}
+	for _, m := range ws {
+		seedFromRoot(m, ws)
+		if err := writeSiblings(root, m, ws, direct[m], closure(m, direct), version); err != nil {
+			return nil, err
+		}
+	}
+	return ws, writeGoWork(root, ws)
 }
 
 // siblingImports returns the other workspace modules whose packages m's Go
@@ -106,7 +116,7 @@ func siblingImports(root string, m *Module, ws []*Module) ([]*Module, error) {
 // to the modules that use them.
 func seedFromRoot(m *Module, ws []*Module) {
 	root := ws[0]
-	if m == root || root.Dir != "." {
+	if m == root {
 		return
 	}
 	for _, r := range root.File.Require {

@@ -1,0 +1,3 @@
+module example.com/dist/b
+
+go 1.26.0

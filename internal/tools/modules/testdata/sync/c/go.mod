@@ -1,0 +1,3 @@
+module example.com/dist/c
+
+go 1.26.0

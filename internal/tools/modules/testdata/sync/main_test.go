@@ -1,0 +1,3 @@
+package dist
+
+import _ "example.com/dist/a/pkg"
