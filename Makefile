@@ -44,7 +44,7 @@ packages      = $(foreach d,$(1),$(if $(filter .,$(d)),./...,./$(d)/...))
 MODULES_CMD  := cd internal/tools && GOWORK=off $(GO) run ./modules
 LINE_FLAGS   := -core $(CORE_VERSION) -line $(LINE_VERSION)
 
-.PHONY: all build user-build lb-agent run test check-line tidy release-check bench lint fmt generate docker jaeger testbed testbed-quick testbed-real-backend clean
+.PHONY: all build user-build lb-agent run test check-line tidy release-check check-generate bench lint fmt generate docker jaeger testbed testbed-quick testbed-real-backend clean
 
 all: build
 
@@ -97,12 +97,12 @@ run: build
 	@mkdir -p run
 	$(BINARY) --config $(CONFIG)
 
-# The collector line check first; then every module's tests: components and
+# The collector line and generated-file checks first; then every module's tests: components and
 # the internal module under the race detector (unit, golden, property and
 # fuzz-seed tests), then the end-to-end tests (root module) and the
 # testbed's quick mode, which build the binaries through make and run them;
 # then the tools module's own tests.
-test: check-line
+test: check-line check-generate
 	$(GO) test -race -count=1 -timeout 10m $(call packages,$(RACE_MODULES))
 	$(GO) test -count=1 -timeout 15m $(call packages,$(NORACE_MODULES))
 	cd internal/tools && GOWORK=off $(GO) test -count=1 ./...
@@ -111,6 +111,18 @@ test: check-line
 # strays off CORE_VERSION / LINE_VERSION or two modules disagree.
 check-line:
 	@$(MODULES_CMD) line $(LINE_FLAGS)
+
+# Fails, naming the files, when make generate changes any: a metadata.yaml
+# edited without regenerating its code or its README's status table.
+GENERATED     = find $(COMPONENT_DIRS) \( -name README.md -o -name documentation.md -o -name 'generated_*.go' \) -type f -exec md5sum {} + | sort
+check-generate:
+	@before="$$($(GENERATED))"; \
+	$(MAKE) --no-print-directory generate >/dev/null || exit 1; \
+	after="$$($(GENERATED))"; \
+	if [ "$$before" != "$$after" ]; then \
+		echo "FAIL: make generate changed files (now regenerated; commit them):"; \
+		diff <(echo "$$before") <(echo "$$after") | grep '^>' | awk '{print "  " $$3}'; exit 1; \
+	fi
 
 # After adding a module, a dependency or an import of another of our
 # modules: sibling requires at VERSION and replaces in every go.mod, go.work,
