@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Builds the same way as `make build`: the pinned ocb from builder-config.yaml,
-# from this repository's own sources, into bin/otelcol-tracebound.
+# from this repository's own modules, into bin/otelcol-tracebound.
 
 FROM golang:1.26-bookworm AS build
 # make drives the build exactly as on a developer machine; flock (util-linux)
@@ -8,13 +8,17 @@ FROM golang:1.26-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends make \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Module downloads first, so source edits reuse the cached layer.
-COPY go.mod go.sum ./
-RUN go mod download
 COPY . .
-# CGO_ENABLED=0 is set by the Makefile's build, so the binary is static and
-# runs on distroless/static.
-RUN make build
+# The same make build as on a developer machine: ocb on builder-config.yaml,
+# each component taken as its own Go module through the manifest's replaces
+# to this checkout's folders. Module downloads and the Go build cache live in
+# BuildKit cache mounts, so a source edit rebuilds incrementally (the module
+# set is ocb's generated go.mod, known only once ocb has run, so no earlier
+# download layer can hold it). CGO_ENABLED=0 is set by the Makefile's build,
+# so the binary is static and runs on distroless/static.
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    make build
 # The socket folder must exist and belong to the runtime user: the final
 # image has no shell to create it.
 RUN mkdir -p /out/run/tracebound
