@@ -132,9 +132,11 @@ tidy:
 
 # Each module alone as a user's build takes it (GOWORK=off, only sibling
 # replaces): on the line, go mod tidy leaves no diff, builds, tests; then the
-# tags a release of VERSION creates.
+# tags a release of VERSION creates. RELEASE_TEST_ARGS adds go test flags
+# (-run '^$$' builds every test without running it).
+RELEASE_TEST_ARGS ?=
 release-check:
-	$(MODULES_CMD) release-check -version $(VERSION) $(LINE_FLAGS) -no-race "$(NORACE_MODULES)"
+	$(MODULES_CMD) release-check -version $(VERSION) $(LINE_FLAGS) -no-race "$(NORACE_MODULES)" -test-args "$(RELEASE_TEST_ARGS)"
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(call packages,$(MODULE_DIRS))

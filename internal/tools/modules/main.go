@@ -38,6 +38,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	core := fs.String("core", "", "the collector's stable modules' version (v1.71.0)")
 	line := fs.String("line", "", "the collector's other modules' version (v0.165.0)")
 	noRace := fs.String("no-race", "", "module folders whose tests run without -race, separated by spaces or commas")
+	testArgs := fs.String("test-args", "", "more go test flags for release-check, separated by spaces (-run '^$' only compiles the tests)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
@@ -58,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "release-check":
 		err = needFlags(map[string]string{"version": *version, "core": *core, "line": *line})
 		if err == nil {
-			err = releaseCheck(*root, *version, Line{Core: *core, Line: *line}, splitList(*noRace), stdout, stderr)
+			err = releaseCheck(*root, *version, Line{Core: *core, Line: *line}, splitList(*noRace), strings.Fields(*testArgs), stdout, stderr)
 		}
 	default:
 		err = fmt.Errorf("unknown command %q: want list, sync, line or release-check", args[0])

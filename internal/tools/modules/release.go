@@ -19,7 +19,7 @@ var releaseVersion = regexp.MustCompile(`^v0\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`
 // replace but sibling folders, and with GOWORK=off go mod tidy changes
 // nothing, go build and go test pass. It ends with the tags a release of
 // version would create.
-func releaseCheck(root, version string, l Line, noRace map[string]bool, stdout, stderr io.Writer) error {
+func releaseCheck(root, version string, l Line, noRace map[string]bool, testArgs []string, stdout, stderr io.Writer) error {
 	if !releaseVersion.MatchString(version) {
 		return fmt.Errorf("version %q is not v0.<minor>.<patch>", version)
 	}
@@ -50,6 +50,7 @@ func releaseCheck(root, version string, l Line, noRace map[string]bool, stdout, 
 		if !noRace[m.Dir] {
 			args = append(args, "-race")
 		}
+		args = append(args, testArgs...)
 		if err := goCmd(dir, stdout, append(args, "./...")...); err != nil {
 			return fmt.Errorf("%s: go test: %w", m.Dir, err)
 		}
