@@ -33,11 +33,9 @@ func skipDir(name string) bool {
 	return skipDirs[name] || strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
 }
 
-// discover finds every go.mod under root, the root module first, the rest
-// by folder.
-func discover(root string) ([]*Module, error) {
-	var mods []*Module
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+// walkFiles calls visit for every file under root, skipping skipDirs.
+func walkFiles(root string, visit func(path string, d fs.DirEntry) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -47,6 +45,15 @@ func discover(root string) ([]*Module, error) {
 			}
 			return nil
 		}
+		return visit(path, d)
+	})
+}
+
+// discover finds every go.mod under root, the root module first, the rest
+// by folder.
+func discover(root string) ([]*Module, error) {
+	var mods []*Module
+	err := walkFiles(root, func(path string, d fs.DirEntry) error {
 		if d.Name() != "go.mod" {
 			return nil
 		}

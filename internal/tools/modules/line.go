@@ -66,16 +66,7 @@ func collectorUses(root string, ws []*Module) ([]use, error) {
 			}
 		}
 	}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if p != root && skipDir(d.Name()) {
-				return filepath.SkipDir
-			}
-			return nil
-		}
+	err := walkFiles(root, func(p string, d fs.DirEntry) error {
 		if ext := filepath.Ext(p); ext != ".yaml" && ext != ".yml" {
 			return nil
 		}
