@@ -4,5 +4,5 @@
 // mode and group, checks the peer's credentials (SO_PEERCRED), keeps the
 // routing header as client metadata and removes the socket on shutdown.
 //
-//go:generate sh -c "cd ../../internal/tools && go tool mdatagen ../../extension/otlpudsreceiver/metadata.yaml"
+//go:generate sh -c "cd ../../internal/tools && GOWORK=off go tool mdatagen ../../extension/otlpudsreceiver/metadata.yaml"
 package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"

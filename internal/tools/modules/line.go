@@ -43,7 +43,15 @@ type use struct {
 	where   string // go.mod or manifest, with the line
 	path    string
 	version string
+	// own is the line an ocb manifest declares for itself (a collector
+	// build of its own that links none of our modules, e.g. a testbed
+	// agent); nil: the repository's line.
+	own *Line
 }
+
+// ownLine is a manifest's declaration of a line of its own:
+// `# collector-line: core v1.66.0 / v0.160.0, why`.
+var ownLine = regexp.MustCompile(`^\s*#\s*collector-line:\s*core\s+(v[0-9][^\s/]*)\s*/\s*(v[0-9][^\s,;]*)`)
 
 // gomodLine is an ocb manifest's component line: `- gomod: module version`.
 var gomodLine = regexp.MustCompile(`^\s*(?:-\s*)?gomod:\s*"?(\S+)\s+(v[^\s"]+)"?`)
@@ -57,12 +65,12 @@ func collectorUses(root string, ws []*Module) ([]use, error) {
 		file := filepath.ToSlash(filepath.Join(m.Dir, "go.mod"))
 		for _, r := range m.File.Require {
 			if isCollector(r.Mod.Path) {
-				uses = append(uses, use{fmt.Sprintf("%s:%d", file, r.Syntax.Start.Line), r.Mod.Path, r.Mod.Version})
+				uses = append(uses, use{where: fmt.Sprintf("%s:%d", file, r.Syntax.Start.Line), path: r.Mod.Path, version: r.Mod.Version})
 			}
 		}
 		for _, r := range m.File.Replace {
 			if isCollector(r.New.Path) && r.New.Version != "" {
-				uses = append(uses, use{fmt.Sprintf("%s:%d", file, r.Syntax.Start.Line), r.New.Path, r.New.Version})
+				uses = append(uses, use{where: fmt.Sprintf("%s:%d", file, r.Syntax.Start.Line), path: r.New.Path, version: r.New.Version})
 			}
 		}
 	}
@@ -88,21 +96,35 @@ func manifestUses(p, rel string) ([]use, error) {
 	}
 	defer f.Close()
 	var uses []use
+	var own *Line
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
-		if m := gomodLine.FindStringSubmatch(sc.Text()); m != nil && isCollector(m[1]) {
-			uses = append(uses, use{fmt.Sprintf("%s:%d", rel, n), m[1], m[2]})
+		if m := ownLine.FindStringSubmatch(sc.Text()); m != nil {
+			own = &Line{Core: m[1], Line: m[2]}
 		}
+		if m := gomodLine.FindStringSubmatch(sc.Text()); m != nil && isCollector(m[1]) {
+			uses = append(uses, use{where: fmt.Sprintf("%s:%d", rel, n), path: m[1], version: m[2]})
+		}
+	}
+	for i := range uses {
+		uses[i].own = own
 	}
 	return uses, sc.Err()
 }
 
-// lineProblems returns one line per collector module version off the line,
-// and one per collector module named at different versions.
+// lineProblems returns one line per collector module version off the line
+// (a manifest's own, if it declares one), and one per collector module
+// named at different versions on the repository's line.
 func lineProblems(uses []use, l Line) []string {
 	var problems []string
 	versions := map[string][]use{}
 	for _, u := range uses {
+		if u.own != nil {
+			if want := u.own.want(u.version); u.version != want {
+				problems = append(problems, fmt.Sprintf("%s: %s %s strays off the line this manifest declares (want %s)", u.where, u.path, u.version, want))
+			}
+			continue
+		}
 		if want := l.want(u.version); u.version != want {
 			problems = append(problems, fmt.Sprintf("%s: %s %s strays off the collector line (want %s)", u.where, u.path, u.version, want))
 		}
@@ -147,6 +169,13 @@ func lineCheck(root string, l Line, stdout, stderr io.Writer) error {
 	for _, m := range mods {
 		if m.Tool {
 			fmt.Fprintf(stdout, "collector line: skipped tools module %s (its tools are never linked into a build)\n", m.Dir)
+		}
+	}
+	declared := map[string]bool{}
+	for _, u := range uses {
+		if file, _, _ := strings.Cut(u.where, ":"); u.own != nil && !declared[file] {
+			declared[file] = true
+			fmt.Fprintf(stdout, "collector line: %s declares a line of its own, core %s / %s (a build that links none of our modules)\n", file, u.own.Core, u.own.Line)
 		}
 	}
 	problems := lineProblems(uses, l)

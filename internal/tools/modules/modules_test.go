@@ -48,11 +48,13 @@ func TestLineCheckPassesOnTheLine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
 	}
-	// 2 + 2 collector requires, 2 manifest lines; otelhttp (OpenTelemetry-Go
-	// contrib) is not a collector module; the tools module is skipped.
+	// 2 + 2 collector requires, 2 + 2 manifest lines; otelhttp
+	// (OpenTelemetry-Go contrib) is not a collector module; the tools module
+	// is skipped; the agent is checked on the line it declares.
 	for _, want := range []string{
-		"6 collector module versions in 2 modules",
+		"8 collector module versions in 2 modules",
 		"skipped tools module internal/tools",
+		"agent/builder-config.yaml declares a line of its own, core v1.66.0 / v0.160.0",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
@@ -95,6 +97,16 @@ func TestLineCheckFailsOnAStray(t *testing.T) {
 			name: "ocb manifest",
 			file: "manifest.yaml", old: "otlpreceiver v0.165.0", new: "otlpreceiver v0.164.0",
 			want: []string{"FAIL: manifest.yaml:4: go.opentelemetry.io/collector/receiver/otlpreceiver v0.164.0 strays off the collector line (want v0.165.0)"},
+		},
+		{
+			name: "manifest off the line it declares",
+			file: "agent/builder-config.yaml", old: "fileprovider v1.66.0", new: "fileprovider v1.71.0",
+			want: []string{"FAIL: agent/builder-config.yaml:8: go.opentelemetry.io/collector/confmap/provider/fileprovider v1.71.0 strays off the line this manifest declares (want v1.66.0)"},
+		},
+		{
+			name: "manifest that declares no line of its own",
+			file: "agent/builder-config.yaml", old: "# collector-line:", new: "# a line:",
+			want: []string{"FAIL: agent/builder-config.yaml:6: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.160.0 strays off the collector line (want v0.165.0)"},
 		},
 		{
 			name: "quoted ocb manifest line",
