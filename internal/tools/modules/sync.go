@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 )
 
 // syncModules makes every workspace module's go.mod require the siblings it
@@ -109,11 +110,12 @@ func siblingImports(root string, m *Module, ws []*Module) ([]*Module, error) {
 }
 
 // seedFromRoot gives m, as indirect requirements, every requirement of the
-// root module it lacks, which go mod tidy then drops unless m needs it: a
-// package m newly imports is then taken at the version the repository
-// already pins, not at whatever version is newest. After a merge, taking
-// main's root go.mod and running make tidy spreads main's new requirements
-// to the modules that use them.
+// root module it lacks, which go mod tidy then drops unless m needs it, and
+// raises those m has at a lower version: a package m newly imports is then
+// taken at the version the repository already pins, not at whatever version
+// is newest. After a merge, taking main's root go.mod and running make tidy
+// spreads main's new and raised requirements to the modules that use them,
+// as minimum version selection did when there was one module.
 func seedFromRoot(m *Module, ws []*Module) {
 	root := ws[0]
 	if m == root {
@@ -123,8 +125,12 @@ func seedFromRoot(m *Module, ws []*Module) {
 		if owner(ws, r.Mod.Path) != nil {
 			continue
 		}
-		if !slices.ContainsFunc(m.File.Require, func(x *modfile.Require) bool { return x.Mod.Path == r.Mod.Path }) {
+		i := slices.IndexFunc(m.File.Require, func(x *modfile.Require) bool { return x.Mod.Path == r.Mod.Path })
+		switch {
+		case i < 0:
 			m.File.AddNewRequire(r.Mod.Path, r.Mod.Version, true)
+		case semver.Compare(m.File.Require[i].Mod.Version, r.Mod.Version) < 0:
+			m.File.Require[i].Mod.Version = r.Mod.Version
 		}
 	}
 }
