@@ -191,14 +191,15 @@ func TestWriteModFiles(t *testing.T) {
 		return strings.Join(out, ", ")
 	}
 	for _, tc := range []struct{ dir, requires, replaces string }{
-		// The root imports a, and b through a: b needs a replace too.
-		{".", "example.com/dist/a v0.165.3, example.com/other v1.2.3, example.com/dist/b v0.165.3 indirect",
-			"example.com/dist/a => ./a, example.com/dist/b => ./b"},
-		// a no longer imports c: its require and replace go; the root's
+		// The root imports a, and b through a: b needs a replace too. c's
 		// requirement is seeded for go mod tidy to keep or drop.
-		{"a", "example.com/dist/b v0.165.3, example.com/other v1.2.3 indirect", "example.com/dist/b => ../b"},
-		// b's older requirement is raised to the root's.
-		{"b", "example.com/other v1.2.3", ""},
+		{".", "example.com/dist/a v0.165.3, example.com/other v1.2.3, example.com/dist/b v0.165.3 indirect, example.com/fromc v0.4.0 indirect",
+			"example.com/dist/a => ./a, example.com/dist/b => ./b"},
+		// a no longer imports c: its require and replace go; the pinned
+		// requirements are seeded.
+		{"a", "example.com/dist/b v0.165.3, example.com/fromc v0.4.0 indirect, example.com/other v1.2.3 indirect", "example.com/dist/b => ../b"},
+		// b's older requirement is raised to the highest pinned.
+		{"b", "example.com/other v1.2.3, example.com/fromc v0.4.0 indirect", ""},
 	} {
 		f := read(tc.dir)
 		if got := requires(f); got != tc.requires {

@@ -58,8 +58,9 @@ func writeModFiles(root, version string) ([]*Module, error) {
 		}
 		direct[m] = deps
 	}
+	pins := pinned(ws)
 	for _, m := range ws {
-		seedFromRoot(m, ws)
+		seedPinned(m, pins)
 		if err := writeSiblings(root, m, ws, direct[m], closure(m, direct), version); err != nil {
 			return nil, err
 		}
@@ -109,28 +110,40 @@ func siblingImports(root string, m *Module, ws []*Module) ([]*Module, error) {
 	return deps, err
 }
 
-// seedFromRoot gives m, as indirect requirements, every requirement of the
-// root module it lacks, which go mod tidy then drops unless m needs it, and
-// raises those m has at a lower version: a package m newly imports is then
-// taken at the version the repository already pins, not at whatever version
-// is newest. After a merge, taking main's root go.mod and running make tidy
-// spreads main's new and raised requirements to the modules that use them,
-// as minimum version selection did when there was one module.
-func seedFromRoot(m *Module, ws []*Module) {
-	root := ws[0]
-	if m == root {
-		return
-	}
-	for _, r := range root.File.Require {
-		if owner(ws, r.Mod.Path) != nil {
-			continue
+// pinned is every requirement of the workspace modules on anything but our
+// own modules, each at the highest version any of them requires.
+func pinned(ws []*Module) map[string]string {
+	pins := map[string]string{}
+	for _, m := range ws {
+		for _, r := range m.File.Require {
+			if owner(ws, r.Mod.Path) == nil && semver.Compare(r.Mod.Version, pins[r.Mod.Path]) > 0 {
+				pins[r.Mod.Path] = r.Mod.Version
+			}
 		}
-		i := slices.IndexFunc(m.File.Require, func(x *modfile.Require) bool { return x.Mod.Path == r.Mod.Path })
+	}
+	return pins
+}
+
+// seedPinned gives m, as indirect requirements, every pinned requirement it
+// lacks, which go mod tidy then drops unless m needs it, and raises those m
+// has at a lower version: a package m newly imports is then taken at the
+// version the repository already pins, not at whatever version is newest.
+// After a merge, taking main's go.mod files and running make tidy spreads
+// main's new and raised requirements to the modules that use them, as
+// minimum version selection did when there was one module.
+func seedPinned(m *Module, pins map[string]string) {
+	paths := make([]string, 0, len(pins))
+	for p := range pins {
+		paths = append(paths, p)
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		i := slices.IndexFunc(m.File.Require, func(x *modfile.Require) bool { return x.Mod.Path == p })
 		switch {
 		case i < 0:
-			m.File.AddNewRequire(r.Mod.Path, r.Mod.Version, true)
-		case semver.Compare(m.File.Require[i].Mod.Version, r.Mod.Version) < 0:
-			m.File.Require[i].Mod.Version = r.Mod.Version
+			m.File.AddNewRequire(p, pins[p], true)
+		case semver.Compare(m.File.Require[i].Mod.Version, pins[p]) < 0:
+			m.File.Require[i].Mod.Version = pins[p]
 		}
 	}
 }
