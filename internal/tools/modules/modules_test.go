@@ -193,13 +193,14 @@ func TestWriteModFiles(t *testing.T) {
 	for _, tc := range []struct{ dir, requires, replaces string }{
 		// The root imports a, and b through a: b needs a replace too. c's
 		// requirement is seeded for go mod tidy to keep or drop.
-		{".", "example.com/dist/a v0.165.3, example.com/other v1.2.3, example.com/dist/b v0.165.3 indirect, example.com/fromc v0.4.0 indirect",
+		{".", "example.com/dist/a v0.165.3, example.com/other v1.2.3, example.com/dist/b v0.165.3 indirect, example.com/dup v0.2.0 indirect, example.com/fromc v0.4.0 indirect",
 			"example.com/dist/a => ./a, example.com/dist/b => ./b"},
 		// a no longer imports c: its require and replace go; the pinned
 		// requirements are seeded.
-		{"a", "example.com/dist/b v0.165.3, example.com/fromc v0.4.0 indirect, example.com/other v1.2.3 indirect", "example.com/dist/b => ../b"},
-		// b's older requirement is raised to the highest pinned.
-		{"b", "example.com/other v1.2.3, example.com/fromc v0.4.0 indirect", ""},
+		{"a", "example.com/dist/b v0.165.3, example.com/dup v0.2.0 indirect, example.com/fromc v0.4.0 indirect, example.com/other v1.2.3 indirect", "example.com/dist/b => ../b"},
+		// b's older requirement is raised to the highest pinned; its
+		// duplicated one is kept once, at the higher version, direct.
+		{"b", "example.com/dup v0.2.0, example.com/other v1.2.3, example.com/fromc v0.4.0 indirect", ""},
 	} {
 		f := read(tc.dir)
 		if got := requires(f); got != tc.requires {

@@ -179,12 +179,28 @@ func writeSiblings(root string, m *Module, ws, direct, needed []*Module, version
 	// each as go mod tidy writes a new go.mod, with every needed sibling at
 	// version (go mod tidy then drops those m reaches only through others
 	// if it can).
+	// A path required twice (as git's merge of two go.mod edits can leave
+	// it) is kept once, at the higher version, direct if either line is.
 	var reqs []*modfile.Require
+	var paths []string
 	for _, r := range f.Require {
-		if !isSibling(r.Mod.Path) {
+		i := slices.IndexFunc(reqs, func(x *modfile.Require) bool { return x.Mod.Path == r.Mod.Path })
+		switch {
+		case isSibling(r.Mod.Path):
+		case i < 0:
 			reqs = append(reqs, &modfile.Require{Mod: r.Mod, Indirect: r.Indirect})
+		default:
+			if semver.Compare(r.Mod.Version, reqs[i].Mod.Version) > 0 {
+				reqs[i].Mod.Version = r.Mod.Version
+			}
+			reqs[i].Indirect = reqs[i].Indirect && r.Indirect
 		}
-		if err := f.DropRequire(r.Mod.Path); err != nil {
+		if !slices.Contains(paths, r.Mod.Path) {
+			paths = append(paths, r.Mod.Path)
+		}
+	}
+	for _, p := range paths {
+		if err := f.DropRequire(p); err != nil {
 			return err
 		}
 	}
