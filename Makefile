@@ -31,13 +31,14 @@ IMAGE        ?= tracebound:dev
 # testbed do not).
 GO_SOURCES   := $(shell find extension processor exporter internal \( -name '*.go' -not -name '*_test.go' -o -name go.mod -o -name go.sum \) -not -path 'internal/tools/*' 2>/dev/null)
 COMPONENT_DIRS := $(patsubst %/metadata.yaml,%,$(wildcard */*/metadata.yaml))
-# The workspace modules (go.work) by folder, "." the root; the tools module
-# internal/tools pins versions of its own and stays out.
-MODULE_DIRS  := $(patsubst $(CURDIR),.,$(patsubst $(CURDIR)/%,%,$(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)))
+# The workspace modules (go.work) by folder, "." the root (expanded only by
+# the targets that use them); the tools module internal/tools pins versions
+# of its own and stays out.
+MODULE_DIRS   = $(patsubst $(CURDIR),.,$(patsubst $(CURDIR)/%,%,$(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)))
 # Modules whose tests run the built binary or load tests: without -race, as
 # the race detector would slow the collector they measure.
 NORACE_MODULES := . testbed
-RACE_MODULES := $(filter-out $(NORACE_MODULES),$(MODULE_DIRS))
+RACE_MODULES  = $(filter-out $(NORACE_MODULES),$(MODULE_DIRS))
 # Every package of the given module folders, from the root (go.work).
 packages      = $(foreach d,$(1),$(if $(filter .,$(d)),./...,./$(d)/...))
 # internal/tools/modules: go.mod sync, the collector line check, release-check.
