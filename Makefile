@@ -19,11 +19,8 @@ JAEGER_MOD   := internal/tools/jaeger
 BINARY       := bin/otelcol-tracebound
 USER_BUILD   := bin/user-build/otelcol-user-build
 CONFIG       ?= configs/local.yaml
-# The testbed's load-balancing agent (scale-out scenario): its own ocb
-# manifest on the v0.160.0 collector line, built by ocb v0.160.0; see
-# testbed/README.md for why it is pinned there.
-LB_AGENT_OCB_VERSION := v0.160.0
-LB_AGENT_OCB := $(CURDIR)/.tools/ocb-$(LB_AGENT_OCB_VERSION)/builder
+# The load-balancing agent (the scale-out scenario's, and the gateway
+# topology's node agent): its own ocb manifest, testbed/agent/.
 LB_AGENT     := .tools/lb-agent/otelcol-lb-agent
 IMAGE        ?= tracebound:dev
 # Sources that go into the binaries: our components, the internal module
@@ -75,15 +72,13 @@ build:
 	@mkdir -p bin
 	flock bin/.build.lock $(MAKE) --no-print-directory $(BINARY)
 
-$(LB_AGENT_OCB):
-	GOBIN=$(dir $(LB_AGENT_OCB)) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(LB_AGENT_OCB_VERSION)
-
-# Rebuilt only when its manifest changes (its modules are all pinned
-# there). Under .tools, not bin/, so `make clean` keeps the build: the first
-# one downloads and compiles the exporter's Kubernetes and AWS clients.
-# ocb writes a module of its own there, outside the workspace (GOWORK=off).
-$(LB_AGENT): $(LB_AGENT_OCB) testbed/agent/builder-config.yaml
-	GOWORK=off CGO_ENABLED=0 $(LB_AGENT_OCB) --config testbed/agent/builder-config.yaml
+# Rebuilt only when its manifest or the sources of the modules it takes from
+# this checkout change (otlpuds and the internal module). Under .tools, not bin/, so `make clean` keeps the build:
+# the first one downloads and compiles the exporter's Kubernetes and AWS
+# clients. ocb writes a module of its own there, outside the workspace
+# (GOWORK=off), and takes otlpuds through the manifest's replaces.
+$(LB_AGENT): $(OCB) testbed/agent/builder-config.yaml $(filter extension/otlpudsreceiver/% internal/%,$(GO_SOURCES))
+	GOWORK=off CGO_ENABLED=0 $(OCB) --config testbed/agent/builder-config.yaml
 	@touch $(LB_AGENT)
 
 lb-agent:

@@ -43,24 +43,34 @@ type use struct {
 	where   string // go.mod or manifest, with the line
 	path    string
 	version string
-	// own is the line an ocb manifest declares for itself (a collector
-	// build of its own that links none of our modules, e.g. a testbed
-	// agent); nil: the repository's line.
-	own *Line
+	// except is the exception an ocb manifest declares for this module at
+	// this version (a component not served on the line); nil: none.
+	except *exception
 }
 
-// ownLine is a manifest's declaration of a line of its own:
-// `# collector-line: core v1.66.0 / v0.160.0, why`.
-var ownLine = regexp.MustCompile(`^\s*#\s*collector-line:\s*core\s+(v[0-9][^\s/]*)\s*/\s*(v[0-9][^\s,;]*)`)
+// exception is an ocb manifest's declaration that one module of it stays
+// at a version off the line, and why:
+// `# collector-line exception: module version, why`.
+type exception struct {
+	where   string // manifest and line of the declaration
+	path    string
+	version string
+	why     string
+	used    bool
+}
+
+var exceptionLine = regexp.MustCompile(`^\s*#\s*collector-line exception:\s*(\S+)\s+(v[^\s,]+)\s*,?\s*(.*)$`)
 
 // gomodLine is an ocb manifest's component line: `- gomod: module version`.
 var gomodLine = regexp.MustCompile(`^\s*(?:-\s*)?gomod:\s*"?(\S+)\s+(v[^\s"]+)"?`)
 
 // collectorUses lists every collector module version named by the
 // workspace modules' go.mod files (requires and replaces) and by the ocb
-// manifests (YAML files with gomod: lines) in the repository.
-func collectorUses(root string, ws []*Module) ([]use, error) {
+// manifests (YAML files with gomod: lines) in the repository, and the
+// exceptions those manifests declare.
+func collectorUses(root string, ws []*Module) ([]use, []*exception, error) {
 	var uses []use
+	var excepts []*exception
 	for _, m := range ws {
 		file := filepath.ToSlash(filepath.Join(m.Dir, "go.mod"))
 		for _, r := range m.File.Require {
@@ -82,47 +92,65 @@ func collectorUses(root string, ws []*Module) ([]use, error) {
 		if err != nil {
 			return err
 		}
-		found, err := manifestUses(p, filepath.ToSlash(rel))
+		found, declared, err := manifestUses(p, filepath.ToSlash(rel))
 		uses = append(uses, found...)
+		excepts = append(excepts, declared...)
 		return err
 	})
-	return uses, err
+	return uses, excepts, err
 }
 
-func manifestUses(p, rel string) ([]use, error) {
+func manifestUses(p, rel string) ([]use, []*exception, error) {
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	var uses []use
-	var own *Line
+	var excepts []*exception
 	sc := bufio.NewScanner(f)
 	for n := 1; sc.Scan(); n++ {
-		if m := ownLine.FindStringSubmatch(sc.Text()); m != nil {
-			own = &Line{Core: m[1], Line: m[2]}
+		if m := exceptionLine.FindStringSubmatch(sc.Text()); m != nil {
+			excepts = append(excepts, &exception{where: fmt.Sprintf("%s:%d", rel, n), path: m[1], version: m[2], why: strings.TrimSpace(m[3])})
 		}
 		if m := gomodLine.FindStringSubmatch(sc.Text()); m != nil && isCollector(m[1]) {
 			uses = append(uses, use{where: fmt.Sprintf("%s:%d", rel, n), path: m[1], version: m[2]})
 		}
 	}
 	for i := range uses {
-		uses[i].own = own
+		for _, e := range excepts {
+			if e.path == uses[i].path && e.version == uses[i].version {
+				uses[i].except, e.used = e, true
+			}
+		}
 	}
-	return uses, sc.Err()
+	return uses, excepts, sc.Err()
+}
+
+// exceptionProblems returns one line per exception that gives no reason or
+// that excepts no module its manifest names at that version (left behind
+// when the module moved to the line or off it again).
+func exceptionProblems(excepts []*exception) []string {
+	var problems []string
+	for _, e := range excepts {
+		switch {
+		case e.why == "":
+			problems = append(problems, fmt.Sprintf("%s: the exception for %s %s gives no reason (`# collector-line exception: module version, why`)", e.where, e.path, e.version))
+		case !e.used:
+			problems = append(problems, fmt.Sprintf("%s: the exception for %s %s matches no gomod: line of the manifest", e.where, e.path, e.version))
+		}
+	}
+	return problems
 }
 
 // lineProblems returns one line per collector module version off the line
-// (a manifest's own, if it declares one), and one per collector module
-// named at different versions on the repository's line.
+// (but those a manifest excepts), and one per collector module named at
+// different versions.
 func lineProblems(uses []use, l Line) []string {
 	var problems []string
 	versions := map[string][]use{}
 	for _, u := range uses {
-		if u.own != nil {
-			if want := u.own.want(u.version); u.version != want {
-				problems = append(problems, fmt.Sprintf("%s: %s %s strays off the line this manifest declares (want %s)", u.where, u.path, u.version, want))
-			}
+		if u.except != nil {
 			continue
 		}
 		if want := l.want(u.version); u.version != want {
@@ -162,7 +190,7 @@ func lineCheck(root string, l Line, stdout, stderr io.Writer) error {
 		return err
 	}
 	ws := workspace(mods)
-	uses, err := collectorUses(root, ws)
+	uses, excepts, err := collectorUses(root, ws)
 	if err != nil {
 		return err
 	}
@@ -171,20 +199,20 @@ func lineCheck(root string, l Line, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "collector line: skipped tools module %s (its tools are never linked into a build)\n", m.Dir)
 		}
 	}
-	declared := map[string]bool{}
-	for _, u := range uses {
-		if file, _, _ := strings.Cut(u.where, ":"); u.own != nil && !declared[file] {
-			declared[file] = true
-			fmt.Fprintf(stdout, "collector line: %s declares a line of its own, core %s / %s (a build that links none of our modules)\n", file, u.own.Core, u.own.Line)
-		}
+	for _, e := range excepts {
+		fmt.Fprintf(stdout, "collector line: %s excepts %s %s: %s\n", e.where, e.path, e.version, e.why)
 	}
-	problems := lineProblems(uses, l)
+	problems := append(exceptionProblems(excepts), lineProblems(uses, l)...)
 	for _, p := range problems {
 		fmt.Fprintln(stderr, "FAIL:", p)
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%d problem(s) with the collector line core %s / %s", len(problems), l.Core, l.Line)
 	}
-	fmt.Fprintf(stdout, "collector line: %d collector module versions in %d modules and their ocb manifests, all on core %s / %s\n", len(uses), len(ws), l.Core, l.Line)
+	but := ""
+	if len(excepts) > 0 {
+		but = fmt.Sprintf(" but the %d excepted", len(excepts))
+	}
+	fmt.Fprintf(stdout, "collector line: %d collector module versions in %d modules and their ocb manifests, all on core %s / %s%s\n", len(uses), len(ws), l.Core, l.Line, but)
 	return nil
 }

@@ -50,11 +50,11 @@ func TestLineCheckPassesOnTheLine(t *testing.T) {
 	}
 	// 2 + 2 collector requires, 2 + 2 manifest lines; otelhttp
 	// (OpenTelemetry-Go contrib) is not a collector module; the tools module
-	// is skipped; the agent is checked on the line it declares.
+	// is skipped; the agent's loadbalancing exporter is excepted.
 	for _, want := range []string{
-		"8 collector module versions in 2 modules",
+		"8 collector module versions in 2 modules and their ocb manifests, all on core v1.71.0 / v0.165.0 but the 1 excepted",
 		"skipped tools module internal/tools",
-		"agent/builder-config.yaml declares a line of its own, core v1.66.0 / v0.160.0",
+		"agent/builder-config.yaml:2 excepts github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.160.0: the newest version served here",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
@@ -99,14 +99,27 @@ func TestLineCheckFailsOnAStray(t *testing.T) {
 			want: []string{"FAIL: manifest.yaml:4: go.opentelemetry.io/collector/receiver/otlpreceiver v0.164.0 strays off the collector line (want v0.165.0)"},
 		},
 		{
-			name: "manifest off the line it declares",
-			file: "agent/builder-config.yaml", old: "fileprovider v1.66.0", new: "fileprovider v1.71.0",
-			want: []string{"FAIL: agent/builder-config.yaml:8: go.opentelemetry.io/collector/confmap/provider/fileprovider v1.71.0 strays off the line this manifest declares (want v1.66.0)"},
+			name: "manifest module off the line beside an exception",
+			file: "agent/builder-config.yaml", old: "fileprovider v1.71.0", new: "fileprovider v1.66.0",
+			want: []string{"FAIL: agent/builder-config.yaml:8: go.opentelemetry.io/collector/confmap/provider/fileprovider v1.66.0 strays off the collector line (want v1.71.0)"},
 		},
 		{
-			name: "manifest that declares no line of its own",
-			file: "agent/builder-config.yaml", old: "# collector-line:", new: "# a line:",
+			name: "manifest without its exception",
+			file: "agent/builder-config.yaml", old: "# collector-line exception:", new: "# an exception:",
 			want: []string{"FAIL: agent/builder-config.yaml:6: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.160.0 strays off the collector line (want v0.165.0)"},
+		},
+		{
+			name: "exception for another version",
+			file: "agent/builder-config.yaml", old: "loadbalancingexporter v0.160.0,", new: "loadbalancingexporter v0.159.0,",
+			want: []string{
+				"FAIL: agent/builder-config.yaml:2: the exception for github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.159.0 matches no gomod: line of the manifest",
+				"FAIL: agent/builder-config.yaml:6: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.160.0 strays off the collector line (want v0.165.0)",
+			},
+		},
+		{
+			name: "exception without a reason",
+			file: "agent/builder-config.yaml", old: "v0.160.0, the newest version served here", new: "v0.160.0",
+			want: []string{"FAIL: agent/builder-config.yaml:2: the exception for github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter v0.160.0 gives no reason"},
 		},
 		{
 			name: "quoted ocb manifest line",
