@@ -68,7 +68,7 @@ type Scenario struct {
 
 // All returns every scenario, in the order make testbed runs them.
 func All() []Scenario {
-	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart}
+	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, hostile, restart}
 }
 
 // Find returns the scenario named name.
