@@ -17,16 +17,28 @@ import (
 // sends beside the well-behaved producers (issue 11's goals for decompression
 // bombs and poison).
 
-// ZstdBomb returns a zstd body of a few hundred bytes that inflates to
-// inflated bytes of zeros: past max_request_body_size when inflated is
-// larger, a collector learns it only after decompressing that far.
-func ZstdBomb(inflated int) ([]byte, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+// ZstdBomb returns a zstd body of a few kilobytes that inflates to
+// inflated bytes of zeros. With declared, its frame header says so (as an
+// encoder given the whole content at once writes it), and a collector may
+// refuse it from its first bytes; without, as a streaming encoder writes
+// it, a collector learns it is past max_request_body_size only after
+// decompressing that far.
+func ZstdBomb(inflated int, declared bool) ([]byte, error) {
+	var buf bytes.Buffer
+	enc, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
 	if err != nil {
 		return nil, err
 	}
-	defer enc.Close()
-	return enc.EncodeAll(make([]byte, inflated), nil), nil
+	if declared {
+		enc.ResetContentSize(&buf, int64(inflated))
+	}
+	if _, err := enc.Write(make([]byte, inflated)); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // PoisonJSON returns an OTLP/JSON trace request of one span of service
@@ -60,7 +72,10 @@ func PoisonJSON(depth int, service string) []byte {
 type Barrage struct {
 	Endpoint string
 	Body     []byte
-	JSON     bool
+	// Bodies, when set, are sent instead of Body: sender i sends
+	// Bodies[i % len(Bodies)].
+	Bodies [][]byte
+	JSON   bool
 	// Headers are sent with every request (Content-Encoding for a bomb, the
 	// same trace config as the good traffic, so that nothing but the body
 	// tells the two apart).
@@ -86,10 +101,14 @@ func (b Barrage) Run(ctx context.Context) BarrageStats {
 	st := BarrageStats{Statuses: map[int]int64{}}
 	var rejected atomic.Int64
 	var wg sync.WaitGroup
-	for range b.Senders {
+	for i := range b.Senders {
+		body := b.Body
+		if len(b.Bodies) > 0 {
+			body = b.Bodies[i%len(b.Bodies)]
+		}
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				res := c.Post(ctx, b.Body, b.JSON, b.Headers)
+				res := c.Post(ctx, body, b.JSON, b.Headers)
 				if ctx.Err() != nil && res.Status == 0 {
 					return // cut by the end of the barrage, not answered
 				}

@@ -60,14 +60,21 @@ type hostileCase struct {
 var hostileCases = []hostileCase{
 	{
 		Name:  "bombs",
-		Title: fmt.Sprintf("(a) %d concurrent zstd bombs inflating to %d MiB", hostileBombs, hostileBombInflated>>20),
+		Title: fmt.Sprintf("(a) %d concurrent zstd bombs inflating to %d MiB, half declaring their size in the frame header, half streamed", hostileBombs, hostileBombInflated>>20),
 		barrage: func(socket string, headers map[string]string) (loadgen.Barrage, error) {
-			body, err := loadgen.ZstdBomb(hostileBombInflated)
+			// Half the senders send a bomb whose header declares its
+			// size, half a streamed one that declares none: a collector
+			// must decode the latter to the limit to refuse it.
+			declared, err := loadgen.ZstdBomb(hostileBombInflated, true)
+			if err != nil {
+				return loadgen.Barrage{}, err
+			}
+			streamed, err := loadgen.ZstdBomb(hostileBombInflated, false)
 			h := map[string]string{"Content-Encoding": "zstd"}
 			for k, v := range headers {
 				h[k] = v
 			}
-			return loadgen.Barrage{Endpoint: socket, Body: body, Headers: h, Senders: hostileBombs, Timeout: 30 * time.Second}, err
+			return loadgen.Barrage{Endpoint: socket, Bodies: [][]byte{declared, streamed}, Headers: h, Senders: hostileBombs, Timeout: 30 * time.Second}, err
 		},
 	},
 	{
@@ -91,6 +98,8 @@ type hostileSide struct {
 	GoodAnswered  int64 `json:"good_answered_2xx"`
 	GoodLost      int64 `json:"good_lost_at_door"`
 	GoodDelivered int64 `json:"good_delivered"`
+	// GoodAnswers is how long the good producer waited for its answers.
+	GoodAnswers *loadgen.AnswerTimes `json:"good_answer_ms,omitempty"`
 	// HostileDelivered is what of the hostile sender reached the backend.
 	Hostile          loadgen.BarrageStats `json:"hostile"`
 	HostileDelivered int64                `json:"hostile_delivered"`
@@ -114,7 +123,7 @@ func runHostile(e *Env) error {
 	table := Table{
 		Title: fmt.Sprintf("Per side: one foundations-mode producer at %s spans/s for %s beside the hostile sender; memory_limiter %d MiB (spike %d) on both; otlpuds request_limit_mib %d",
 			commas(int64(rate)), d, hostileLimitMiB, hostileSpikeMiB, hostileRequestLimitMiB),
-		Header: []string{"Case", "Pipeline", "Good: offered", "answered 2xx", "lost at the door", "delivered", "2xx never delivered", "Hostile: requests (answers)", "reached the backend", "Backend 400s", "Peak RSS MiB"},
+		Header: []string{"Case", "Pipeline", "Good: offered", "answered 2xx", "lost at the door", "delivered", "2xx never delivered", "answer p50 / p99 / max", "Hostile: requests (answers)", "reached the backend", "Backend 400s", "Peak RSS MiB"},
 	}
 	for i, c := range hostileCases {
 		order := []string{Tracebound, Baseline}
@@ -138,7 +147,7 @@ func runHostile(e *Env) error {
 	}
 	table.Notes = []string{
 		"Good: the well-behaved producer's spans (service.name " + hostileGoodService + "); lost at the door: refused, unanswered or rejected, each lost since this producer never retries; " +
-			"2xx never delivered: answered 2xx but never received by the backend. Hostile: the hostile sender's requests by HTTP status. " +
+			"2xx never delivered: answered 2xx but never received by the backend; answer: how long the producer waited for each answer, in ms. Hostile: the hostile sender's requests by HTTP status. " +
 			"Backend 400s: requests the backend (which decodes with pdata, as a real backend or the next collector would) refused as undecodable, each taking its whole batch with it.",
 	}
 	e.res.Tables = append(e.res.Tables, table)
@@ -206,12 +215,12 @@ func (e *Env) hostileRun(pipeline string, c hostileCase, rate int, d time.Durati
 	counts := bs[0].AttributeCounts("service.name")
 	s := hostileSide{
 		Pipeline: pipeline, GoodOffered: st.SpansOffered, GoodAnswered: st.SpansAccepted,
-		GoodLost: st.SpansRefused + st.SpansNoAnswer + st.SpansRejected, GoodDelivered: counts[hostileGoodService],
+		GoodLost: st.SpansRefused + st.SpansNoAnswer + st.SpansRejected, GoodDelivered: counts[hostileGoodService], GoodAnswers: st.AnswerMs,
 		Hostile: hs, HostileDelivered: counts[hostilePoisonService],
 		BackendRefused: bs[0].BadRequests(), PeakRSSMiB: run.PeakRSSMiB,
 	}
-	run.Notes = append(run.Notes, fmt.Sprintf("good producer: offered %s, answered 2xx %s, lost at the door %s (HTTP %s), delivered %s; hostile: %s requests (HTTP %s), %s reached the backend; backend refused %s requests",
-		commas(s.GoodOffered), commas(s.GoodAnswered), commas(s.GoodLost), statuses(st.StatusCounts), commas(s.GoodDelivered),
+	run.Notes = append(run.Notes, fmt.Sprintf("good producer: offered %s, answered 2xx %s, lost at the door %s (HTTP %s), delivered %s, answered in %s; hostile: %s requests (HTTP %s), %s reached the backend; backend refused %s requests",
+		commas(s.GoodOffered), commas(s.GoodAnswered), commas(s.GoodLost), statuses(st.StatusCounts), commas(s.GoodDelivered), s.GoodAnswers,
 		commas(hs.Requests), statuses(hs.Statuses), commas(s.HostileDelivered), commas(s.BackendRefused)))
 	e.res.Runs[len(e.res.Runs)-1] = run
 	return s, nil
@@ -257,7 +266,7 @@ func hostileRow(c hostileCase, s hostileSide) []string {
 	return []string{
 		c.Title, who, commas(s.GoodOffered), commas(s.GoodAnswered), commas(s.GoodLost),
 		fmt.Sprintf("%s (%s)", commas(s.GoodDelivered), pctOf(s.GoodDelivered, s.GoodOffered)),
-		commas(s.acknowledgedLost()),
+		commas(s.acknowledgedLost()), answersText(s.GoodAnswers),
 		fmt.Sprintf("%s (%s)", commas(s.Hostile.Requests), statuses(s.Hostile.Statuses)),
 		commas(s.HostileDelivered), commas(s.BackendRefused), fmt.Sprintf("%.0f", s.PeakRSSMiB),
 	}
