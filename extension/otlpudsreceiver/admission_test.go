@@ -509,11 +509,18 @@ func TestRequestOverBudgetGoesAlone(t *testing.T) {
 
 func gzipBytes(t *testing.T, b []byte) []byte {
 	t.Helper()
+	return gzipped(t, b, (*gzip.Writer).Close)
+}
+
+// gzipped is b gzipped, the stream ended by end (Close, or Flush for a
+// stream that stops short of its end).
+func gzipped(t *testing.T, b []byte, end func(*gzip.Writer) error) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	_, err := w.Write(b)
 	require.NoError(t, err)
-	require.NoError(t, w.Close())
+	require.NoError(t, end(w))
 	return buf.Bytes()
 }
 
@@ -808,29 +815,32 @@ func waitingNow(a *admission) int {
 	return a.growing.Len() + a.admitQ.Len()
 }
 
-// Requests are admitted in arrival order: a small one does not pass a
-// large one waiting ahead of it.
+// Requests are admitted in arrival order: a small one, of known size or
+// not, does not pass a large one of known size waiting ahead of it.
 func TestAdmissionIsFirstComeFirstServed(t *testing.T) {
-	a, _ := newTestAdmission(t, 100, 1000)
-	ctx := context.Background()
-	holder := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, holder.admit(ctx, 0, 0, 80, 80))
+	for _, kind := range []requestKind{knownSize, unknownSize} {
+		a, _ := newTestAdmission(t, 100, 1000)
+		ctx := context.Background()
+		holder := a.newTicket(time.Now())
+		require.Equal(t, refusalNone, holder.admit(ctx, 0, 0, 80, 80))
 
-	large := a.newTicket(time.Now())
-	largeDone := inBackground(func() refusal { return large.admit(ctx, 0, 0, 60, 60) })
-	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
-	small := a.newTicket(time.Now())
-	smallDone := inBackground(func() refusal { return small.admit(ctx, 0, 0, 10, 10) })
-	require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
-	requirePending(t, smallDone) // 10 would fit, but the large one came first
+		large := a.newTicket(time.Now())
+		largeDone := inBackground(func() refusal { return large.admit(ctx, 0, 0, 60, 60) })
+		require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+		small := a.newTicket(time.Now())
+		small.kind = kind
+		smallDone := inBackground(func() refusal { return small.admit(ctx, 0, 0, 10, 10) })
+		require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
+		requirePending(t, smallDone) // 10 would fit, but the large one came first
 
-	holder.done()
-	requireGranted(t, largeDone)
-	requireGranted(t, smallDone)
-	large.done()
-	small.done()
-	assert.Zero(t, a.holds[0].inFlight)
-	assert.Equal(t, int64(80), a.peakInFlight(), "never more than the budget")
+		holder.done()
+		requireGranted(t, largeDone)
+		requireGranted(t, smallDone)
+		large.done()
+		small.done()
+		assert.Zero(t, a.holds[0].inFlight)
+		assert.Equal(t, int64(80), a.peakInFlight(), "never more than the budget")
+	}
 }
 
 // The oldest request still reading may always grow its body, past the

@@ -1,7 +1,6 @@
 package otlpudsreceiver
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"net/http"
@@ -12,28 +11,32 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// admitted is a request of kind admitted at once, charged body bytes.
+func admitted(t *testing.T, a *admission, kind requestKind, body int64) *ticket {
+	t.Helper()
+	tk := a.newTicket(time.Now())
+	tk.kind = kind
+	require.Equal(t, refusalNone, tk.admit(context.Background(), 0, 0, body, body))
+	return tk
+}
+
 // A request of known size is admitted, and its body grows, whenever it
 // fits in the budget, whatever bodies of unknown size wait.
 func TestAdmissionKnownSizePassesUnknownSizeWaiters(t *testing.T) {
 	a, _ := newTestAdmission(t, 100, 1000) // share: 50
 	ctx := context.Background()
-	bomb := a.newTicket(time.Now())
-	bomb.kind = unknownSize
-	require.Equal(t, refusalNone, bomb.admit(ctx, 10, 10, 10, 10))
-	other := a.newTicket(time.Now())
-	other.kind = unknownSize
-	require.Equal(t, refusalNone, other.admit(ctx, 10, 10, 10, 10))
+	bomb := admitted(t, a, unknownSize, 20)
+	other := admitted(t, a, unknownSize, 20)
 	// The share is spent: the younger body of unknown size waits to grow,
 	// a third waits to be admitted.
 	otherGrows := inBackground(func() refusal { return other.growBody(ctx, 40) })
 	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
 	third := a.newTicket(time.Now())
 	third.kind = unknownSize
-	thirdDone := inBackground(func() refusal { return third.admit(ctx, 10, 10, 10, 10) })
+	thirdDone := inBackground(func() refusal { return third.admit(ctx, 0, 0, 20, 20) })
 	require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
 
-	plain := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, plain.admit(ctx, 0, 0, 10, 10), "admitted past both")
+	plain := admitted(t, a, knownSize, 10) // past both
 	require.Equal(t, refusalNone, plain.growBody(ctx, 40), "and grows past them")
 	requirePending(t, otherGrows)
 	requirePending(t, thirdDone)
@@ -42,7 +45,7 @@ func TestAdmissionKnownSizePassesUnknownSizeWaiters(t *testing.T) {
 
 	bomb.done()
 	requireGranted(t, otherGrows)
-	requirePending(t, thirdDone) // 10+40 hold the share
+	requirePending(t, thirdDone) // 40 of the share held, 20 more do not fit
 	other.done()
 	requireGranted(t, thirdDone)
 	third.done()
@@ -51,43 +54,15 @@ func TestAdmissionKnownSizePassesUnknownSizeWaiters(t *testing.T) {
 	assert.Zero(t, a.holds[1].inFlight)
 }
 
-// Bodies of unknown size wait for any request ahead of them: one that
-// would fit does not pass a request of known size waiting for room.
-func TestAdmissionUnknownSizeWaitsForKnownSizeAhead(t *testing.T) {
-	a, _ := newTestAdmission(t, 100, 1000)
-	ctx := context.Background()
-	holder := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, holder.admit(ctx, 0, 0, 80, 80))
-	large := a.newTicket(time.Now())
-	largeDone := inBackground(func() refusal { return large.admit(ctx, 0, 0, 60, 60) })
-	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
-	small := a.newTicket(time.Now())
-	small.kind = unknownSize
-	smallDone := inBackground(func() refusal { return small.admit(ctx, 0, 0, 10, 10) })
-	require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
-	requirePending(t, smallDone)
-
-	holder.done()
-	requireGranted(t, largeDone)
-	requireGranted(t, smallDone)
-	large.done()
-	small.done()
-}
-
 // Bodies of unknown size that hold the whole share and all want to grow
 // do not wait for one another: the oldest grows past the share (by one
 // body at most), the younger waits for it.
 func TestAdmissionOldestUnknownSizeReaderOvershootsTheShare(t *testing.T) {
 	a, _ := newTestAdmission(t, 100, 1000) // share: 50
 	ctx := context.Background()
-	plain := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, plain.admit(ctx, 0, 0, 20, 20))
-	first := a.newTicket(time.Now())
-	first.kind = unknownSize
-	require.Equal(t, refusalNone, first.admit(ctx, 0, 0, 25, 25))
-	second := a.newTicket(time.Now())
-	second.kind = unknownSize
-	require.Equal(t, refusalNone, second.admit(ctx, 0, 0, 25, 25))
+	plain := admitted(t, a, knownSize, 20)
+	first := admitted(t, a, unknownSize, 25)
+	second := admitted(t, a, unknownSize, 25)
 
 	secondGrows := inBackground(func() refusal { return second.growBody(ctx, 35) })
 	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
@@ -112,12 +87,7 @@ func TestAdmissionOldestUnknownSizeReaderOvershootsTheShare(t *testing.T) {
 // then needs more: a sender that stalls after it.
 func gzipPrefix(t *testing.T, n int) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	_, err := w.Write(make([]byte, n))
-	require.NoError(t, err)
-	require.NoError(t, w.Flush())
-	return buf.Bytes()
+	return gzipped(t, make([]byte, n), (*gzip.Writer).Flush)
 }
 
 // Over real sockets: compressed bodies that grew to the share of bodies of

@@ -159,7 +159,7 @@ func (e *admissionError) Error() string {
 // into, is charged to the request's ticket before it is taken, so the
 // budget of bytes in flight counts what each request has buffered so far:
 // bodies that stall hold their first buffer and no more. A body growing
-// waits for room when the budget is spent (but see mayOvershootLocked). A
+// waits for room when the budget is spent (dispatchLocked). A
 // body refused gives every buffer back to the pools.
 func (r *udsReceiver) readBody(ctx context.Context, body io.Reader, t *ticket, contentLength int64) (*bodyBuffer, error) {
 	if contentLength == 0 {
