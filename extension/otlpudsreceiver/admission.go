@@ -203,26 +203,21 @@ func newAdmissionTelemetry(tb *metadata.TelemetryBuilder) *admissionTelemetry {
 // flight, handed out in arrival order, and a waiting room shared by the
 // requests waiting for room and those waiting for the pipeline.
 type admission struct {
-	limit     int64 // bytes in flight; 0: no budget
 	roomLimit int64 // bytes waiting; 0: nothing waits
 	maxWait   time.Duration
 	tel       *admissionTelemetry
 
-	mu        sync.Mutex
-	inFlight  int64
-	reading   int64 // the part of inFlight charged to readers
-	peak      int64 // highest inFlight seen (tests read it)
+	mu sync.Mutex
+	// holds are the bytes in flight: the budget (request_limit_mib, 0: no
+	// budget) and the share of bodies of unknown size (admissionrule.go).
+	holds     [numHoldings]holding
+	peak      int64 // highest bytes in flight seen (tests read it)
 	roomBytes int64
 	// growing holds the waiters for more room for a body being read, in
-	// arrival order; they go before admitQ, which holds the requests
-	// waiting to be admitted: a body half read holds memory already.
-	growing list.List
-	admitQ  list.List
-	// readers are the admitted requests still reading their body, oldest
-	// first. The oldest may grow its body past the budget when readers
-	// hold all of it (mayOvershootLocked), so requests that each hold
-	// part of the budget can never all wait for one another.
-	readers  list.List
+	// arrival order; admitQ the requests waiting to be admitted. Who goes
+	// first is dispatchLocked's rule.
+	growing  list.List
+	admitQ   list.List
 	stopping bool
 	stop     chan struct{} // closed at shutdown
 
@@ -241,7 +236,6 @@ type admission struct {
 
 func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission {
 	a := &admission{
-		limit:     cfg.RequestLimitMiB << 20,
 		roomLimit: cfg.WaitingLimitMiB << 20,
 		maxWait:   cfg.MaxWait,
 		tel:       newAdmissionTelemetry(tb),
@@ -252,6 +246,7 @@ func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission
 		runGC:      runtime.GC,
 		readCycles: gcCycles,
 	}
+	a.setLimit(cfg.RequestLimitMiB << 20)
 	return a
 }
 
@@ -284,11 +279,18 @@ type ticket struct {
 	charged   int64 // all the request is charged for, in flight
 	body      int64 // the part of charged the body may fill
 	transient int64 // the part of charged freed when the body is read
-	reader    *list.Element
+	// kind says whether the body's size is known (admissionrule.go).
+	kind requestKind
+	// reader is the request's place among the readers of each holding it
+	// is charged to, nil past reading.
+	reader [numHoldings]*list.Element
 
 	// clock bounds the time the body takes to arrive; waits for room
 	// push it back. nil when read_body_timeout is 0.
 	clock *bodyClock
+	// tooLarge: the body declared a decoded size over
+	// max_request_body_size (bodyEstimate.tooLarge); it is never read.
+	tooLarge bool
 
 	waited  [numWaitKinds]time.Duration
 	didWait [numWaitKinds]bool
@@ -297,12 +299,6 @@ type ticket struct {
 // newTicket starts the admission of a request arriving now.
 func (a *admission) newTicket(now time.Time) *ticket {
 	return &ticket{a: a, deadline: now.Add(a.maxWait)}
-}
-
-// fitsLocked says whether n more bytes fit in the budget: always when
-// nothing is in flight, so a request over the budget by itself goes alone.
-func (a *admission) fitsLocked(n int64) bool {
-	return a.limit == 0 || a.inFlight+n <= a.limit || a.inFlight == 0
 }
 
 // mayWaitLocked says why a request carrying n bytes may not wait, if so:
@@ -325,12 +321,7 @@ func (a *admission) chargeLocked(t *ticket, n int64) {
 	if n == 0 {
 		return
 	}
-	t.charged += n
-	a.inFlight += n
-	if t.reader != nil {
-		a.reading += n
-	}
-	a.peak = max(a.peak, a.inFlight)
+	a.holdLocked(t, n)
 	a.tel.tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), n)
 }
 
@@ -339,11 +330,7 @@ func (a *admission) releaseLocked(t *ticket, n int64) {
 	if n <= 0 {
 		return
 	}
-	t.charged -= n
-	a.inFlight -= n
-	if t.reader != nil {
-		a.reading -= n
-	}
+	a.holdLocked(t, -n)
 	a.tel.tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), -n)
 }
 
@@ -368,71 +355,11 @@ func (a *admission) refused(k waitKind, r refusal) {
 	a.tel.tb.OtlpudsAdmissionRefused.Add(context.Background(), 1, a.tel.refused[k][r])
 }
 
-// mayOvershootLocked says whether t may grow its body past the budget: it
-// is the oldest request still reading, and requests still reading hold
-// every byte in flight. Those may all be waiting for one another (or
-// stalled until read_body_timeout), so one of them must go on; while
-// bytes are held by requests past reading, they free them as they are
-// answered, and readers wait for that. So bytes in flight pass the budget
-// by one body at most: bodies are charged as they arrive, and readers
-// admitted at their first buffer must not take turns to pass it while
-// the ones before them are still in the pipeline.
-func (a *admission) mayOvershootLocked(t *ticket) bool {
-	front := a.readers.Front()
-	return front != nil && front.Value.(*ticket) == t && a.reading == a.inFlight
-}
-
-// startReadingLocked makes t one of the requests still reading.
-func (a *admission) startReadingLocked(t *ticket) {
-	t.reader = a.readers.PushBack(t)
-	a.reading += t.charged
-}
-
-// stopReadingLocked makes t a request past reading.
-func (a *admission) stopReadingLocked(t *ticket) {
-	if t.reader != nil {
-		a.readers.Remove(t.reader)
-		t.reader = nil
-		a.reading -= t.charged
-	}
-}
-
 // grantLocked gives a waiter its room.
 func (a *admission) grantLocked(w *waiter) {
 	a.chargeLocked(w.t, w.n)
 	w.granted = true
 	close(w.ready)
-}
-
-// dispatchLocked hands freed room to waiters: first bodies being read (in
-// arrival order; the oldest reader whatever the room when readers hold it
-// all), then, when
-// none waits any more, requests to admit, strictly in arrival order.
-func (a *admission) dispatchLocked() {
-	blocked := false
-	for e := a.growing.Front(); e != nil; {
-		next := e.Next()
-		w := e.Value.(*waiter)
-		if a.mayOvershootLocked(w.t) || (!blocked && a.fitsLocked(w.n)) {
-			a.growing.Remove(e)
-			a.grantLocked(w)
-		} else {
-			blocked = true
-		}
-		e = next
-	}
-	if a.growing.Len() > 0 {
-		return
-	}
-	for e := a.admitQ.Front(); e != nil; e = a.admitQ.Front() {
-		w := e.Value.(*waiter)
-		if !a.fitsLocked(w.n) {
-			return
-		}
-		a.admitQ.Remove(e)
-		a.grantLocked(w)
-		a.startReadingLocked(w.t)
-	}
 }
 
 // await blocks until w is granted, the request's context ends (the client
@@ -452,11 +379,25 @@ func (a *admission) await(ctx context.Context, w *waiter) refusal {
 	}
 }
 
-// wait queues w on q and waits for it; the request holds waitBytes of the
-// waiting room meanwhile. Called with a.mu held; returns with it released.
-func (a *admission) waitLocked(ctx context.Context, q *list.List, w *waiter, waitBytes int64) refusal {
-	w.ready = make(chan struct{})
+// requestLocked queues a waiter for n bytes of room for t on q and lets
+// dispatchLocked decide: granted at once, or it waits for its room, the
+// request holding waitBytes of the waiting room meanwhile, unless it may
+// not wait (mayWaitLocked). Called with a.mu held; returns with it
+// released.
+func (a *admission) requestLocked(ctx context.Context, q *list.List, t *ticket, n, waitBytes int64) refusal {
+	w := &waiter{t: t, n: n, ready: make(chan struct{})}
 	w.elem = q.PushBack(w)
+	a.dispatchLocked()
+	if w.granted {
+		a.mu.Unlock()
+		return refusalNone
+	}
+	if why := a.mayWaitLocked(t, waitBytes); why != refusalNone {
+		// Last in its queue: nobody waited behind it.
+		q.Remove(w.elem)
+		a.mu.Unlock()
+		return why
+	}
 	a.enterRoomLocked(waitRequestLimit, waitBytes)
 	a.mu.Unlock()
 
@@ -466,10 +407,10 @@ func (a *admission) waitLocked(ctx context.Context, q *list.List, w *waiter, wai
 	defer a.mu.Unlock()
 	a.leaveRoomLocked(waitRequestLimit, waitBytes)
 	waited := time.Since(start)
-	w.t.waited[waitRequestLimit] += waited
+	t.waited[waitRequestLimit] += waited
 	// The body's time to arrive does not count the wait for room.
-	w.t.clock.pushBack(waited)
-	w.t.didWait[waitRequestLimit] = true
+	t.clock.pushBack(waited)
+	t.didWait[waitRequestLimit] = true
 	if w.granted {
 		// Granted as the wait ended otherwise: take it.
 		return refusalNone
@@ -483,29 +424,23 @@ func (a *admission) waitLocked(ctx context.Context, q *list.List, w *waiter, wai
 // admit admits a request before its body is read, charging it
 // allowance+body bytes, of which transient are freed once the body is
 // read. waitBytes is what it holds of the waiting room if it must wait.
+// t.kind must be set before.
 func (t *ticket) admit(ctx context.Context, allowance, transient, body, waitBytes int64) refusal {
 	a := t.a
 	n := allowance + body
 	a.mu.Lock()
 	t.body = body
 	t.transient = transient
-	if n == 0 || (a.growing.Len() == 0 && a.admitQ.Len() == 0 && a.fitsLocked(n)) {
-		a.chargeLocked(t, n)
+	if n == 0 {
 		a.startReadingLocked(t)
 		a.mu.Unlock()
 		return refusalNone
 	}
-	if why := a.mayWaitLocked(t, waitBytes); why != refusalNone {
-		a.mu.Unlock()
-		return why
-	}
-	w := &waiter{t: t, n: n}
-	return a.waitLocked(ctx, &a.admitQ, w, waitBytes)
+	return a.requestLocked(ctx, &a.admitQ, t, n, waitBytes)
 }
 
 // growBody makes the body's charge at least size bytes, waiting for room
-// if need be. The oldest request still reading does not wait when
-// readers hold every byte in flight (mayOvershootLocked).
+// if need be (dispatchLocked's rule).
 func (t *ticket) growBody(ctx context.Context, size int64) refusal {
 	if t == nil {
 		return refusalNone
@@ -518,17 +453,7 @@ func (t *ticket) growBody(ctx context.Context, size int64) refusal {
 		return refusalNone
 	}
 	t.body = size
-	if a.mayOvershootLocked(t) || (a.growing.Len() == 0 && a.fitsLocked(n)) {
-		a.chargeLocked(t, n)
-		a.mu.Unlock()
-		return refusalNone
-	}
-	if why := a.mayWaitLocked(t, 0); why != refusalNone {
-		a.mu.Unlock()
-		return why
-	}
-	w := &waiter{t: t, n: n}
-	return a.waitLocked(ctx, &a.growing, w, 0)
+	return a.requestLocked(ctx, &a.growing, t, n, 0)
 }
 
 // bodyRoom is how many body bytes the ticket allows; -1 for no ticket.
@@ -835,6 +760,8 @@ func (r *udsReceiver) admissionGate(next http.Handler) http.Handler {
 			req.Body = clockedBody{ReadCloser: req.Body, clock: t.clock}
 		}
 		est := r.estimateBody(req)
+		t.tooLarge = est.tooLarge
+		t.kind = est.kind
 		if why := t.admit(req.Context(), est.allowance, est.transient, est.body, est.waitBytes); why != refusalNone {
 			t.done()
 			r.refuseBusy(w, req, waitRequestLimit, why)

@@ -509,11 +509,18 @@ func TestRequestOverBudgetGoesAlone(t *testing.T) {
 
 func gzipBytes(t *testing.T, b []byte) []byte {
 	t.Helper()
+	return gzipped(t, b, (*gzip.Writer).Close)
+}
+
+// gzipped is b gzipped, the stream ended by end (Close, or Flush for a
+// stream that stops short of its end).
+func gzipped(t *testing.T, b []byte, end func(*gzip.Writer) error) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	_, err := w.Write(b)
 	require.NoError(t, err)
-	require.NoError(t, w.Close())
+	require.NoError(t, end(w))
 	return buf.Bytes()
 }
 
@@ -550,20 +557,34 @@ func TestCompressedBodiesGrowWithinBudget(t *testing.T) {
 	requireIdle(t, r)
 }
 
-// zstdBomb is a small zstd body that inflates past limit.
-func zstdBomb(t *testing.T, limit int) []byte {
+// zstdFrame is a zstd frame of size zeros, declaring its size in its
+// header (as an encoder given the whole content does) or not (as a
+// streaming encoder does).
+func zstdFrame(t *testing.T, size int, declared bool) []byte {
 	t.Helper()
-	enc, err := zstd.NewWriter(nil)
+	var buf bytes.Buffer
+	enc, err := zstd.NewWriter(&buf)
 	require.NoError(t, err)
-	defer enc.Close()
-	return enc.EncodeAll(make([]byte, limit+limit/2), nil)
+	if declared {
+		enc.ResetContentSize(&buf, int64(size))
+	}
+	_, err = enc.Write(make([]byte, size))
+	require.NoError(t, err)
+	require.NoError(t, enc.Close())
+	var h zstd.Header
+	require.NoError(t, h.Decode(buf.Bytes()))
+	require.Equal(t, declared, h.HasFCS)
+	return buf.Bytes()
 }
 
 // 40 concurrent zstd bombs (bodies of a few hundred bytes inflating past
-// max_request_body_size) are admitted within the budget: each is charged
-// its decoder's window and the bytes it inflates to, so they take turns,
-// and each is answered 413 (or 503 when it cannot get room in time). A
-// well-behaved sender meanwhile is answered 200.
+// max_request_body_size): those declaring their size in the frame header
+// are answered 413 before anything is charged or decoded; the streamed
+// ones (no declared size) are admitted within the share of bodies of
+// unknown size: each is charged its decoder's window and the bytes it
+// inflates to, so they take turns, and each is answered 413 (or 503 when
+// it cannot get room in time). A well-behaved sender meanwhile is answered
+// 200.
 func TestDecompressionBombsStayWithinBudget(t *testing.T) {
 	cfg := testConfig(t)
 	const maxBody = 2 << 20
@@ -572,12 +593,16 @@ func TestDecompressionBombsStayWithinBudget(t *testing.T) {
 	cfg.Admission.MaxWait = guard
 	cons, ts, _, _ := sinks()
 	r := startReceiver(t, cfg, cons)
-	bomb := zstdBomb(t, maxBody)
-	require.Less(t, len(bomb), 33<<10)
+	declared, streamed := zstdFrame(t, maxBody+maxBody/2, true), zstdFrame(t, maxBody+maxBody/2, false)
+	require.Less(t, len(streamed), 33<<10)
 
 	const bombs = 40
 	var answers []<-chan answer
-	for range bombs {
+	for i := range bombs {
+		bomb := declared
+		if i%2 == 1 {
+			bomb = streamed
+		}
 		answers = append(answers, postAsync(context.Background(), r.client, bomb, map[string]string{
 			"Content-Type": contentTypeProtobuf, "Content-Encoding": "zstd",
 		}))
@@ -604,8 +629,9 @@ func TestDecompressionBombsStayWithinBudget(t *testing.T) {
 	assert.Equal(t, 50, ts.SpanCount(), "the well-behaved sender's spans all delivered")
 	window := int64(zstdMinWindow + zstdBlockSlack)
 	peak := admissionOf(r).peakInFlight()
-	assert.LessOrEqual(t, peak, int64(24<<20)+bufferCeiling(bodyLimit(-1, maxBody)), "within request_limit_mib plus one body")
+	assert.LessOrEqual(t, peak, int64(12<<20)+window+maxBody+chunkSize, "within the share of bodies of unknown size plus one body")
 	assert.Less(t, peak, int64(bombs)*window, "far from every bomb's decoder at once")
+	assert.GreaterOrEqual(t, tooLarge, bombs/2, "every bomb declaring its size refused")
 	t.Logf("bombs: %d answered 413, %d answered 503; peak in flight %d bytes", tooLarge, busy, peak)
 	requireIdle(t, r)
 }
@@ -671,25 +697,46 @@ func TestEstimateBody(t *testing.T) {
 		"plain body: its first buffer, whatever its length")
 	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 20 << 20}, r.estimateBody(request(make([]byte, 20<<20), "", 20<<20)),
 		"an announced 20 MiB is charged its first buffer too: more only as bytes arrive")
-	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 20 << 20}, r.estimateBody(request(make([]byte, 1000), "", -1)),
-		"no Content-Length: the first buffer, and max_request_body_size in the waiting room")
-	assert.Equal(t, bodyEstimate{allowance: flateAllowance, body: firstBodyRoom, waitBytes: 500}, r.estimateBody(request(make([]byte, 500), "gzip", 500)))
-	assert.Equal(t, bodyEstimate{allowance: zstdWindow, transient: zstdWindow, body: firstBodyRoom, waitBytes: 100 << 10},
+	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 20 << 20, kind: unknownSize}, r.estimateBody(request(make([]byte, 1000), "", -1)),
+		"no Content-Length: the first buffer, and max_request_body_size in the waiting room; its size unknown")
+	assert.Equal(t, knownSize, r.estimateBody(request(make([]byte, 1000), "identity", 1000)).kind, "identity is no encoding")
+	assert.Equal(t, bodyEstimate{allowance: flateAllowance, body: firstBodyRoom, waitBytes: 500, kind: unknownSize}, r.estimateBody(request(make([]byte, 500), "gzip", 500)),
+		"compressed: its size unknown until decompressed")
+	assert.Equal(t, bodyEstimate{allowance: zstdWindow, transient: zstdWindow, body: firstBodyRoom, waitBytes: 100 << 10, kind: unknownSize},
 		r.estimateBody(request(make([]byte, 100<<10), "zstd", 100<<10)), "zstd: the largest window confighttp's decoder allows, freed once read")
-	assert.Equal(t, bodyEstimate{allowance: lz4Allowance, body: firstBodyRoom, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "lz4", 10)))
-	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 10}, r.estimateBody(request(make([]byte, 10), "br", 10)),
+	assert.Equal(t, bodyEstimate{allowance: lz4Allowance, body: firstBodyRoom, waitBytes: 10, kind: unknownSize}, r.estimateBody(request(make([]byte, 10), "lz4", 10)))
+	assert.Equal(t, bodyEstimate{body: firstBodyRoom, waitBytes: 10, kind: unknownSize}, r.estimateBody(request(make([]byte, 10), "br", 10)),
 		"an encoding confighttp refuses before reading costs no decoder")
+
+	// A zstd frame declaring its content size: over max_request_body_size,
+	// refused before anything is charged or decoded; within it, or not
+	// declared, charged as any zstd body. The body reads whole after the
+	// peek.
+	over := zstdFrame(t, 20<<20+1, true)
+	req := request(over, "zstd", int64(len(over)))
+	assert.Equal(t, bodyEstimate{tooLarge: true}, r.estimateBody(req), "declares 1 byte over the limit")
+	rest := new(bytes.Buffer)
+	_, err := rest.ReadFrom(req.Body)
+	require.NoError(t, err)
+	assert.Equal(t, over, rest.Bytes(), "the body reads whole after the peek")
+	within := zstdFrame(t, 20<<20, true)
+	assert.False(t, r.estimateBody(request(within, "zstd", int64(len(within)))).tooLarge, "declares exactly the limit")
+	streamed := zstdFrame(t, 20<<20+1, false)
+	est := r.estimateBody(request(streamed, "zstd", int64(len(streamed))))
+	assert.False(t, est.tooLarge, "no declared size: left to the decoder and the body limit")
+	assert.Equal(t, zstdWindow, est.allowance)
+	assert.False(t, r.estimateBody(request(over[:6], "zstd", 6)).tooLarge, "a header cut short is left to the decoder")
 
 	// A snappy block: confighttp decodes it whole before the handler; the
 	// decoded length it announces is charged for as long as the request.
 	decoded := make([]byte, 300<<10)
 	block := snappy.Encode(nil, decoded)
-	req := request(block, "snappy", int64(len(block)))
-	est := r.estimateBody(req)
+	req = request(block, "snappy", int64(len(block)))
+	est = r.estimateBody(req)
 	assert.Equal(t, int64(len(block)+len(decoded)), est.allowance)
 	assert.Equal(t, int64(len(block)), est.transient)
-	rest := new(bytes.Buffer)
-	_, err := rest.ReadFrom(req.Body)
+	rest.Reset()
+	_, err = rest.ReadFrom(req.Body)
 	require.NoError(t, err)
 	assert.Equal(t, block, rest.Bytes(), "the body reads whole after the peek")
 
@@ -730,7 +777,8 @@ func newTestAdmission(t *testing.T, limit, room int64) (*admission, *componentte
 	tb, err := metadata.NewTelemetryBuilder(tt.NewTelemetrySettings())
 	require.NoError(t, err)
 	a := newAdmission(AdmissionConfig{MaxWait: guard}, tb)
-	a.limit, a.roomLimit = limit, room
+	a.setLimit(limit)
+	a.roomLimit = room
 	return a, tt
 }
 
@@ -767,29 +815,32 @@ func waitingNow(a *admission) int {
 	return a.growing.Len() + a.admitQ.Len()
 }
 
-// Requests are admitted in arrival order: a small one does not pass a
-// large one waiting ahead of it.
+// Requests are admitted in arrival order: a small one, of known size or
+// not, does not pass a large one of known size waiting ahead of it.
 func TestAdmissionIsFirstComeFirstServed(t *testing.T) {
-	a, _ := newTestAdmission(t, 100, 1000)
-	ctx := context.Background()
-	holder := a.newTicket(time.Now())
-	require.Equal(t, refusalNone, holder.admit(ctx, 0, 0, 80, 80))
+	for _, kind := range []requestKind{knownSize, unknownSize} {
+		a, _ := newTestAdmission(t, 100, 1000)
+		ctx := context.Background()
+		holder := a.newTicket(time.Now())
+		require.Equal(t, refusalNone, holder.admit(ctx, 0, 0, 80, 80))
 
-	large := a.newTicket(time.Now())
-	largeDone := inBackground(func() refusal { return large.admit(ctx, 0, 0, 60, 60) })
-	require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
-	small := a.newTicket(time.Now())
-	smallDone := inBackground(func() refusal { return small.admit(ctx, 0, 0, 10, 10) })
-	require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
-	requirePending(t, smallDone) // 10 would fit, but the large one came first
+		large := a.newTicket(time.Now())
+		largeDone := inBackground(func() refusal { return large.admit(ctx, 0, 0, 60, 60) })
+		require.Eventually(t, func() bool { return waitingNow(a) == 1 }, guard, time.Millisecond)
+		small := a.newTicket(time.Now())
+		small.kind = kind
+		smallDone := inBackground(func() refusal { return small.admit(ctx, 0, 0, 10, 10) })
+		require.Eventually(t, func() bool { return waitingNow(a) == 2 }, guard, time.Millisecond)
+		requirePending(t, smallDone) // 10 would fit, but the large one came first
 
-	holder.done()
-	requireGranted(t, largeDone)
-	requireGranted(t, smallDone)
-	large.done()
-	small.done()
-	assert.Zero(t, a.inFlight)
-	assert.Equal(t, int64(80), a.peakInFlight(), "never more than the budget")
+		holder.done()
+		requireGranted(t, largeDone)
+		requireGranted(t, smallDone)
+		large.done()
+		small.done()
+		assert.Zero(t, a.holds[0].inFlight)
+		assert.Equal(t, int64(80), a.peakInFlight(), "never more than the budget")
+	}
 }
 
 // The oldest request still reading may always grow its body, past the
@@ -821,7 +872,7 @@ func TestAdmissionOldestReaderNeverWaits(t *testing.T) {
 	younger.done()
 	oldest.done()
 	late.done()
-	assert.Zero(t, a.inFlight)
+	assert.Zero(t, a.holds[0].inFlight)
 }
 
 // twoReaders admits two readers holding the whole budget of 100 (60 and
@@ -852,9 +903,9 @@ func TestAdmissionNextOldestReaderGrows(t *testing.T) {
 	requirePending(t, grows)
 	first.done()
 	requireGranted(t, grows)
-	assert.Equal(t, int64(200), a.inFlight, "past the budget alone")
+	assert.Equal(t, int64(200), a.holds[0].inFlight, "past the budget alone")
 	second.done()
-	assert.Zero(t, a.inFlight)
+	assert.Zero(t, a.holds[0].inFlight)
 }
 
 // Readers that hold the whole budget and all want to grow do not wait for
@@ -863,15 +914,15 @@ func TestAdmissionNextOldestReaderGrows(t *testing.T) {
 func TestAdmissionOldestReaderOvershootsOnlyAmongReaders(t *testing.T) {
 	a, first, second, secondGrows := twoReaders(t, 80)
 	require.Equal(t, refusalNone, first.growBody(context.Background(), 120), "the oldest reader goes on when readers hold it all")
-	assert.Equal(t, int64(160), a.inFlight)
-	assert.Equal(t, a.inFlight, a.reading)
+	assert.Equal(t, int64(160), a.holds[0].inFlight)
+	assert.Equal(t, a.holds[0].inFlight, a.holds[0].reading)
 	first.bodyRead(100)
-	assert.Equal(t, int64(40), a.reading)
+	assert.Equal(t, int64(40), a.holds[0].reading)
 	first.done()
 	requireGranted(t, secondGrows)
 	second.done()
-	assert.Zero(t, a.inFlight)
-	assert.Zero(t, a.reading)
+	assert.Zero(t, a.holds[0].inFlight)
+	assert.Zero(t, a.holds[0].reading)
 }
 
 // The waiting room counts bytes; a request that does not fit is refused

@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/golang/snappy"
+	"github.com/klauspost/compress/zstd"
 )
 
 // bodyEstimate is what a request is charged at admission, before its body
@@ -28,6 +29,13 @@ type bodyEstimate struct {
 	// waits to be admitted: its body as sent (Content-Length), or
 	// max_request_body_size when it announces none.
 	waitBytes int64
+	// kind says whether the body's size is known: a plain body with a
+	// Content-Length (admissionrule.go).
+	kind requestKind
+	// tooLarge is true when the body declares, before any of it is
+	// decoded, a decoded size over max_request_body_size: it is answered
+	// 413 without being decoded, and charged nothing.
+	tooLarge bool
 }
 
 // snappyFramingHeader starts a body in snappy's framed format, which
@@ -41,11 +49,15 @@ func (r *udsReceiver) estimateBody(req *http.Request) bodyEstimate {
 	if wire == 0 || req.Body == nil || req.Body == http.NoBody {
 		return bodyEstimate{}
 	}
-	est := bodyEstimate{body: firstBodyRoom, waitBytes: r.maxBodySize}
+	est := bodyEstimate{body: firstBodyRoom, waitBytes: r.maxBodySize, kind: unknownSize}
 	if wire > 0 {
 		est.waitBytes = min(wire, r.maxBodySize)
 	}
-	switch req.Header.Get("Content-Encoding") {
+	encoding := req.Header.Get("Content-Encoding")
+	if wire > 0 && (encoding == "" || encoding == "identity") {
+		est.kind = knownSize
+	}
+	switch encoding {
 	case "gzip", "zlib", "deflate":
 		est.allowance = flateAllowance
 	case "x-snappy-framed":
@@ -53,6 +65,9 @@ func (r *udsReceiver) estimateBody(req *http.Request) bodyEstimate {
 	case "lz4":
 		est.allowance = lz4Allowance
 	case "zstd":
+		if r.zstdTooLarge(req) {
+			return bodyEstimate{tooLarge: true}
+		}
 		est.allowance = min(max(zstdMinWindow, r.maxBodySize), zstdMaxWindow) + zstdBlockSlack
 		est.transient = est.allowance
 	case "snappy":
@@ -86,6 +101,32 @@ func (r *udsReceiver) snappyAllowance(req *http.Request, wire int64) (allowance,
 	return compressed + int64(decoded), compressed
 }
 
+// zstdTooLarge peeks at a "zstd" body's first frame header: a frame that
+// declares its Frame_Content_Size over max_request_body_size is refused
+// before a byte of it is decoded, rather than decoded up to the limit (and
+// its decoder's window allocated) to learn what it said. A frame without
+// the field (a streaming encoder's), a skippable frame or anything the
+// header parser does not take is left to the decoder and the body limit.
+//
+// The decoder's allowance stays the largest window confighttp lets a frame
+// declare, not this frame's: the body may hold further frames, each
+// declaring its own window, which the decoder takes without the admission
+// seeing them.
+func (r *udsReceiver) zstdTooLarge(req *http.Request) bool {
+	br := bufio.NewReaderSize(req.Body, zstdFrameHeaderMax)
+	req.Body = peekedBody{Reader: br, Closer: req.Body}
+	head, _ := br.Peek(zstdFrameHeaderMax)
+	var h zstd.Header
+	if h.Decode(head) != nil || !h.HasFCS {
+		return false
+	}
+	return h.FrameContentSize > uint64(r.maxBodySize)
+}
+
+// zstdFrameHeaderMax is the longest zstd frame header: magic number (4),
+// descriptor (1), window (1), dictionary ID (4) and content size (8).
+const zstdFrameHeaderMax = 18
+
 // peekedBody is a request body read through the buffer that peeked at it.
 type peekedBody struct {
 	io.Reader
@@ -109,14 +150,17 @@ func (e *admissionError) Error() string {
 	return fmt.Sprintf("no room for the body in flight: %s", e.why)
 }
 
-// readBody reads the whole (already decompressed) body into a pooled
-// buffer that grows with the bytes that arrived: it starts at the room the
-// ticket was charged at admission (firstBodyRoom) and doubles only once
-// full (nextRoom), up to what bodyLimit allows. Every buffer is charged to
-// the request's ticket before it is taken, so the budget of bytes in
-// flight counts what each request has buffered so far: bodies that stall
-// hold their first buffer and no more. A body growing waits for room when
-// the budget is spent (but see mayOvershootLocked).
+// readBody reads the whole (already decompressed) body into pooled
+// buffers that grow with the bytes that arrived: it starts in the room the
+// ticket was charged at admission (firstBodyRoom), which doubles only once
+// full (nextRoom) up to chunkSize, and goes on in chunks of at most
+// chunkSize, joined into one piece once the body is read whole; never past
+// what bodyLimit allows. Every buffer, and the piece the chunks are joined
+// into, is charged to the request's ticket before it is taken, so the
+// budget of bytes in flight counts what each request has buffered so far:
+// bodies that stall hold their first buffer and no more. A body growing
+// waits for room when the budget is spent (dispatchLocked). A
+// body refused gives every buffer back to the pools.
 func (r *udsReceiver) readBody(ctx context.Context, body io.Reader, t *ticket, contentLength int64) (*bodyBuffer, error) {
 	if contentLength == 0 {
 		return getBuffer(firstBodyRoom), nil
@@ -132,25 +176,27 @@ func (r *udsReceiver) readBody(ctx context.Context, body io.Reader, t *ticket, c
 		return nil, err
 	}
 	for {
-		if int64(len(buf.b)) >= limit {
+		size := buf.size()
+		if size >= limit {
 			// The body layers stop a body past the limit before this;
-			// keep the buffer bounded even so.
+			// keep the buffers bounded even so.
 			return fail(&http.MaxBytesError{Limit: r.maxBodySize})
 		}
 		if len(buf.b) == cap(buf.b) {
-			want := nextRoom(int64(cap(buf.b)), limit)
-			if why := t.growBody(ctx, want); why != refusalNone {
+			held, move, next := buf.growth(limit)
+			if why := t.growBody(ctx, held); why != refusalNone {
 				return fail(&admissionError{why: why})
 			}
-			grown := getBuffer(want)
-			grown.b = append(grown.b, buf.b...)
-			putBuffer(buf)
-			buf = grown
+			buf.grow(move, next)
 		}
 		b := buf.b
-		n, err := body.Read(b[len(b):min(int64(cap(b)), limit)])
+		n, err := body.Read(b[len(b):min(int64(cap(b)), int64(len(b))+limit-size)])
 		buf.b = b[:len(b)+n]
 		if err == io.EOF {
+			if why := t.growBody(ctx, buf.joinedSize()); why != refusalNone {
+				return fail(&admissionError{why: why})
+			}
+			buf.join()
 			return buf, nil
 		}
 		if err != nil {

@@ -37,6 +37,11 @@ func (r *udsReceiver) readRequest(w http.ResponseWriter, req *http.Request, t *t
 		writeUnsupportedMediaType(w, req)
 		return encodingUnknown, nil, false
 	}
+	if t != nil && t.tooLarge {
+		// Answered as it would be once decoded that far, but now.
+		r.writeTooLarge(w, enc)
+		return enc, nil, false
+	}
 	buf, err := r.readBody(req.Context(), req.Body, t, req.ContentLength)
 	// Closing gives a zstd decoder back to confighttp's pool now, not when
 	// the request ends.

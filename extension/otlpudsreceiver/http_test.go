@@ -620,15 +620,51 @@ func TestBufferGrowsWithArrivedBytes(t *testing.T) {
 	assert.Equal(t, int64(firstBodyRoom), bufferCeiling(100), "a tiny body still gets the first buffer")
 	assert.Equal(t, int64(512<<10), bufferCeiling(336<<10+bytes.MinRead), "rounded up to a pooled size")
 	assert.Equal(t, int64(512<<10), nextRoom(256<<10, 336<<10+bytes.MinRead))
-	assert.Equal(t, int64(limit), bufferCeiling(limit), "past the largest pooled size: the limit itself")
-	assert.Equal(t, int64(limit), nextRoom(16<<20, limit), "never past the limit")
-	assert.Equal(t, int64(limit), nextRoom(limit, limit))
-	for _, size := range []int64{firstBodyRoom, 64 << 10, maxPooledBuffer} {
+	assert.Equal(t, int64(chunkSize), bufferCeiling(limit), "never past a chunk")
+	assert.Equal(t, int64(chunkSize), nextRoom(chunkSize, limit))
+	for _, size := range []int64{firstBodyRoom, 64 << 10, chunkSize} {
 		buf := getBuffer(size)
 		assert.Equal(t, int(size), cap(buf.b))
 		assert.Zero(t, buf.Len())
 		putBuffer(buf)
 	}
 	assert.Equal(t, -1, poolIndex(limit), "not a pooled size")
+	assert.Equal(t, -1, poolIndex(2*chunkSize), "larger than a chunk")
 	assert.Equal(t, -1, poolIndex(3<<12), "not a power of two")
+}
+
+// A body past chunkSize grows by chunks, never moved, and is copied into
+// one piece only once read whole; the chunks go back to the pools.
+func TestBufferGrowsInChunksPastChunkSize(t *testing.T) {
+	const limit = 3<<20 + 100<<10 + bytes.MinRead
+	buf := getBuffer(chunkSize)
+	buf.b = buf.b[:chunkSize]
+	held, move, room := buf.growth(limit)
+	assert.False(t, move, "a full chunk stays where it is")
+	assert.Equal(t, int64(chunkSize), room)
+	assert.Equal(t, int64(2*chunkSize), held)
+	buf.grow(move, room)
+	buf.b = buf.b[:chunkSize]
+	_, move, room = buf.growth(limit)
+	buf.grow(move, room)
+	buf.b = buf.b[:chunkSize]
+	held, move, room = buf.growth(limit)
+	assert.False(t, move)
+	assert.Equal(t, int64(128<<10), room, "the last chunk is sized for what the limit leaves")
+	assert.Equal(t, int64(3*chunkSize+128<<10), held)
+	buf.grow(move, room)
+	buf.b = append(buf.b, make([]byte, 100<<10)...)
+	for i, c := range buf.chunks {
+		c[0] = byte(i + 1)
+	}
+	size := int64(3*chunkSize + 100<<10)
+	assert.Equal(t, size, buf.size())
+	assert.Equal(t, held+size, buf.joinedSize(), "the chunks and the piece they are joined into")
+	buf.join()
+	assert.Nil(t, buf.chunks)
+	assert.Equal(t, int(size), buf.Len())
+	assert.Equal(t, size, buf.held)
+	for i := range 3 {
+		assert.Equal(t, byte(i+1), buf.Bytes()[i*chunkSize], "chunk %d in its place", i)
+	}
 }

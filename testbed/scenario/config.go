@@ -47,6 +47,9 @@ type pipelineSpec struct {
 	Dests   []dest
 	// Routes is trace_routing's routes table (Routing only).
 	Routes []routeSpec
+	// RequestLimitMiB, when set, is otlpuds' admission::request_limit_mib
+	// (tracebound only; the stock receiver has no such bound).
+	RequestLimitMiB int
 	// PprofPort, when set, adds the pprof extension on 127.0.0.1:PprofPort
 	// (the testbed's -heap-profiles).
 	PprofPort int
@@ -114,6 +117,9 @@ func (p pipelineSpec) config(otlphttp string, metricsPort int) (string, []string
 		recv = []string{"otlp"}
 	default:
 		fmt.Fprintf(&b, "  otlpuds:\n    endpoint: %s\n", p.Socket)
+		if p.RequestLimitMiB > 0 {
+			fmt.Fprintf(&b, "    admission:\n      request_limit_mib: %d\n", p.RequestLimitMiB)
+		}
 		recv = []string{"otlpuds"}
 	}
 

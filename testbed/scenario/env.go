@@ -80,7 +80,7 @@ type Scenario struct {
 
 // All returns every scenario, in the order make testbed runs them.
 func All() []Scenario {
-	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, restart, scaleOut, realBackend}
+	return []Scenario{steady, maxRate, lifecycle, routing, backpressure, hostile, restart, scaleOut, realBackend}
 }
 
 // Find returns the scenario named name.
