@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // outSpan is a span as it left the processor.
@@ -60,7 +62,7 @@ type violations struct {
 	broken int      // invariant 3: spans whose parent is elsewhere
 	lost   int      // invariant 3: distinct parents their children lost
 	// invariant 3: spans whose parent is elsewhere because it arrived in a
-	// segment that had left the window (windowShape) when they arrived; not
+	// segment that had left the window (testWindow) when they arrived; not
 	// in broken, lost or trees
 	forgotten int
 }
@@ -124,7 +126,7 @@ func checkInvariants(in []tspan, outs []ptrace.Traces, maxSpans int) violations 
 		if o.trace != s.trace {
 			if !o.hasIndex || o.index < 1 || o.origin != s.trace {
 				hard("inv5: moved span %s lacks provenance", o.name)
-			} else if segmentTraceID(s.trace, uint64(o.index)) != o.trace {
+			} else if segment.SegmentTraceID(segment.TraceID(s.trace), uint64(o.index)) != segment.TraceID(o.trace) {
 				hard("inv4: span %s in segment %d has trace ID %s", o.name, o.index, o.trace)
 			}
 		} else if o.hasIndex {
@@ -166,7 +168,7 @@ func windowForgotten(in []tspan, out []outSpan) map[string]bool {
 	for _, o := range out {
 		seg[o.name] = uint64(o.index)
 	}
-	gs, gens := windowShape.genSegs, uint64(windowShape.gens)
+	gs, gens := testWindow.genSegs, uint64(testWindow.gens)
 	cur := map[pcommon.TraceID]uint64{}
 	type arrived struct{ cur, seg uint64 }
 	at := map[[2]any]arrived{} // (trace, span ID) of spans arrived so far

@@ -7,63 +7,34 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 const mForgotten = "otelcol_processor_lifecycle_identity_segments_forgotten"
 
+// windowConfig is a shape of the window of closed segments: segments per
+// generation and generations.
+type windowConfig struct {
+	genSegs uint64
+	gens    int
+}
+
+var defaultWindow = func() windowConfig {
+	g, n := segment.Window()
+	return windowConfig{g, n}
+}()
+
+// testWindow is the window of the processors newCore creates, and the one
+// checkInvariants assumes.
+var testWindow = defaultWindow
+
 // narrowWindow makes processors created during the test remember only gens
 // generations of genSegs closed segments each.
 func narrowWindow(t testing.TB, genSegs uint64, gens int) {
-	old := windowShape
-	windowShape = windowConfig{genSegs, gens}
-	t.Cleanup(func() { windowShape = old })
-}
-
-// heldBytes is what the per-span state of a split trace holds, by the
-// capacity of its parts (maps counted by entries, 16 bytes each).
-func heldBytes(d *splitState) int {
-	n := cap(d.seenCur)*4 + len(d.pendingCur)*16
-	if d.splitExtra != nil {
-		n += d.closed.bytes() + cap(d.counts)*4 + len(d.pendingClosed)*16 + cap(d.pendingOrder)*8 + cap(d.scratch)*8
-	}
-	return n
-}
-
-// TestSplitStateIsFlat: the state of one lifecycle trace stops growing once
-// its window of closed segments is full (72 segments), and stays the same
-// however long the trace lives: the same at 1000 segments as at 300.
-func TestSplitStateIsFlat(t *testing.T) {
-	const maxSpans = 100
-	p := newCore(t, testConfig(maxSpans), newFakeClock(), nopSettings())
-	tid := traceID(1)
-	next := lifecycleStream(tid, 100_000)
-	var at30k, segs int
-	for n := 1000; ; n += 1000 {
-		td, ok := next()
-		if !ok {
-			break
-		}
-		run(t, p, []ptrace.Traces{td})
-		ts := stateOf(t, p.split, tid)
-		d := p.split.detail(ts)
-		require.NotNil(t, d)
-		if n == 30_000 {
-			at30k = heldBytes(d)
-		}
-		require.LessOrEqual(t, len(d.counts), windowSegments+genSegments, "counts of segments in the window only")
-		for i, g := range d.closed.gens {
-			require.Equal(t, g.live(), len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
-		}
-		segs = int(d.seg)
-	}
-	ts := stateOf(t, p.split, tid)
-	d := p.split.detail(ts)
-	assert.Equal(t, 1000, segs+1)
-	assert.Equal(t, at30k, heldBytes(d), "state held at 30,000 spans and at 100,000")
-	assert.LessOrEqual(t, heldBytes(d), windowGens*genSegments*maxSpans*spanBloomBitsPerKey/8+8*1024, "the window plus a few KB")
-	t.Logf("held: %d bytes", heldBytes(d))
-	_, ok := d.pendingClosed[spanKey(spanID(1))]
-	assert.True(t, ok, "the lifecycle root, named in segment 0, is still expected there")
+	old := testWindow
+	testWindow = windowConfig{genSegs, gens}
+	t.Cleanup(func() { testWindow = old })
 }
 
 // TestWindowForgetsOldestSegments: max_spans 2 and the default window (9
@@ -130,24 +101,4 @@ func TestWindowForgetsOldestSegments(t *testing.T) {
 	check(n+119, 72, 1) // segment 144 current; generations 0-8 forgotten
 	check(n+120, 80, 2)
 	require.NoError(t, p.shutdown(t.Context()))
-}
-
-// TestFirstGenerationSizedForSegmentZero: generation 0 is sized when segment
-// 0 closes, from its span count, not from the digests the split state holds
-// for it (the spans past the prefix's seen set only): with max_spans 40, 10
-// of segment 0's spans are in the seen set, and a filter sized for the other
-// 30 per segment would chain a second one within generation 0.
-func TestFirstGenerationSizedForSegmentZero(t *testing.T) {
-	const maxSpans = 40
-	p := newCore(t, testConfig(maxSpans), newFakeClock(), nopSettings())
-	tid := traceID(1)
-	td, _ := lifecycleStream(tid, 1000)()
-	run(t, p, []ptrace.Traces{td}) // 25 segments: generations 0-3
-	d := p.split.detail(stateOf(t, p.split, tid))
-	require.NotNil(t, d)
-	require.Equal(t, uint64(24), d.seg)
-	for i, g := range d.closed.gens {
-		require.Equal(t, g.live(), len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
-	}
-	assert.Equal(t, genSegments*maxSpans, d.closed.gens[0].filters[0].limit)
 }

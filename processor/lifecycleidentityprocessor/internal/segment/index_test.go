@@ -1,11 +1,10 @@
-package lifecycleidentityprocessor
+package segment
 
 import (
 	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // TestTraceTableAgainstMap: random inserts, lookups and removals, with heavy
@@ -13,12 +12,12 @@ import (
 func TestTraceTableAgainstMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	tab := newTraceTable()
-	ref := map[pcommon.TraceID]int32{}
-	var live []pcommon.TraceID
+	ref := map[TraceID]int32{}
+	var live []TraceID
 	for op := 0; op < 200_000; op++ {
 		switch x := r.IntN(10); {
 		case x < 5 || len(live) == 0:
-			var id pcommon.TraceID
+			var id TraceID
 			id[0] = byte(r.IntN(4)) // few distinct hashes for some IDs
 			if r.IntN(2) == 0 {
 				id[1], id[2], id[3] = byte(r.Uint32()), byte(r.Uint32()), byte(r.Uint32())
@@ -56,7 +55,7 @@ func TestTraceTableAgainstMap(t *testing.T) {
 		n++
 	}
 	require.Equal(t, len(ref), n)
-	var absent pcommon.TraceID
+	var absent TraceID
 	absent[5] = 9
 	_, ok := tab.get(absent)
 	require.False(t, ok)

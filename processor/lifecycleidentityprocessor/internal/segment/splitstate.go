@@ -1,9 +1,8 @@
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 import (
+	"encoding/hex"
 	"slices"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // splitState is the per-span memory of a trace that outgrew its prefix (see
@@ -42,6 +41,7 @@ import (
 // splitExtra; TestStructSizes).
 type splitState struct {
 	seg         uint64 // index of the current segment
+	bytes       int64  // what it holds but seenCur, when last counted (budget.go)
 	seenCur     []uint32
 	pendingCur  map[uint64]struct{}
 	*splitExtra // nil while the trace is in segment 0 and nothing closed
@@ -53,7 +53,7 @@ type splitExtra struct {
 	count0        uint32   // spans in segment 0, when it is closed
 	cbase         uint64   // segment whose count is counts[0]
 	counts        []uint32 // spans in closed segment cbase+i (never segment 0)
-	segID         pcommon.TraceID
+	segID         TraceID
 	originHex     string
 	pendingClosed map[uint64]uint64
 	pendingOrder  []uint64 // pendingClosed keys, oldest first (may hold stale keys)
@@ -61,7 +61,7 @@ type splitExtra struct {
 	scratch       []uint64
 }
 
-func newSplitState(t pcommon.TraceID, seg uint64) *splitState {
+func newSplitState(t TraceID, seg uint64) *splitState {
 	d := &splitState{seg: seg}
 	if seg != 0 {
 		d.extra(t)
@@ -70,23 +70,23 @@ func newSplitState(t pcommon.TraceID, seg uint64) *splitState {
 }
 
 // extra allocates the split-only part, once; base is the current segment.
-func (d *splitState) extra(t pcommon.TraceID) {
+func (d *splitState) extra(t TraceID) {
 	if d.splitExtra != nil {
 		return
 	}
 	d.splitExtra = &splitExtra{
 		base:      d.seg,
-		segID:     segmentTraceID(t, d.seg),
-		originHex: t.String(), // hex; t is never empty (assign skips such spans)
+		segID:     SegmentTraceID(t, d.seg),
+		originHex: hex.EncodeToString(t[:]), // t is never empty (Assign skips such spans)
 		cbase:     max(d.seg, 1),
 	}
 }
 
 // setSegment makes segment k of trace t the current one (the split-only
 // part exists: a segment was closed).
-func (d *splitState) setSegment(t pcommon.TraceID, k uint64) {
+func (d *splitState) setSegment(t TraceID, k uint64) {
 	d.seg = k
-	d.segID = segmentTraceID(t, k)
+	d.segID = SegmentTraceID(t, k)
 }
 
 // named records p as named in the current segment and not arrived.
@@ -99,17 +99,17 @@ func (d *splitState) named(p uint64) {
 
 // closeCurrent folds the current segment k, which holds count spans, into the
 // closed state. When k opens a new generation of the window, the oldest one
-// may be forgotten (splitter.forgetGroup) first.
-func (d *splitState) closeCurrent(s *splitter, t pcommon.TraceID, k uint64, count uint32) {
+// may be forgotten (Engine.forgetGroup) first.
+func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) {
 	d.extra(t)
 	// A new generation is sized for genSegs segments like this one: count
 	// spans each (not len(seenCur): for segment 0 that holds only the spans
 	// past the prefix's seen set), at most max_spans (late parents beyond it
 	// are rare and chain a filter if need be).
-	g := s.genSegs
-	hint := int(g * uint64(min(count, s.maxSpans)))
-	if old, forgot := d.closed.open(k/g, s.gens, hint); forgot {
-		s.forgetGroup(d, old)
+	g := e.opts.genSegs
+	hint := int(g * uint64(min(count, e.maxSpans)))
+	if old, forgot := d.closed.open(k/g, e.opts.gens, hint); forgot {
+		e.forgetGroup(d, old)
 	}
 	if k == 0 {
 		d.count0 = count
@@ -128,7 +128,7 @@ func (d *splitState) closeCurrent(s *splitter, t pcommon.TraceID, k uint64, coun
 		}
 		slices.Sort(d.scratch) // map order is random; keep eviction order reproducible
 		for _, id := range d.scratch {
-			s.addPendingClosed(d, id, k)
+			e.addPendingClosed(d, id, k)
 		}
 		clear(d.pendingCur)
 	}
@@ -167,6 +167,11 @@ func (d *splitState) trimCounts(end uint64) {
 	d.cbase += drop
 }
 
+// Invariant 3 (valid trees) is decided here: parentInCurrent and
+// parentInClosed say whether a span keeps its parent or is re-rooted with a
+// link to it, and record the parents that have not arrived, so that a late
+// parent joins the segment that named it first (Engine.Assign).
+
 // parentInCurrent decides for a span placed in the current segment whether
 // its parent p stays its parent (false) or the span must be re-rooted (true).
 //
@@ -175,9 +180,9 @@ func (d *splitState) trimCounts(end uint64) {
 // fingerprint is there may be in segment 0, so the span is re-rooted. (The
 // parents the prefix named and that had not arrived are in pendingClosed,
 // exact.) A false positive re-roots the span too, with its link; if p then
-// arrives in the current segment it is marked present there (splitter.assign),
+// arrives in the current segment it is marked present there (Engine.Assign),
 // so its later children keep it.
-func (d *splitState) parentInCurrent(p uint64, seen *seenSet) bool {
+func (d *splitState) parentInCurrent(e *Engine, p uint64, seen *seenSet) bool {
 	if _, ok := d.pendingCur[p]; ok {
 		return false
 	}
@@ -189,7 +194,7 @@ func (d *splitState) parentInCurrent(p uint64, seen *seenSet) bool {
 			return true // p is in a closed segment (or a false positive)
 		}
 	}
-	if d.seg != 0 && seen.has(seenFP(p)) {
+	if d.seg != 0 && seen.has(e.seenFP(p)) {
 		return true // p arrived in segment 0 (or a false positive)
 	}
 	d.named(p)
@@ -198,7 +203,7 @@ func (d *splitState) parentInCurrent(p uint64, seen *seenSet) bool {
 
 // parentInClosed decides the same for a late parent placed in closed
 // segment j.
-func (d *splitState) parentInClosed(s *splitter, p, j uint64, seen *seenSet) bool {
+func (d *splitState) parentInClosed(e *Engine, p, j uint64, seen *seenSet) bool {
 	if k, ok := d.pendingClosed[p]; ok {
 		return k != j
 	}
@@ -213,9 +218,9 @@ func (d *splitState) parentInClosed(s *splitter, p, j uint64, seen *seenSet) boo
 	if slices.Contains(d.seenCur, spanHash(p)) { // rare path: a late parent's parent arrived first
 		return true
 	}
-	if j != 0 && seen.has(seenFP(p)) {
+	if j != 0 && seen.has(e.seenFP(p)) {
 		return true // p arrived in segment 0 (or a false positive)
 	}
-	s.addPendingClosed(d, p, j)
+	e.addPendingClosed(d, p, j)
 	return false
 }

@@ -1,4 +1,4 @@
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 import (
 	"runtime"
@@ -21,10 +21,6 @@ import (
 // state: bounded by max_traces, it must never push memory_limiter into
 // refusing every tenant. Without mappings (or when one fails) the memory
 // comes from the Go heap, as before.
-
-// offHeapBytes is the memory mapped by every offHeap of the process, for
-// the memory benchmarks and tests.
-var offHeapBytes atomic.Int64
 
 // offHeap hands out zeroed, pointer-free memory outside the Go heap and
 // takes it back: one per trace table. What it still holds when it becomes
@@ -54,7 +50,6 @@ func (o *offHeap) alloc(size int) unsafe.Pointer {
 	p := unsafe.Pointer(unsafe.SliceData(b))
 	o.m.maps[uintptr(p)] = b
 	o.m.size.Add(int64(len(b)))
-	offHeapBytes.Add(int64(len(b)))
 	return p
 }
 
@@ -63,7 +58,6 @@ func (o *offHeap) free(p unsafe.Pointer) {
 	if b, ok := o.m.maps[uintptr(p)]; ok {
 		delete(o.m.maps, uintptr(p))
 		o.m.size.Add(-int64(len(b)))
-		offHeapBytes.Add(-int64(len(b)))
 		unmapAnon(b)
 	}
 }
@@ -74,7 +68,6 @@ func (o *offHeap) release() { o.m.releaseAll() }
 func (m *offHeapMaps) releaseAll() {
 	for p, b := range m.maps {
 		delete(m.maps, p)
-		offHeapBytes.Add(-int64(len(b)))
 		m.size.Add(-int64(len(b)))
 		unmapAnon(b)
 	}

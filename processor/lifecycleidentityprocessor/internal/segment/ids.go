@@ -1,16 +1,20 @@
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 import (
 	"crypto/sha256"
 	"encoding/binary"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// segmentTraceID returns the trace ID of segment k of trace t: the first 16
+// TraceID is a trace ID as the engine sees it (the bytes of pdata's).
+type TraceID [16]byte
+
+// SegmentTraceID returns the trace ID of segment k of trace t: the first 16
 // bytes of SHA-256(t || k as 8 bytes big-endian). Segment 0 keeps t. The
 // function is pure, so replays and replicas compute the same IDs.
-func segmentTraceID(t pcommon.TraceID, k uint64) pcommon.TraceID {
+//
+// Invariant 4 (deterministic IDs) is this function: every segment trace ID
+// the engine hands out comes from it.
+func SegmentTraceID(t TraceID, k uint64) TraceID {
 	if k == 0 {
 		return t
 	}
@@ -18,17 +22,17 @@ func segmentTraceID(t pcommon.TraceID, k uint64) pcommon.TraceID {
 	copy(buf[:16], t[:])
 	binary.BigEndian.PutUint64(buf[16:], k)
 	sum := sha256.Sum256(buf[:])
-	var id pcommon.TraceID
+	var id TraceID
 	copy(id[:], sum[:16])
-	if id.IsEmpty() { // an all-zero trace ID is invalid; never seen in practice
+	if id == (TraceID{}) { // an all-zero trace ID is invalid; never seen in practice
 		id[15] = 1
 	}
 	return id
 }
 
-// spanKey turns a span ID into the integer the processor keys state by;
-// 0 is the empty (invalid) span ID.
-func spanKey(id pcommon.SpanID) uint64 {
+// SpanKey turns a span ID into the integer the engine keys state by; 0 is
+// the empty (invalid) span ID.
+func SpanKey(id [8]byte) uint64 {
 	return binary.BigEndian.Uint64(id[:])
 }
 
@@ -44,7 +48,7 @@ func mix64(x uint64) uint64 {
 }
 
 // traceHash hashes a trace ID for the filter of evicted traces.
-func traceHash(t pcommon.TraceID) uint64 {
+func traceHash(t TraceID) uint64 {
 	return mix64(binary.BigEndian.Uint64(t[:8]) ^ mix64(binary.BigEndian.Uint64(t[8:])))
 }
 

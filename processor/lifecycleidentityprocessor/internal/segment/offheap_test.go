@@ -1,7 +1,6 @@
-package lifecycleidentityprocessor
+package segment
 
 import (
-	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -50,28 +49,29 @@ func TestOffHeapUnreachableIsUnmapped(t *testing.T) {
 
 // TestTraceTableOffHeap: the trace table's slots and index, and the set of
 // evicted traces, are held outside the Go heap while traces are tracked, and
-// given back at shutdown.
+// given back by Reset.
 func TestTraceTableOffHeap(t *testing.T) {
-	cfg := createDefaultConfig().(*Config)
-	cfg.Split.MaxTraces = 20_000
-	p := newCore(t, cfg, newFakeClock(), nopSettings())
-	ctx := context.Background()
-	for first := uint64(1); first <= 30_000; first += 100 {
-		_, err := p.processTraces(ctx, benchBatch(first, 100, 10))
-		require.NoError(t, err)
+	cfg := testConfig(2000)
+	cfg.MaxTraces = 20_000
+	e := New(cfg, epoch)
+	e.Begin(epoch)
+	for tr := uint64(1); tr <= 30_000; tr++ {
+		for s := uint64(10); s >= 1; s-- {
+			e.Assign(tid(tr), s, min(s-1, 1), 0)
+		}
 	}
-	require.Equal(t, 20_000, p.split.tracked())
-	require.NotNil(t, p.split.evicted, "max_traces evicted traces")
-	held := p.split.table.mem.held()
+	require.Equal(t, 20_000, e.Tracked())
+	require.NotNil(t, e.evicted, "max_traces evicted traces")
+	held := e.table.mem.held()
 	// 72-byte slots and 8-byte index entries at most four fifths full, plus two
 	// filters of 24 bits per remembered eviction (at least 65,536).
 	slots := int64(20_000 * unsafe.Sizeof(traceState{}))
 	assert.Greater(t, held, slots+2*65_536*3, "slots, index and evicted set are off the heap")
 	assert.Less(t, held, 2*slots+2*65_536*3+int64(8*4*20_000), "and nothing else")
-	mem := p.split.table.mem
-	require.NoError(t, p.shutdown(ctx))
-	assert.Zero(t, mem.held(), "shutdown gives the state back")
-	// An empty table (its first index) is left for a processor started
-	// again.
-	assert.Equal(t, int64(minIndexSize*8), p.split.table.mem.held())
+	assert.Equal(t, held, e.OffHeapBytes())
+	mem := e.table.mem
+	e.Reset()
+	assert.Zero(t, mem.held(), "Reset gives the state back")
+	// An empty table (its first index) is left for the engine used again.
+	assert.Equal(t, int64(minIndexSize*8), e.table.mem.held())
 }

@@ -1,6 +1,4 @@
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
-
-import "go.opentelemetry.io/collector/pdata/pcommon"
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 // traceState is what the processor holds for every tracked trace. It is kept
 // small (72 bytes, plus 16 to 32 bytes of index) because most traces never
@@ -8,17 +6,17 @@ import "go.opentelemetry.io/collector/pdata/pcommon"
 // the shared list of open parents (prefix.go), then in a middle tier of
 // 32-bit digests; per-span state lives in splitState and exists only for
 // traces whose open parents outgrow the prefix or that split (see
-// splitter.startDetail). A trace without splitState
+// Engine.startDetail). A trace without splitState
 // is in segment 0; the index of the current segment lives in splitState.
 type traceState struct {
-	id       pcommon.TraceID
+	id       TraceID
 	lastSeen int64   // nanoseconds since the processor started, last arrival
 	opened   int64   // nanoseconds since the processor started, current segment opened
 	count    uint32  // spans in the current segment
 	prev     int32   // LRU list, towards the least recently active
 	next     int32   // LRU list, towards the most recently active
-	detail   int32   // index into splitter.details; noDetail; below it a middle tier (midIndex)
-	named    int32   // open parents named in the prefix: list head in splitter.named (index+1), 0 if none
+	detail   int32   // index into Engine.details; noDetail; below it a middle tier (midIndex)
+	named    int32   // open parents named in the prefix: list head in Engine.named (index+1), 0 if none
 	seen     seenSet // fingerprints of the span IDs of the prefix (see prefix.go)
 }
 
@@ -61,12 +59,12 @@ func (t *traceTable) at(i int32) *traceState {
 	return &t.chunks[i>>chunkShift][i&(chunkSize-1)]
 }
 
-func (t *traceTable) get(id pcommon.TraceID) (int32, bool) {
+func (t *traceTable) get(id TraceID) (int32, bool) {
 	return t.index.get(id, t)
 }
 
 // insert adds a trace at the most recently active end and returns its slot.
-func (t *traceTable) insert(id pcommon.TraceID) int32 {
+func (t *traceTable) insert(id TraceID) int32 {
 	var i int32
 	if t.free != nilIdx {
 		i = t.free
@@ -93,39 +91,4 @@ func (t *traceTable) remove(i int32) {
 	*ts = traceState{next: t.free}
 	t.free = i
 	t.n--
-}
-
-// touch moves a trace to the most recently active end.
-func (t *traceTable) touch(i int32) {
-	if t.tail == i {
-		return
-	}
-	t.unlink(i)
-	t.pushBack(i)
-}
-
-func (t *traceTable) pushBack(i int32) {
-	ts := t.at(i)
-	ts.prev, ts.next = t.tail, nilIdx
-	if t.tail != nilIdx {
-		t.at(t.tail).next = i
-	} else {
-		t.head = i
-	}
-	t.tail = i
-}
-
-func (t *traceTable) unlink(i int32) {
-	ts := t.at(i)
-	if ts.prev != nilIdx {
-		t.at(ts.prev).next = ts.next
-	} else {
-		t.head = ts.next
-	}
-	if ts.next != nilIdx {
-		t.at(ts.next).prev = ts.prev
-	} else {
-		t.tail = ts.prev
-	}
-	ts.prev, ts.next = nilIdx, nilIdx
 }

@@ -1,9 +1,7 @@
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 import (
 	"encoding/binary"
-
-	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // traceIndex maps trace IDs to traceTable slots: open addressing with linear
@@ -24,7 +22,7 @@ type traceIndex struct {
 
 const minIndexSize = 1024
 
-func indexHash(t pcommon.TraceID) uint32 {
+func indexHash(t TraceID) uint32 {
 	return uint32(mix64(binary.LittleEndian.Uint64(t[:8]) ^ binary.LittleEndian.Uint64(t[8:])))
 }
 
@@ -37,7 +35,7 @@ func entrySlot(e uint64) int32            { return int32(uint32(e)) - 1 }
 func entryHash(e uint64) uint32           { return uint32(e >> 32) }
 
 // find returns the position of t in entries, or -1.
-func (x *traceIndex) find(t pcommon.TraceID, tab *traceTable) int {
+func (x *traceIndex) find(t TraceID, tab *traceTable) int {
 	h := indexHash(t)
 	for i := uint64(h) & x.mask; ; i = (i + 1) & x.mask {
 		e := x.entries[i]
@@ -50,7 +48,7 @@ func (x *traceIndex) find(t pcommon.TraceID, tab *traceTable) int {
 	}
 }
 
-func (x *traceIndex) get(t pcommon.TraceID, tab *traceTable) (int32, bool) {
+func (x *traceIndex) get(t TraceID, tab *traceTable) (int32, bool) {
 	if i := x.find(t, tab); i >= 0 {
 		return entrySlot(x.entries[i]), true
 	}
@@ -58,7 +56,7 @@ func (x *traceIndex) get(t pcommon.TraceID, tab *traceTable) (int32, bool) {
 }
 
 // put adds t, which must not be present.
-func (x *traceIndex) put(t pcommon.TraceID, slot int32) {
+func (x *traceIndex) put(t TraceID, slot int32) {
 	if 5*(x.n+1) > 4*len(x.entries) {
 		x.grow()
 	}
@@ -87,7 +85,7 @@ func (x *traceIndex) grow() {
 }
 
 // del removes t if present.
-func (x *traceIndex) del(t pcommon.TraceID, tab *traceTable) {
+func (x *traceIndex) del(t TraceID, tab *traceTable) {
 	p := x.find(t, tab)
 	if p < 0 {
 		return

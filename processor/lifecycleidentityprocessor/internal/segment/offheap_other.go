@@ -1,6 +1,6 @@
 //go:build !unix
 
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 // mapAnon returns size zeroed bytes: from the Go heap, where there are no
 // anonymous mappings to take them from.

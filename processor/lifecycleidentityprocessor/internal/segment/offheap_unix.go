@@ -1,6 +1,6 @@
 //go:build unix
 
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 import "golang.org/x/sys/unix"
 

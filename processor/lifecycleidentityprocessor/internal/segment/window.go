@@ -1,70 +1,4 @@
-package lifecycleidentityprocessor // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor"
-
-import "math/bits"
-
-// bloom is a Bloom filter over 64-bit keys: no false negatives, false
-// positives at a rate set by its size. Its methods take the key already
-// mixed (mix64), so that the wrappers below, which ask several filters about
-// one key, mix it once. The processor only asks it questions
-// where a false "yes" costs an extra re-root (with its link) or a fresh
-// segment, never a lost span.
-type bloom struct {
-	bits  []uint64
-	m     uint64 // number of bits, a multiple of 64
-	k     uint8  // probes per key
-	n     int    // keys added
-	limit int    // keys it was sized for
-}
-
-// newBloom sizes a filter for capacity keys at bitsPerKey bits each.
-func newBloom(capacity, bitsPerKey int, k uint8) *bloom {
-	return newBloomIn(nil, capacity, bitsPerKey, k)
-}
-
-// newBloomIn is newBloom with its bits in mem, outside the Go heap, unless
-// mem is nil.
-func newBloomIn(mem *offHeap, capacity, bitsPerKey int, k uint8) *bloom {
-	if capacity < 1 {
-		capacity = 1
-	}
-	m := (uint64(capacity)*uint64(bitsPerKey) + 63) / 64 * 64
-	var words []uint64
-	if mem != nil {
-		words = mem.allocEntries(int(m / 64))
-	} else {
-		words = make([]uint64, m/64)
-	}
-	return &bloom{bits: words, m: m, k: k, limit: capacity}
-}
-
-func (b *bloom) add(h uint64) {
-	h1, h2 := h, (h<<32|h>>32)|1
-	for i := uint8(0); i < b.k; i++ {
-		p, _ := bits.Mul64(h1, b.m) // h1 scaled to [0, m): no power-of-two rounding
-		b.bits[p>>6] |= 1 << (p & 63)
-		h1 += h2
-	}
-	b.n++
-}
-
-func (b *bloom) has(h uint64) bool {
-	h1, h2 := h, (h<<32|h>>32)|1
-	for i := uint8(0); i < b.k; i++ {
-		p, _ := bits.Mul64(h1, b.m)
-		if b.bits[p>>6]&(1<<(p&63)) == 0 {
-			return false
-		}
-		h1 += h2
-	}
-	return true
-}
-
-func (b *bloom) full() bool { return b.n >= b.limit }
-
-func (b *bloom) reset() {
-	clear(b.bits)
-	b.n = 0
-}
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 // Sizing of the per-trace filter of span IDs in closed segments: 14 bits and
 // 7 probes per key give about 0.15% false positives per full layer.
@@ -89,15 +23,6 @@ const (
 	windowGens     = windowSegments/genSegments + 1
 	minGenKeys     = 64 // smallest filter of a generation (112 bytes)
 )
-
-// windowShape is the shape of the window: segments per generation and
-// generations. A variable so tests can narrow it (the splitter copies it).
-var windowShape = windowConfig{genSegments, windowGens}
-
-type windowConfig struct {
-	genSegs uint64
-	gens    int
-}
 
 // closedWindow is the ring of generations of one trace.
 type closedWindow struct {
@@ -185,63 +110,4 @@ func (w *closedWindow) has(key uint64) bool {
 		}
 	}
 	return false
-}
-
-// evictedSet remembers which traces had their state dropped, so that a trace
-// that continues afterwards opens a fresh segment instead of growing one that
-// may be closed. Two generations of fixed size rotate: it remembers at least
-// the last `capacity` evictions and at most twice as many, in fixed memory
-// (24 bits per remembered trace, about 0.003% false positives: a false
-// positive renames a brand-new trace, so it is kept rare). Its bits
-// (600 KB at the default max_traces) live outside the Go heap, in mem, with
-// the trace table's (offheap.go).
-type evictedSet struct {
-	cur, prev *bloom
-}
-
-func newEvictedSet(mem *offHeap, capacity int) *evictedSet {
-	return &evictedSet{
-		cur:  newBloomIn(mem, capacity, 24, 12),
-		prev: newBloomIn(mem, capacity, 24, 12),
-	}
-}
-
-func (e *evictedSet) add(h uint64) {
-	if e.cur.full() {
-		e.cur, e.prev = e.prev, e.cur
-		e.cur.reset()
-	}
-	e.cur.add(mix64(h))
-}
-
-func (e *evictedSet) has(h uint64) bool {
-	m := mix64(h)
-	return e.cur.has(m) || e.prev.has(m)
-}
-
-// restartedSet remembers, for traces whose state was dropped while they were
-// in a continuation segment, the last segment they used, so that a further
-// continuation starts beyond it. Two generations of maps rotate: it remembers
-// at least the last `capacity` such evictions (entries are added only for
-// continuations, rare next to evictions of ordinary traces).
-type restartedSet struct {
-	cur, prev map[uint64]uint64
-	capacity  int
-}
-
-func newRestartedSet(capacity int) *restartedSet {
-	return &restartedSet{cur: map[uint64]uint64{}, capacity: capacity}
-}
-
-func (r *restartedSet) add(h, seg uint64) {
-	if len(r.cur) >= r.capacity {
-		r.cur, r.prev = map[uint64]uint64{}, r.cur
-	}
-	r.cur[h] = max(seg, r.cur[h])
-}
-
-func (r *restartedSet) last(h uint64) (uint64, bool) {
-	a, ok := r.cur[h]
-	b, ok2 := r.prev[h]
-	return max(a, b), ok || ok2
 }
