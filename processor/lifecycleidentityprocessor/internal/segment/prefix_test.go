@@ -63,4 +63,3 @@ func TestNamedSlab(t *testing.T) {
 		assert.True(t, found)
 	}
 }
-

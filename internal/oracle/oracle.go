@@ -1,7 +1,13 @@
-package mockbackend
+// Package oracle checks DESIGN.md's invariants of splitting on the spans
+// that left the lifecycle_identity processor: the processor's tests and the
+// testbed's mock backend both judge output with it, so a rule is stated
+// once. It knows the processor only by what DESIGN.md says it writes.
+package oracle // import "github.com/tracebound/tracebound/internal/oracle"
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"math"
 	"slices"
@@ -18,8 +24,8 @@ const (
 	LinkTypeParent    = "parent"
 )
 
-// SpanRecord is what the backend keeps of one span for invariant checks.
-type SpanRecord struct {
+// Span is what the oracle knows of one span as it left the processor.
+type Span struct {
 	TraceID  pcommon.TraceID
 	SpanID   pcommon.SpanID
 	ParentID pcommon.SpanID
@@ -28,6 +34,8 @@ type SpanRecord struct {
 	// absent; SegmentIndex is lifecycle.segment.index, -1 when absent.
 	OriginTraceID string
 	SegmentIndex  int64
+	// Name is the span's name (tests give every span a unique one).
+	Name string
 }
 
 // Link is a span link.
@@ -37,10 +45,12 @@ type Link struct {
 	Type    string // the lifecycle.link.type attribute
 }
 
-// NewRecord is what the invariant checks need of a span, whichever backend
-// received it.
-func NewRecord(sp ptrace.Span) SpanRecord {
-	r := SpanRecord{TraceID: sp.TraceID(), SpanID: sp.SpanID(), ParentID: sp.ParentSpanID(), SegmentIndex: -1}
+// FromSpan reads what the oracle needs of sp; keepName keeps its name.
+func FromSpan(sp ptrace.Span, keepName bool) Span {
+	r := Span{TraceID: sp.TraceID(), SpanID: sp.SpanID(), ParentID: sp.ParentSpanID(), SegmentIndex: -1}
+	if keepName {
+		r.Name = sp.Name()
+	}
 	if v, ok := sp.Attributes().Get(AttrOriginTraceID); ok {
 		r.OriginTraceID = v.AsString()
 	}
@@ -64,7 +74,44 @@ func NewRecord(sp ptrace.Span) SpanRecord {
 	return r
 }
 
-// TreeReport is what Analyze found in the spans a backend received.
+// FromTraces reads every span of tds, in order, with its name.
+func FromTraces(tds ...ptrace.Traces) []Span {
+	var out []Span
+	for _, td := range tds {
+		rss := td.ResourceSpans()
+		for i := 0; i < rss.Len(); i++ {
+			sss := rss.At(i).ScopeSpans()
+			for j := 0; j < sss.Len(); j++ {
+				spans := sss.At(j).Spans()
+				for k := 0; k < spans.Len(); k++ {
+					out = append(out, FromSpan(spans.At(k), true))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// SegmentTraceID is the trace ID DESIGN.md gives segment k of trace t: the
+// first 16 bytes of SHA-256(t || k big-endian); segment 0 keeps t. Written
+// here again from the text, not taken from the processor, so that the
+// oracle checks the processor's rather than repeating it.
+func SegmentTraceID(t pcommon.TraceID, k uint64) pcommon.TraceID {
+	if k == 0 {
+		return t
+	}
+	var buf [24]byte
+	copy(buf[:16], t[:])
+	binary.BigEndian.PutUint64(buf[16:], k)
+	sum := sha256.Sum256(buf[:])
+	id := pcommon.TraceID(sum[:16])
+	if id.IsEmpty() {
+		id[15] = 1
+	}
+	return id
+}
+
+// TreeReport is what Analyze found in the spans that left the processor.
 type TreeReport struct {
 	Spans       int `json:"spans"`
 	UniqueSpans int `json:"unique_spans"`
@@ -107,8 +154,11 @@ type TreeReport struct {
 	LinkTraceMismatch   int `json:"link_trace_mismatch"`
 	// BadProvenance counts spans whose provenance attributes are
 	// inconsistent: an origin without a segment index >= 1 or the reverse,
-	// or an origin equal to the span's own trace ID.
+	// or an origin equal to the span's own trace ID (invariant 5).
 	BadProvenance int `json:"bad_provenance"`
+	// WrongSegmentID counts moved spans whose trace ID is not
+	// SegmentTraceID(origin, index) (invariant 4).
+	WrongSegmentID int `json:"wrong_segment_id"`
 	// Moved counts spans that carry provenance attributes (moved to a
 	// segment k >= 1).
 	Moved int `json:"moved"`
@@ -117,6 +167,9 @@ type TreeReport struct {
 	SplitTraces int          `json:"split_traces"`
 	Segments    int          `json:"segments"`
 	SegmentSize Distribution `json:"segment_size"`
+	// Broken holds the indices (in the records) of the spans counted in
+	// BrokenParents.
+	Broken []int `json:"-"`
 }
 
 // Distribution summarises sizes.
@@ -137,32 +190,63 @@ type Sent struct {
 	Order  int64
 }
 
-// Analyze checks the DESIGN.md invariants on the spans received. sent
-// returns what the generator sent of a span, ok false for a span it never
-// sent (nil: parents, re-rooting and late parents are not checked);
-// maxSpans is split.max_spans (0: bounds are not checked).
-func Analyze(records []SpanRecord, sent func([8]byte) (Sent, bool), maxSpans int) TreeReport {
+// spanKey names a span of an input trace: its original trace ID and its
+// span ID (span IDs are unique within a trace, not across traces).
+type spanKey struct {
+	origin pcommon.TraceID
+	id     pcommon.SpanID
+}
+
+// origin returns the input trace of a span.
+func origin(r *Span) pcommon.TraceID {
+	if r.OriginTraceID != "" {
+		var t pcommon.TraceID
+		if b, err := hex.DecodeString(r.OriginTraceID); err == nil && len(b) == len(t) {
+			copy(t[:], b)
+		}
+		return t
+	}
+	return r.TraceID
+}
+
+// Analyze checks the DESIGN.md invariants on the spans received, for span
+// IDs unique across traces (the testbed's). sent returns what the
+// generator sent of a span, ok false for a span it never sent (nil:
+// parents, re-rooting and late parents are not checked); maxSpans is
+// split.max_spans (0: bounds are not checked).
+func Analyze(records []Span, sent func([8]byte) (Sent, bool), maxSpans int) TreeReport {
+	var by func(*Span) (Sent, bool)
+	if sent != nil {
+		by = func(r *Span) (Sent, bool) { return sent(r.SpanID) }
+	}
+	return AnalyzeBy(records, by, maxSpans)
+}
+
+// AnalyzeBy is Analyze with what was sent looked up by record (tests, whose
+// span IDs repeat across traces, look spans up by name).
+func AnalyzeBy(records []Span, sent func(*Span) (Sent, bool), maxSpans int) TreeReport {
 	rep := TreeReport{Spans: len(records)}
-	where := make(map[pcommon.SpanID]int, len(records)) // span -> index of first record
+	where := make(map[spanKey]int, len(records)) // span -> index of first record
 	traceSize := map[pcommon.TraceID]int{}
 	for i := range records {
 		r := &records[i]
-		if _, dup := where[r.SpanID]; dup {
+		k := spanKey{origin(r), r.SpanID}
+		if _, dup := where[k]; dup {
 			rep.Duplicates++
 			continue
 		}
-		where[r.SpanID] = i
+		where[k] = i
 		traceSize[r.TraceID]++
 	}
 	rep.UniqueSpans = len(where)
 	rep.Traces = len(traceSize)
 	// What was sent of each span received.
-	var sentOf map[pcommon.SpanID]Sent
+	var sentOf map[spanKey]Sent
 	if sent != nil {
-		sentOf = make(map[pcommon.SpanID]Sent, len(where))
-		for sid := range where {
-			if s, ok := sent(sid); ok {
-				sentOf[sid] = s
+		sentOf = make(map[spanKey]Sent, len(where))
+		for k, i := range where {
+			if s, ok := sent(&records[i]); ok {
+				sentOf[k] = s
 			} else {
 				rep.UnknownSpans++
 			}
@@ -178,17 +262,10 @@ func Analyze(records []SpanRecord, sent func([8]byte) (Sent, bool), maxSpans int
 		}
 	}
 
-	// origin returns the input trace of a span.
-	origin := func(r *SpanRecord) string {
-		if r.OriginTraceID != "" {
-			return r.OriginTraceID
-		}
-		return hex.EncodeToString(r.TraceID[:])
-	}
-	segmentsOf := map[string]map[pcommon.TraceID]struct{}{}
-	for sid, i := range where {
+	segmentsOf := map[pcommon.TraceID]map[pcommon.TraceID]struct{}{}
+	for key, i := range where {
 		r := &records[i]
-		o := origin(r)
+		o := key.origin
 		segs := segmentsOf[o]
 		if segs == nil {
 			segs = map[pcommon.TraceID]struct{}{}
@@ -203,19 +280,22 @@ func Analyze(records []SpanRecord, sent func([8]byte) (Sent, bool), maxSpans int
 		if hasOrigin != hasIndex || (hasIndex && r.SegmentIndex < 1) ||
 			(hasOrigin && r.OriginTraceID == hex.EncodeToString(r.TraceID[:])) {
 			rep.BadProvenance++
+		} else if hasIndex && SegmentTraceID(o, uint64(r.SegmentIndex)) != r.TraceID {
+			rep.WrongSegmentID++
 		}
 
-		s, known := sentOf[sid]
+		s, known := sentOf[key]
 		if known && r.ParentID != pcommon.SpanID(s.Parent) && !r.ParentID.IsEmpty() {
 			rep.ParentChanged++
 		}
 		if !r.ParentID.IsEmpty() {
-			pi, ok := where[r.ParentID]
+			pi, ok := where[spanKey{o, r.ParentID}]
 			switch {
 			case !ok:
 				rep.MissingParents++
 			case records[pi].TraceID != r.TraceID:
 				rep.BrokenParents++
+				rep.Broken = append(rep.Broken, i)
 			}
 			continue
 		}
@@ -244,12 +324,16 @@ func Analyze(records []SpanRecord, sent func([8]byte) (Sent, bool), maxSpans int
 		case link.Type != LinkTypeParent:
 			rep.LinkWrongType++
 		}
-		pi, ok := where[link.SpanID]
+		pi, ok := where[spanKey{link.TraceID, link.SpanID}]
 		if !ok {
-			rep.DanglingLinks++
+			if _, elsewhere := where[spanKey{o, link.SpanID}]; elsewhere {
+				rep.LinkTraceMismatch++
+			} else {
+				rep.DanglingLinks++
+			}
 			continue
 		}
-		if hex.EncodeToString(link.TraceID[:]) != origin(&records[pi]) {
+		if link.TraceID != origin(&records[pi]) {
 			rep.LinkTraceMismatch++
 		}
 	}
@@ -313,27 +397,27 @@ func distribution(sizes []int, maxSpans int) Distribution {
 // its first maxSpans in send order: DESIGN.md allows only parents that
 // arrive after one of their children and join that child's segment. It
 // returns how many of them are such parents, and how many are not.
-func lateParents(records []SpanRecord, where map[pcommon.SpanID]int, traceSize map[pcommon.TraceID]int,
-	sentOf map[pcommon.SpanID]Sent, maxSpans int) (late, notLate int) {
-	members := map[pcommon.TraceID][]pcommon.SpanID{}
-	for sid, i := range where {
+func lateParents(records []Span, where map[spanKey]int, traceSize map[pcommon.TraceID]int,
+	sentOf map[spanKey]Sent, maxSpans int) (late, notLate int) {
+	members := map[pcommon.TraceID][]spanKey{}
+	for k, i := range where {
 		if t := records[i].TraceID; traceSize[t] > maxSpans {
-			members[t] = append(members[t], sid)
+			members[t] = append(members[t], k)
 		}
 	}
 	if len(members) == 0 {
 		return 0, 0
 	}
 	// The children of each span, as sent.
-	children := map[pcommon.SpanID][]pcommon.SpanID{}
-	for sid, s := range sentOf {
+	children := map[spanKey][]spanKey{}
+	for k, s := range sentOf {
 		if s.Parent != [8]byte{} {
-			p := pcommon.SpanID(s.Parent)
-			children[p] = append(children[p], sid)
+			p := spanKey{k.origin, pcommon.SpanID(s.Parent)}
+			children[p] = append(children[p], k)
 		}
 	}
 	for t, ids := range members {
-		slices.SortFunc(ids, func(a, b pcommon.SpanID) int {
+		slices.SortFunc(ids, func(a, b spanKey) int {
 			return cmp.Compare(order(sentOf, a), order(sentOf, b))
 		})
 		for _, p := range ids[maxSpans:] {
@@ -355,7 +439,7 @@ func lateParents(records []SpanRecord, where map[pcommon.SpanID]int, traceSize m
 }
 
 // order is a span's place in the send order; spans never sent sort last.
-func order(sentOf map[pcommon.SpanID]Sent, id pcommon.SpanID) int64 {
+func order(sentOf map[spanKey]Sent, id spanKey) int64 {
 	if s, ok := sentOf[id]; ok {
 		return s.Order
 	}
