@@ -297,3 +297,34 @@ func wideBatch(firstTrace uint64, nTraces int) ptrace.Traces {
 func BenchmarkMemoryMidSizeWide(b *testing.B) {
 	benchHeldPerTrace(b, 10_000, 10, wideBatch)
 }
+
+// rootFirstBatch builds nTraces traces of perTrace spans each, the root
+// first and then its children, traces interleaved: a trace of 2,001 spans
+// closes segment 0 once (max_spans 2000) and puts its last span in segment
+// 1.
+func rootFirstBatch(firstTrace uint64, nTraces, perTrace int) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	setIdentity(rs.Resource().Attributes())
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	spans.EnsureCapacity(nTraces * perTrace)
+	for s := 0; s < perTrace; s++ {
+		for t := 0; t < nTraces; t++ {
+			sp := spans.AppendEmpty()
+			fillBenchSpan(sp, traceID(firstTrace+uint64(t)), uint64(s+1), 1)
+			if s == 0 {
+				sp.SetParentSpanID(pcommon.NewSpanIDEmpty())
+			}
+		}
+	}
+	return td
+}
+
+// BenchmarkMemoryOnceSplit: memory held after tracking 1,000 traces of
+// 2,001 spans, each of which closes segment 0 once (the case of issue 13:
+// 30 to 40 KB a trace before).
+func BenchmarkMemoryOnceSplit(b *testing.B) {
+	benchHeldPerTrace(b, 1000, 10, func(first uint64, n int) ptrace.Traces {
+		return rootFirstBatch(first, n, 2001)
+	})
+}

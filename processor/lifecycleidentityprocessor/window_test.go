@@ -37,8 +37,8 @@ func narrowWindow(t testing.TB, genSegs uint64, gens int) {
 	t.Cleanup(func() { testWindow = old })
 }
 
-// TestWindowForgetsOldestSegments: max_spans 2 and the default window (9
-// generations of 8 segments). When segment 72 closes, generation 0
+// TestWindowForgetsOldestSegments: max_spans 2 and a window of 9
+// generations of 8 segments (the default until issue 13). When segment 72 closes, generation 0
 // (segments 0-7) is forgotten: 8 segments counted, the parent named in
 // segment 3 that never arrived is forgotten and counted as a parent link
 // lost; a child of a span of segment 1 keeps its parent ID (its tree
@@ -47,6 +47,7 @@ func narrowWindow(t testing.TB, genSegs uint64, gens int) {
 // joins segment 0 when it arrives last. When segment 80 closes, generation 1
 // goes: 16 segments in all.
 func TestWindowForgetsOldestSegments(t *testing.T) {
+	narrowWindow(t, 8, 9)
 	tt := newTelemetry(t)
 	p := newCore(t, testConfig(2), newFakeClock(), telemetrySettings(tt))
 	spans := make([]tspan, 0, 170)

@@ -44,7 +44,7 @@ func (e *Engine) evict(i int32, reason int) {
 	}
 	if ts.detail >= 0 {
 		d := e.details.at(ts.detail)
-		e.heapBytes -= d.bytes
+		e.heapBytes -= d.bytes + int64(cap(d.seenCur))*4
 		e.details.free(ts.detail)
 	} else if ts.detail != noDetail {
 		e.heapBytes -= int64(cap(e.takeMid(ts))) * 4

@@ -48,7 +48,7 @@ func (e *Engine) Assign(t TraceID, sid, p, start uint64) Decision {
 	} else {
 		ts.count++
 		if sid != 0 {
-			d.seenCur = e.appendDigest(d.seenCur, spanHash(sid))
+			d.appendCur(e, spanHash(sid))
 			if seg != 0 && ts.seen.has(e.seenFP(sid)) {
 				// A false positive of the prefix's seen set (this span is
 				// arriving now): mark it present in this segment, so that

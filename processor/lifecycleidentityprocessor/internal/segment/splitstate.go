@@ -12,8 +12,8 @@ import (
 // segment 0 that arrived before this state began).
 //
 //   - seenCur: 32-bit digests (spanHash) of the span IDs placed in the
-//     current segment (4 bytes each, at most 2 x max_spans; the buffer is
-//     reused from segment to segment).
+//     current segment (4 bytes each, at most 2 x max_spans; dropped when
+//     the segment closes, see appendCur).
 //   - pendingCur: span IDs named as parent in the current segment that have
 //     not arrived (exact; usually a handful: the lifecycle root and the
 //     handlers still in flight).
@@ -51,6 +51,7 @@ type splitState struct {
 type splitExtra struct {
 	base          uint64   // first segment index this state knows about
 	count0        uint32   // spans in segment 0, when it is closed
+	lastCount     uint32   // spans in the last closed segment
 	cbase         uint64   // segment whose count is counts[0]
 	counts        []uint32 // spans in closed segment cbase+i (never segment 0)
 	segID         TraceID
@@ -135,7 +136,26 @@ func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) 
 	for _, h := range d.seenCur {
 		d.closed.add(uint64(h))
 	}
-	d.seenCur = d.seenCur[:0]
+	// The buffer goes: a trace that closes a segment often never fills
+	// another (the one-off trace of a little over max_spans), and one that
+	// does regrows it straight to this segment's size (appendCur).
+	e.heapBytes -= int64(cap(d.seenCur)) * 4
+	d.seenCur = nil
+	d.lastCount = count
+}
+
+// appendCur records digest h in the current segment. Past 64 entries the
+// list grows straight to the size of the last closed segment, so a trace
+// that fills segment after segment allocates twice per segment, not at
+// every quarter.
+func (d *splitState) appendCur(e *Engine, h uint32) {
+	if n := len(d.seenCur); n == cap(d.seenCur) && n >= 64 && d.splitExtra != nil && uint32(n) < d.lastCount {
+		l := make([]uint32, n, d.lastCount)
+		copy(l, d.seenCur)
+		e.heapBytes += int64(cap(l)-n) * 4
+		d.seenCur = l
+	}
+	d.seenCur = e.appendDigest(d.seenCur, h)
 }
 
 // namedInClosed returns the closed segment that named id first, if id is

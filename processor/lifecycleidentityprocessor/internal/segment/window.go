@@ -1,9 +1,11 @@
 package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
-// Sizing of the per-trace filter of span IDs in closed segments: 14 bits and
-// 7 probes per key give about 0.15% false positives per full layer.
+// Sizing of the per-trace filter of span IDs in closed segments: 13 bits and
+// 7 probes per key give about 0.22% false positives per full filter (14
+// bits gave 0.15%; the bit less is part of halving what a split trace
+// holds, issue 13).
 const (
-	spanBloomBitsPerKey = 14
+	spanBloomBitsPerKey = 13
 	spanBloomProbes     = 7
 )
 
@@ -17,11 +19,16 @@ const (
 // filter reused. windowGens generations cover at least windowSegments closed
 // segments (windowSegments plus the part of the newest generation closed so
 // far).
+//
+// 32 segments of 4 per generation (9 generations): 64,000 spans back at the
+// default max_spans, and a trace that closed one segment holds a filter for
+// 4 segments, not 8. (It was 64 segments of 8: a lifecycle trace held 263 KB
+// and a trace that closed segment 0 once 39 KB; issue 13 asked for half.)
 const (
-	windowSegments = 64
-	genSegments    = 8
+	windowSegments = 32
+	genSegments    = 4
 	windowGens     = windowSegments/genSegments + 1
-	minGenKeys     = 64 // smallest filter of a generation (112 bytes)
+	minGenKeys     = 64 // smallest filter of a generation (104 bytes)
 )
 
 // closedWindow is the ring of generations of one trace.
@@ -33,7 +40,7 @@ type closedWindow struct {
 // generation holds the span digests of segments group*genSegs up to
 // (group+1)*genSegs - 1, and of the late parents that arrived while it was
 // the newest. Its first filter is sized when it opens, for genSegs segments
-// like the one closing then (at most genSegs x max_spans keys: 28 KB at the
+// like the one closing then (at most genSegs x max_spans keys: 13 KB at the
 // default). A filter takes 12.5% more keys than it was sized for (about
 // 0.25% false positives then) before the next one, as big as all before it,
 // is chained: late parents rarely cost one; a trace whose segments grow
