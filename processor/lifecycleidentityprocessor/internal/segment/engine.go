@@ -58,6 +58,7 @@ type Engine struct {
 
 	lastID  TraceID // one-entry lookup cache: spans of a trace come together
 	lastIdx int32
+	recent  recentCache // traces seen in this batch (recent.go)
 
 	stats Stats
 }
@@ -90,6 +91,7 @@ func (e *Engine) Begin(now time.Time) {
 	// Every batch gets its own instant, so "already moved to the recent end
 	// during this batch" is a comparison of lastSeen with now.
 	e.now = max(int64(now.Sub(e.epoch)), e.now+1)
+	e.recent.next()
 	e.evictIdle()
 }
 
@@ -112,6 +114,7 @@ func (e *Engine) Reset() {
 	e.evicted, e.restarted = nil, nil
 	e.heapBytes = 0
 	e.lastIdx = nilIdx
+	e.recent = recentCache{}
 }
 
 // lookup returns the slot of trace t, creating its state if needed, and marks
@@ -122,10 +125,15 @@ func (e *Engine) lookup(t TraceID, start uint64) int32 {
 	if e.lastIdx != nilIdx && e.lastID == t {
 		return e.lastIdx
 	}
+	if i, ok := e.recent.get(&t); ok {
+		e.lastID, e.lastIdx = t, i
+		return i // already moved to the recent end during this batch
+	}
 	i, ok := e.table.get(t)
 	if ok {
 		if e.table.at(i).lastSeen == e.now {
 			e.lastID, e.lastIdx = t, i
+			e.recent.put(&t, i)
 			return i // already moved to the recent end during this batch
 		}
 		e.table.touch(i)
@@ -140,6 +148,7 @@ func (e *Engine) lookup(t TraceID, start uint64) int32 {
 	}
 	e.table.at(i).lastSeen = e.now
 	e.lastID, e.lastIdx = t, i
+	e.recent.put(&t, i)
 	return i
 }
 

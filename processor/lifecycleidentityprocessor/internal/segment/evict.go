@@ -49,6 +49,7 @@ func (e *Engine) evict(i int32, reason int) {
 	} else if ts.detail != noDetail {
 		e.heapBytes -= int64(cap(e.takeMid(ts))) * 4
 	}
+	e.recent.drop(&ts.id)
 	e.table.remove(i)
 	e.lastIdx = nilIdx
 	e.stats.Evicted[reason]++
