@@ -91,6 +91,12 @@ func (e *Engine) Begin(now time.Time) {
 	// Every batch gets its own instant, so "already moved to the recent end
 	// during this batch" is a comparison of lastSeen with now.
 	e.now = max(int64(now.Sub(e.epoch)), e.now+1)
+	// The lookup caches hold for one batch: a trace found there was marked
+	// active in it. Kept across batches, a trace whose spans alone filled
+	// batch after batch was never marked active again, and its state was
+	// dropped idle_timeout after its first batch, however busy it was
+	// (found by FuzzEngineVsModel).
+	e.lastIdx = nilIdx
 	e.recent.next()
 	e.evictIdle()
 }

@@ -3,6 +3,7 @@ package segment
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -139,4 +140,22 @@ func TestResetDropsEverything(t *testing.T) {
 	assert.Nil(t, e.evicted)
 	assert.Equal(t, nilIdx, e.lastIdx, "the lookup cache points nowhere")
 	assert.Equal(t, int64(minIndexSize*8), e.HeldBytes(), "only the empty index")
+}
+
+// TestBusyTraceIsNotIdle: a trace whose spans alone fill batch after batch
+// stays tracked as long as batches keep coming within idle_timeout. (The
+// one-entry lookup cache outlived its batch, so such a trace was never
+// marked active after its first batch and was dropped idle_timeout later:
+// found by FuzzEngineVsModel.)
+func TestBusyTraceIsNotIdle(t *testing.T) {
+	cfg := testConfig(100)
+	cfg.IdleTimeout = 5 * time.Second
+	e := New(cfg, epoch)
+	tr := tid(1)
+	for i := uint64(0); i < 60; i++ {
+		e.Begin(epoch.Add(time.Duration(i) * time.Second))
+		d := e.Assign(tr, 100+i, 1, 0)
+		require.Less(t, d.Segment, RestartBase, "batch %d: the trace never restarts", i)
+	}
+	assert.Zero(t, e.TakeStats().Evicted[ReasonIdle])
 }
