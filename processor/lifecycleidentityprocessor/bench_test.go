@@ -19,13 +19,28 @@ import (
 // with perTrace spans each (a root and its children, children first), with
 // the default identity on the resource and five ordinary span attributes.
 func benchBatch(firstTrace uint64, nTraces, perTrace int) ptrace.Traces {
+	return benchTraces(firstTrace, nTraces, perTrace, false)
+}
+
+// rootFirstBatch is benchBatch with the root first and then its children:
+// a trace of 2,001 spans closes segment 0 once (max_spans 2000) and puts
+// its last span in segment 1.
+func rootFirstBatch(firstTrace uint64, nTraces, perTrace int) ptrace.Traces {
+	return benchTraces(firstTrace, nTraces, perTrace, true)
+}
+
+func benchTraces(firstTrace uint64, nTraces, perTrace int, rootFirst bool) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	setIdentity(rs.Resource().Attributes())
 	rs.Resource().Attributes().PutStr("service.name", "checkout")
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
 	spans.EnsureCapacity(nTraces * perTrace)
-	for s := perTrace - 1; s >= 0; s-- { // children before the root, traces interleaved
+	for k := 0; k < perTrace; k++ { // traces interleaved
+		s := perTrace - 1 - k // children before the root
+		if rootFirst {
+			s = k
+		}
 		for t := 0; t < nTraces; t++ {
 			sp := spans.AppendEmpty()
 			fillBenchSpan(sp, traceID(firstTrace+uint64(t)), uint64(s+1), 1)
@@ -296,28 +311,6 @@ func wideBatch(firstTrace uint64, nTraces int) ptrace.Traces {
 // state). No target.
 func BenchmarkMemoryMidSizeWide(b *testing.B) {
 	benchHeldPerTrace(b, 10_000, 10, wideBatch)
-}
-
-// rootFirstBatch builds nTraces traces of perTrace spans each, the root
-// first and then its children, traces interleaved: a trace of 2,001 spans
-// closes segment 0 once (max_spans 2000) and puts its last span in segment
-// 1.
-func rootFirstBatch(firstTrace uint64, nTraces, perTrace int) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	setIdentity(rs.Resource().Attributes())
-	spans := rs.ScopeSpans().AppendEmpty().Spans()
-	spans.EnsureCapacity(nTraces * perTrace)
-	for s := 0; s < perTrace; s++ {
-		for t := 0; t < nTraces; t++ {
-			sp := spans.AppendEmpty()
-			fillBenchSpan(sp, traceID(firstTrace+uint64(t)), uint64(s+1), 1)
-			if s == 0 {
-				sp.SetParentSpanID(pcommon.NewSpanIDEmpty())
-			}
-		}
-	}
-	return td
 }
 
 // BenchmarkMemoryOnceSplit: memory held after tracking 1,000 traces of

@@ -17,38 +17,26 @@ type outSpan struct {
 	name          string
 	index         int64
 	hasIndex      bool
-	link          *ptrace.SpanLink
+	link          *oracle.Link // the parent link, if any
 }
 
 func collect(outs []ptrace.Traces) []outSpan {
-	var res []outSpan
-	for _, td := range outs {
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				spans := sss.At(j).Spans()
-				for k := 0; k < spans.Len(); k++ {
-					sp := spans.At(k)
-					o := outSpan{trace: sp.TraceID(), origin: sp.TraceID(), id: sp.SpanID(), parent: sp.ParentSpanID(), name: sp.Name()}
-					if v, ok := sp.Attributes().Get(originTraceIDAttr); ok {
-						b, _ := hex.DecodeString(v.Str())
-						copy(o.origin[:], b)
-					}
-					if v, ok := sp.Attributes().Get(segmentIndexAttr); ok {
-						o.index, o.hasIndex = v.Int(), true
-					}
-					links := sp.Links()
-					for l := 0; l < links.Len(); l++ {
-						if v, ok := links.At(l).Attributes().Get(linkTypeAttr); ok && v.Str() == linkTypeParent {
-							lk := links.At(l)
-							o.link = &lk
-						}
-					}
-					res = append(res, o)
-				}
+	recs := oracle.FromTraces(outs...)
+	res := make([]outSpan, 0, len(recs))
+	for _, r := range recs {
+		o := outSpan{trace: r.TraceID, origin: r.TraceID, id: r.SpanID, parent: r.ParentID, name: r.Name}
+		if b, err := hex.DecodeString(r.OriginTraceID); err == nil && len(b) == len(o.origin) {
+			copy(o.origin[:], b)
+		}
+		if r.SegmentIndex >= 0 {
+			o.index, o.hasIndex = r.SegmentIndex, true
+		}
+		for l := range r.Links {
+			if r.Links[l].Type == oracle.LinkTypeParent {
+				o.link = &r.Links[l]
 			}
 		}
+		res = append(res, o)
 	}
 	return res
 }

@@ -40,7 +40,7 @@ func TestPrefixParentsKeepTheirLinks(t *testing.T) {
 	assert.Equal(t, int64(1), by["C"].index)
 	assert.True(t, by["C"].parent.IsEmpty(), "C is re-rooted")
 	require.NotNil(t, by["C"].link)
-	assert.Equal(t, spanID(1), by["C"].link.SpanID())
+	assert.Equal(t, spanID(1), by["C"].link.SpanID)
 	assert.Equal(t, goldenTrace, by["X"].trace, "X joins segment 0, where a names it")
 	assert.False(t, by["X"].hasIndex)
 	v := checkInvariants(in, outs, 4)

@@ -86,7 +86,7 @@ func TestWindowForgetsOldestSegments(t *testing.T) {
 	assert.Nil(t, got["cx"].link)
 	assert.True(t, got["cy"].parent.IsEmpty(), "cy is re-rooted: its parent is in segment 9")
 	require.NotNil(t, got["cy"].link)
-	assert.Equal(t, spanID(60), got["cy"].link.SpanID())
+	assert.Equal(t, spanID(60), got["cy"].link.SpanID)
 	assert.Equal(t, int64(85), got["p99"].index, "99 was forgotten with segment 3: it lands in the current segment")
 	assert.Equal(t, goldenTrace, got["root"].trace, "the lifecycle root still joins segment 0")
 	assert.False(t, got["root"].hasIndex)
