@@ -13,7 +13,7 @@ import (
 //
 //   - seenCur: 32-bit digests (spanHash) of the span IDs placed in the
 //     current segment (4 bytes each, at most 2 x max_spans; dropped when
-//     the segment closes, see appendCur).
+//     the first segment closes, then reused, see appendCur).
 //   - pendingCur: span IDs named as parent in the current segment that have
 //     not arrived (exact; usually a handful: the lifecycle root and the
 //     handlers still in flight).
@@ -136,12 +136,18 @@ func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) 
 	for _, h := range d.seenCur {
 		d.closed.add(uint64(h))
 	}
-	// The buffer goes: a trace that closes a segment often never fills
-	// another (the one-off trace of a little over max_spans), and one that
-	// does regrows it straight to this segment's size (appendCur).
-	e.heapBytes -= int64(cap(d.seenCur)) * 4
-	d.seenCur = nil
 	d.lastCount = count
+	if k == d.base {
+		// The buffer of the first segment this state closes goes: a trace
+		// that closes one segment often never fills another (the one-off
+		// trace of a little over max_spans), and one that does regrows it
+		// straight to this segment's size (appendCur). After that the
+		// trace has shown it goes on, and the buffer is reused.
+		e.heapBytes -= int64(cap(d.seenCur)) * 4
+		d.seenCur = nil
+		return
+	}
+	d.seenCur = d.seenCur[:0]
 }
 
 // appendCur records digest h in the current segment. Past 64 entries the
