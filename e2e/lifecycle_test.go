@@ -18,6 +18,8 @@ import (
 
 	"github.com/tracebound/tracebound/testbed/collector"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
+
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 const e2eMaxSpans = 1000
@@ -253,12 +255,12 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 	// What was sent of every span, in send order, so Analyze can check that
 	// re-rooted spans link to their original parent and that only late
 	// parents push a segment over max_spans.
-	sentOf := map[[8]byte]mockbackend.Sent{}
+	sentOf := map[[8]byte]oracle.Sent{}
 	record := func(td ptrace.Traces) {
 		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 		for j := 0; j < spans.Len(); j++ {
 			s := spans.At(j)
-			sentOf[s.SpanID()] = mockbackend.Sent{Parent: s.ParentSpanID(), Order: int64(len(sentOf))}
+			sentOf[s.SpanID()] = oracle.Sent{Parent: s.ParentSpanID(), Order: int64(len(sentOf))}
 		}
 	}
 	sent := len(long)
@@ -286,7 +288,7 @@ func TestLifecycleTraceIsBoundedEndToEnd(t *testing.T) {
 		"identity backend should receive all %d spans", sent)
 	time.Sleep(500 * time.Millisecond) // anything doubled would arrive now
 
-	rep := mockbackend.Analyze(backend.Records(), func(id [8]byte) (mockbackend.Sent, bool) {
+	rep := oracle.Analyze(backend.Records(), func(id [8]byte) (oracle.Sent, bool) {
 		s, ok := sentOf[id]
 		return s, ok
 	}, e2eMaxSpans)

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // forest is the set of trees of a workload, whatever order its spans are
@@ -173,10 +175,11 @@ func TestPropertyArrivalOrders(t *testing.T) {
 				t.Run(fmt.Sprintf("%d/%s/%s/batch%d", seed, spec.name, mode, maxBatch), func(t *testing.T) {
 					tt := componenttest.NewTelemetry()
 					defer func() { require.NoError(t, tt.Shutdown(t.Context())) }()
-					p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt))
+					var opts []segment.Option
 					if mode == "track-all" {
-						p.split.trackSpans, p.split.trackAge = 0, 0
+						opts = append(opts, segment.WithPerSpanStateFromStart())
 					}
+					p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt), opts...)
 					outs := run(t, p, build(batches)) // build copies: each run gets fresh pdata
 					v := checkInvariants(in, outs, maxSpans)
 					require.Empty(t, v.hard, "maxSpans=%d", maxSpans)

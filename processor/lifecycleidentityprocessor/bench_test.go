@@ -11,19 +11,36 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // benchBatch builds a request of spans of the given traces: nTraces traces
 // with perTrace spans each (a root and its children, children first), with
 // the default identity on the resource and five ordinary span attributes.
 func benchBatch(firstTrace uint64, nTraces, perTrace int) ptrace.Traces {
+	return benchTraces(firstTrace, nTraces, perTrace, false)
+}
+
+// rootFirstBatch is benchBatch with the root first and then its children:
+// a trace of 2,001 spans closes segment 0 once (max_spans 2000) and puts
+// its last span in segment 1.
+func rootFirstBatch(firstTrace uint64, nTraces, perTrace int) ptrace.Traces {
+	return benchTraces(firstTrace, nTraces, perTrace, true)
+}
+
+func benchTraces(firstTrace uint64, nTraces, perTrace int, rootFirst bool) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	setIdentity(rs.Resource().Attributes())
 	rs.Resource().Attributes().PutStr("service.name", "checkout")
 	spans := rs.ScopeSpans().AppendEmpty().Spans()
 	spans.EnsureCapacity(nTraces * perTrace)
-	for s := perTrace - 1; s >= 0; s-- { // children before the root, traces interleaved
+	for k := 0; k < perTrace; k++ { // traces interleaved
+		s := perTrace - 1 - k // children before the root
+		if rootFirst {
+			s = k
+		}
 		for t := 0; t < nTraces; t++ {
 			sp := spans.AppendEmpty()
 			fillBenchSpan(sp, traceID(firstTrace+uint64(t)), uint64(s+1), 1)
@@ -170,15 +187,13 @@ func BenchmarkLongLivedTrace(b *testing.B) {
 	b.ReportMetric(float64(elapsedNs)/float64(b.N)/100_000, "ns/span")
 }
 
-// heapAlloc is the memory the process holds for state: the Go heap after
-// garbage collection plus what the trace tables hold outside it
-// (offheap.go).
+// heapAlloc is the Go heap after garbage collection.
 func heapAlloc() uint64 {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc + uint64(offHeapBytes.Load())
+	return ms.HeapAlloc
 }
 
 // benchHeldPerTrace reports the memory held after tracking traces traces
@@ -189,18 +204,19 @@ func heapAlloc() uint64 {
 func benchHeldPerTrace(b *testing.B, traces, perBatch int, batch func(first uint64, n int) ptrace.Traces) {
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
-		before, offBefore := heapAlloc(), offHeapBytes.Load()
+		before := heapAlloc()
 		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
 		for t := 0; t < traces; t += perBatch {
 			if _, err := p.processTraces(ctx, batch(uint64(t+1), perBatch)); err != nil {
 				b.Fatal(err)
 			}
 		}
-		after := heapAlloc()
-		require.Equal(b, traces, p.split.tracked())
+		off := p.split.OffHeapBytes()
+		after := heapAlloc() + uint64(off)
+		require.Equal(b, traces, p.split.Tracked())
 		b.ReportMetric(float64(after-before)/float64(traces), "bytes/trace")
-		b.ReportMetric(float64(offHeapBytes.Load()-offBefore)/float64(traces), "offheap-bytes/trace")
-		p.split.table.release() // now, not when a later iteration collects garbage
+		b.ReportMetric(float64(off)/float64(traces), "offheap-bytes/trace")
+		p.split.Reset() // now, not when a later iteration collects garbage
 	}
 }
 
@@ -245,14 +261,15 @@ func BenchmarkMemorySplit(b *testing.B) {
 						}
 					}
 				}
-				after := heapAlloc()
+				after := heapAlloc() + uint64(p.split.OffHeapBytes())
 				held := float64(after - before)
 				b.ReportMetric(held/float64(tc.traces*tc.spans_), "bytes/span")
 				b.ReportMetric(held/float64(tc.traces), "bytes/trace")
 				if tc.traces == 1 { // what the trace's own state holds, without the processor's fixed part
-					b.ReportMetric(float64(heldBytes(p.split.detail(stateOf(b, p.split, traceID(1))))), "state-bytes/trace")
+					n, _ := p.split.TraceBytes(segment.TraceID(traceID(1)))
+					b.ReportMetric(float64(n), "state-bytes/trace")
 				}
-				p.split.table.release() // now, not when a later iteration collects garbage
+				p.split.Reset() // now, not when a later iteration collects garbage
 			}
 		})
 	}
@@ -294,4 +311,13 @@ func wideBatch(firstTrace uint64, nTraces int) ptrace.Traces {
 // state). No target.
 func BenchmarkMemoryMidSizeWide(b *testing.B) {
 	benchHeldPerTrace(b, 10_000, 10, wideBatch)
+}
+
+// BenchmarkMemoryOnceSplit: memory held after tracking 1,000 traces of
+// 2,001 spans, each of which closes segment 0 once (the case of issue 13:
+// 30 to 40 KB a trace before).
+func BenchmarkMemoryOnceSplit(b *testing.B) {
+	benchHeldPerTrace(b, 1000, 10, func(first uint64, n int) ptrace.Traces {
+		return rootFirstBatch(first, n, 2001)
+	})
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // Policies for identity.on_violation. Every policy counts violations by
@@ -38,6 +40,7 @@ const (
 	defaultMaxAge      = 10 * time.Minute
 	defaultIdleTimeout = 5 * time.Minute
 	defaultMaxTraces   = 100_000
+	defaultMaxStateMiB = 512
 
 	// uuidPattern is the default pattern of process.nonce.
 	uuidPattern = `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`
@@ -92,6 +95,21 @@ type SplitConfig struct {
 	// MaxTraces is the number of traces tracked at most; the least recently
 	// active one is evicted first. Default 100000.
 	MaxTraces int `mapstructure:"max_traces"`
+	// MaxStateMiB bounds the memory the splitting state takes, in MiB; the
+	// least recently active trace is evicted first when it is exceeded.
+	// Default 512.
+	MaxStateMiB int `mapstructure:"max_state_mib"`
+}
+
+// engineConfig is what the splitting engine needs of the configuration.
+func (c SplitConfig) engineConfig() segment.Config {
+	return segment.Config{
+		MaxSpans:      c.MaxSpans,
+		MaxAge:        c.MaxAge,
+		IdleTimeout:   c.IdleTimeout,
+		MaxTraces:     c.MaxTraces,
+		MaxStateBytes: int64(c.MaxStateMiB) << 20,
+	}
 }
 
 var _ component.Config = (*Config)(nil)
@@ -120,6 +138,7 @@ func createDefaultConfig() component.Config {
 			MaxAge:      defaultMaxAge,
 			IdleTimeout: defaultIdleTimeout,
 			MaxTraces:   defaultMaxTraces,
+			MaxStateMiB: defaultMaxStateMiB,
 		},
 	}
 }
@@ -153,6 +172,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Split.MaxTraces < 1 {
 		return fmt.Errorf("split.max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)
+	}
+	if cfg.Split.MaxStateMiB < 1 {
+		return fmt.Errorf("split.max_state_mib: must be at least 1, got %d", cfg.Split.MaxStateMiB)
 	}
 	return nil
 }

@@ -38,7 +38,7 @@ func TestLoadConfig(t *testing.T) {
 					{Key: "build.number", Type: TypeInt},
 				},
 			},
-			Split: SplitConfig{MaxSpans: 500, MaxAge: time.Minute, IdleTimeout: 30 * time.Second, MaxTraces: 1000},
+			Split: SplitConfig{MaxSpans: 500, MaxAge: time.Minute, IdleTimeout: 30 * time.Second, MaxTraces: 1000, MaxStateMiB: 64},
 		}},
 		{name: "count_only", want: withIdentity(IdentityConfig{OnViolation: OnViolationCount, Attributes: defaultIdentityAttributes()})},
 		{name: "no_schema", want: withIdentity(IdentityConfig{OnViolation: OnViolationCount, Attributes: []AttributeRule{}})},
@@ -52,6 +52,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero_max_age", wantErr: `split.max_age: must be positive, got 0s`},
 		{name: "negative_idle_timeout", wantErr: `split.idle_timeout: must be positive, got -1s`},
 		{name: "zero_max_traces", wantErr: `split.max_traces: must be at least 1, got 0`},
+		{name: "zero_max_state_mib", wantErr: `split.max_state_mib: must be at least 1, got 0`},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)
@@ -78,6 +79,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 10*time.Minute, cfg.Split.MaxAge)
 	assert.Equal(t, 5*time.Minute, cfg.Split.IdleTimeout)
 	assert.Equal(t, 100_000, cfg.Split.MaxTraces)
+	assert.Equal(t, 512, cfg.Split.MaxStateMiB)
 	assert.Equal(t, OnViolationCount, cfg.Identity.OnViolation, "the default changes no data")
 	keys := make([]string, 0, len(cfg.Identity.Attributes))
 	for _, a := range cfg.Identity.Attributes {

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // TestContinuationIndexIsDeterministic: two instances fed the same spans in
@@ -51,7 +53,7 @@ func TestContinuationIndexIsDeterministic(t *testing.T) {
 			require.Equal(t, a[i].name, b[i].name)
 			require.Equal(t, a[i].trace, b[i].trace, "seed %d span %s (segment %d / %d)", seed, a[i].name, a[i].index, b[i].index)
 			require.Equal(t, a[i].parent, b[i].parent, "seed %d span %s", seed, a[i].name)
-			if uint64(a[i].index) >= restartBase {
+			if uint64(a[i].index) >= segment.RestartBase {
 				continuations++
 			}
 		}
@@ -89,7 +91,7 @@ func TestContinuationIndexFromStartTime(t *testing.T) {
 	}
 	send(0, g("a", 1, 0))
 	clock.Advance(2 * time.Minute) // dropped
-	base := restartBase + 1_700_000_000_000_000
+	base := segment.RestartBase + 1_700_000_000_000_000
 	second := send(5*time.Second, g("b", 2, 0), g("c", 3, 0), g("d", 4, 0))
 	assert.Equal(t, fmt.Sprint(base+5_000_000), fmt.Sprint(second[0].index))
 	assert.Equal(t, second[0].index+2, second[2].index, "max_spans 1: c and d open the next segments")

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // decodeFuzz turns arbitrary bytes into a configuration and span batches.
@@ -18,7 +20,7 @@ import (
 // with a clock step in the top bits.
 func decodeFuzz(data []byte) (cfg *Config, trackAll, moveTime bool, window windowConfig, batches [][]tspan, steps []time.Duration) {
 	cfg = createDefaultConfig().(*Config)
-	window = windowShape
+	window = defaultWindow
 	if len(data) == 0 {
 		return cfg, false, false, window, nil, nil
 	}
@@ -93,10 +95,11 @@ func FuzzSplit(f *testing.F) {
 		narrowWindow(t, window.genSegs, window.gens)
 		clock := newFakeClock()
 		tt := newTelemetry(t)
-		p := newCore(t, cfg, clock, telemetrySettings(tt))
+		var opts []segment.Option
 		if trackAll {
-			p.split.trackSpans, p.split.trackAge = 0, 0
+			opts = append(opts, segment.WithPerSpanStateFromStart())
 		}
+		p := newCore(t, cfg, clock, telemetrySettings(tt), opts...)
 		var in []tspan
 		var outs []ptrace.Traces
 		for i, b := range batches {

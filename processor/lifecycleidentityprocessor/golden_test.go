@@ -1,6 +1,7 @@
 package lifecycleidentityprocessor
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ import (
 	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/metadata"
 )
 
-var update = flag.Bool("update", false, "regenerate the golden files in testdata/golden")
+var update = flag.Bool("update", false, "regenerate the golden files in testdata/golden (one case per file)")
 
 var goldenTrace = pcommon.TraceID{0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6, 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36}
 
@@ -114,16 +115,26 @@ var goldenCases = []goldenCase{
 	},
 }
 
+// goldenFile is one case: the request that goes in and what comes out, as
+// OTLP JSON, indented so a reviewer can read a change in a diff.
+type goldenFile struct {
+	Input    json.RawMessage `json:"input"`
+	Expected json.RawMessage `json:"expected"`
+}
+
 func TestGolden(t *testing.T) {
 	for _, tc := range goldenCases {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join("testdata", "golden", tc.name)
-			inPath, wantPath := filepath.Join(dir, "input.json"), filepath.Join(dir, "expected.json")
+			path := filepath.Join("testdata", "golden", tc.name+".json")
+			var gf goldenFile
 			if *update {
-				require.NoError(t, os.MkdirAll(dir, 0o755))
-				writeTraces(t, inPath, tc.input())
+				gf.Input = tracesJSON(t, tc.input())
+			} else {
+				b, err := os.ReadFile(path)
+				require.NoError(t, err, "run go test -update to create golden files")
+				require.NoError(t, json.Unmarshal(b, &gf))
 			}
-			input := readTraces(t, inPath)
+			input := parseTraces(t, gf.Input)
 
 			cfg := createDefaultConfig().(*Config)
 			if tc.config != nil {
@@ -136,31 +147,31 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, p.ConsumeTraces(t.Context(), input))
 			require.NoError(t, p.Shutdown(t.Context()))
 			require.Len(t, sink.AllTraces(), 1)
-			got := sink.AllTraces()[0]
+			got := tracesJSON(t, sink.AllTraces()[0])
 
 			if *update {
-				writeTraces(t, wantPath, got)
+				gf.Expected = got
+				b, err := json.MarshalIndent(gf, "", "  ")
+				require.NoError(t, err)
+				require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+				require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o600))
 			}
-			want := readTraces(t, wantPath)
-			gotJSON, err := (&ptrace.JSONMarshaler{}).MarshalTraces(got)
-			require.NoError(t, err)
-			wantJSON, err := (&ptrace.JSONMarshaler{}).MarshalTraces(want)
-			require.NoError(t, err)
-			assert.JSONEq(t, string(wantJSON), string(gotJSON))
+			// Both sides through pdata, so key order and encodings of equal
+			// values do not count.
+			want := tracesJSON(t, parseTraces(t, gf.Expected))
+			assert.JSONEq(t, string(want), string(got))
 		})
 	}
 }
 
-func readTraces(t *testing.T, path string) ptrace.Traces {
-	b, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create golden files")
+func parseTraces(t *testing.T, b []byte) ptrace.Traces {
 	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(b)
 	require.NoError(t, err)
 	return td
 }
 
-func writeTraces(t *testing.T, path string, td ptrace.Traces) {
+func tracesJSON(t *testing.T, td ptrace.Traces) json.RawMessage {
 	b, err := (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(path, append(b, '\n'), 0o600))
+	return b
 }

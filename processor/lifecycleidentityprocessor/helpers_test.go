@@ -17,6 +17,7 @@ import (
 
 	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/metadata"
 	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/metadatatest"
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // fakeClock is a clock tests move by hand.
@@ -96,10 +97,15 @@ func batch(spans []tspan) ptrace.Traces {
 	return td
 }
 
-// testProcessor is the processor core with a fake clock, called directly.
-func newCore(t testing.TB, cfg *Config, clock *fakeClock, set processor.Settings) *lifecycleProcessor {
+// newCore is the processor core with a fake clock, called directly; opts
+// are passed to its engine, after the narrowed window (narrowWindow), if
+// any.
+func newCore(t testing.TB, cfg *Config, clock *fakeClock, set processor.Settings, opts ...segment.Option) *lifecycleProcessor {
 	require.NoError(t, cfg.Validate())
-	p, err := newLifecycleProcessor(set, cfg, clock.Now)
+	if testWindow != defaultWindow {
+		opts = append([]segment.Option{segment.WithWindow(testWindow.genSegs, testWindow.gens)}, opts...)
+	}
+	p, err := newLifecycleProcessor(set, cfg, clock.Now, opts...)
 	require.NoError(t, err)
 	return p
 }
@@ -129,14 +135,6 @@ func run(t testing.TB, p *lifecycleProcessor, batches []ptrace.Traces) []ptrace.
 		out = append(out, td)
 	}
 	return out
-}
-
-// stateOf returns the state of trace id, which must be tracked.
-func stateOf(tb testing.TB, s *splitter, id pcommon.TraceID) *traceState {
-	tb.Helper()
-	i, ok := s.table.get(id)
-	require.True(tb, ok, "trace %s is tracked", id)
-	return s.table.at(i)
 }
 
 // randomEvictionConfig is a configuration with max_spans maxSpans where time

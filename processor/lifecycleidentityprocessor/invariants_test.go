@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 // outSpan is a span as it left the processor.
@@ -15,52 +17,40 @@ type outSpan struct {
 	name          string
 	index         int64
 	hasIndex      bool
-	link          *ptrace.SpanLink
+	link          *oracle.Link // the parent link, if any
 }
 
 func collect(outs []ptrace.Traces) []outSpan {
-	var res []outSpan
-	for _, td := range outs {
-		rss := td.ResourceSpans()
-		for i := 0; i < rss.Len(); i++ {
-			sss := rss.At(i).ScopeSpans()
-			for j := 0; j < sss.Len(); j++ {
-				spans := sss.At(j).Spans()
-				for k := 0; k < spans.Len(); k++ {
-					sp := spans.At(k)
-					o := outSpan{trace: sp.TraceID(), origin: sp.TraceID(), id: sp.SpanID(), parent: sp.ParentSpanID(), name: sp.Name()}
-					if v, ok := sp.Attributes().Get(originTraceIDAttr); ok {
-						b, _ := hex.DecodeString(v.Str())
-						copy(o.origin[:], b)
-					}
-					if v, ok := sp.Attributes().Get(segmentIndexAttr); ok {
-						o.index, o.hasIndex = v.Int(), true
-					}
-					links := sp.Links()
-					for l := 0; l < links.Len(); l++ {
-						if v, ok := links.At(l).Attributes().Get(linkTypeAttr); ok && v.Str() == linkTypeParent {
-							lk := links.At(l)
-							o.link = &lk
-						}
-					}
-					res = append(res, o)
-				}
+	recs := oracle.FromTraces(outs...)
+	res := make([]outSpan, 0, len(recs))
+	for _, r := range recs {
+		o := outSpan{trace: r.TraceID, origin: r.TraceID, id: r.SpanID, parent: r.ParentID, name: r.Name}
+		if b, err := hex.DecodeString(r.OriginTraceID); err == nil && len(b) == len(o.origin) {
+			copy(o.origin[:], b)
+		}
+		if r.SegmentIndex >= 0 {
+			o.index, o.hasIndex = r.SegmentIndex, true
+		}
+		for l := range r.Links {
+			if r.Links[l].Type == oracle.LinkTypeParent {
+				o.link = &r.Links[l]
 			}
 		}
+		res = append(res, o)
 	}
 	return res
 }
 
 // violations lists how the output breaks invariants 1, 2, 4 and 5, and
-// (separately) invariant 3. in holds the input spans in arrival order; span
-// names are unique.
+// (separately) invariant 3, as the oracle (internal/oracle) judges it. in
+// holds the input spans in arrival order; span names are unique.
 type violations struct {
-	hard   []string // invariants 1, 2, 4, 5
+	hard   []string // invariants 1, 2, 4, 5, and re-rooted spans' links
 	trees  []string // invariant 3, first few
 	broken int      // invariant 3: spans whose parent is elsewhere
 	lost   int      // invariant 3: distinct parents their children lost
 	// invariant 3: spans whose parent is elsewhere because it arrived in a
-	// segment that had left the window (windowShape) when they arrived; not
+	// segment that had left the window (testWindow) when they arrived; not
 	// in broken, lost or trees
 	forgotten int
 }
@@ -72,84 +62,80 @@ func checkInvariants(in []tspan, outs []ptrace.Traces, maxSpans int) violations 
 			v.hard = append(v.hard, fmt.Sprintf(f, a...))
 		}
 	}
-	byName := make(map[string]tspan, len(in))
-	inIDs := make(map[pcommon.TraceID]map[pcommon.SpanID]bool)
-	for _, s := range in {
-		byName[s.name] = s
-		if inIDs[s.trace] == nil {
-			inIDs[s.trace] = map[pcommon.SpanID]bool{}
-		}
-		inIDs[s.trace][s.id] = true
+	order := make(map[string]int, len(in))
+	for i, s := range in {
+		order[s.name] = i
 	}
-	out := collect(outs)
-	lostParents := map[[2]any]bool{}
-	forgotten := windowForgotten(in, out)
+	recs := oracle.FromTraces(outs...)
 
-	// 1. Nothing lost, nothing doubled.
-	seen := make(map[string]int, len(out))
-	for _, o := range out {
-		seen[o.name]++
+	// 1. Nothing lost, nothing doubled (by name: span IDs may repeat).
+	seen := make(map[string]int, len(recs))
+	for _, r := range recs {
+		seen[r.Name]++
 	}
-	for name := range byName {
+	for name := range order {
 		if seen[name] != 1 {
 			hard("inv1: span %s left %d times", name, seen[name])
 		}
 	}
-	if len(out) != len(in) {
-		hard("inv1: %d spans in, %d out", len(in), len(out))
+	if len(recs) != len(in) {
+		hard("inv1: %d spans in, %d out", len(in), len(recs))
 	}
 
-	// 2. Bounded.
-	perTrace := map[pcommon.TraceID]int{}
-	members := map[pcommon.TraceID]map[pcommon.SpanID]bool{}
-	for _, o := range out {
-		perTrace[o.trace]++
-		if members[o.trace] == nil {
-			members[o.trace] = map[pcommon.SpanID]bool{}
-		}
-		members[o.trace][o.id] = true
-	}
-	for t, n := range perTrace {
-		if n > 2*maxSpans {
-			hard("inv2: trace %s holds %d spans > 2 x %d", t, n, maxSpans)
-		}
-	}
-
-	for _, o := range out {
-		s, ok := byName[o.name]
+	rep := oracle.AnalyzeBy(recs, func(r *oracle.Span) (oracle.Sent, bool) {
+		i, ok := order[r.Name]
 		if !ok {
+			return oracle.Sent{}, false
+		}
+		return oracle.Sent{Parent: in[i].parent, Order: int64(i)}, true
+	}, maxSpans)
+	for _, c := range []struct {
+		n    int
+		what string
+	}{
+		{rep.OverHardBound, "inv2: traces over 2 x max_spans"},
+		{overNotLate(rep, in), "inv2: spans beyond max_spans that are not late parents"},
+		{rep.WrongSegmentID, "inv4: moved spans whose trace ID is not the segment's"},
+		{rep.BadProvenance, "inv5: spans with inconsistent provenance"},
+		{rep.ParentChanged, "inv3: spans whose parent changed"},
+		{rep.RerootedWithoutLink, "inv3: re-rooted spans without their parent link"},
+		{rep.LinkWrongParent, "inv3: parent links to another span"},
+		{rep.LinkWrongType, "inv3: parent links without their type"},
+		{rep.LinkTraceMismatch, "inv3: parent links with the wrong trace ID"},
+		{rep.UnknownSpans, "inv1: spans never sent"},
+	} {
+		if c.n > 0 {
+			hard("%s: %d", c.what, c.n)
+		}
+	}
+
+	// 3. Valid trees, but for parents that left the window.
+	forgotten := windowForgotten(in, collect(outs))
+	lostParents := map[[2]any]bool{}
+	for _, i := range rep.Broken {
+		r := &recs[i]
+		if forgotten[r.Name] {
+			v.forgotten++
 			continue
 		}
-		// 4 and 5. Deterministic IDs, provenance.
-		if o.trace != s.trace {
-			if !o.hasIndex || o.index < 1 || o.origin != s.trace {
-				hard("inv5: moved span %s lacks provenance", o.name)
-			} else if segmentTraceID(s.trace, uint64(o.index)) != o.trace {
-				hard("inv4: span %s in segment %d has trace ID %s", o.name, o.index, o.trace)
-			}
-		} else if o.hasIndex {
-			hard("inv5: span %s in segment 0 carries an index", o.name)
-		}
-		// 3. Valid trees.
-		switch {
-		case o.parent.IsEmpty() && !s.parent.IsEmpty():
-			if o.link == nil || o.link.TraceID() != s.trace || o.link.SpanID() != s.parent {
-				hard("inv3: re-rooted span %s lacks its parent link", o.name)
-			}
-		case o.parent != s.parent:
-			hard("inv3: span %s parent changed", o.name)
-		case !o.parent.IsEmpty() && inIDs[s.trace][s.parent] && !members[o.trace][o.parent] && forgotten[o.name]:
-			v.forgotten++
-		case !o.parent.IsEmpty() && inIDs[s.trace][s.parent] && !members[o.trace][o.parent]:
-			v.broken++
-			lostParents[[2]any{s.trace, s.parent}] = true
-			v.lost = len(lostParents)
-			if len(v.trees) < 20 {
-				v.trees = append(v.trees, fmt.Sprintf("inv3: span %s: parent %s not in its output trace", o.name, o.parent))
-			}
+		v.broken++
+		lostParents[[2]any{in[order[r.Name]].trace, r.ParentID}] = true
+		if len(v.trees) < 20 {
+			v.trees = append(v.trees, fmt.Sprintf("inv3: span %s: parent %s not in its output trace", r.Name, r.ParentID))
 		}
 	}
+	v.lost = len(lostParents)
 	return v
+}
+
+// overNotLate is rep.OverBoundNotLate where it is defined: a late parent is
+// one sent after a child of its, which needs span IDs that do not repeat
+// within a trace.
+func overNotLate(rep oracle.TreeReport, in []tspan) int {
+	if !uniqueIDs(in) {
+		return 0
+	}
+	return rep.OverBoundNotLate
 }
 
 // windowForgotten returns the names of the spans whose parent had left the
@@ -166,7 +152,7 @@ func windowForgotten(in []tspan, out []outSpan) map[string]bool {
 	for _, o := range out {
 		seg[o.name] = uint64(o.index)
 	}
-	gs, gens := windowShape.genSegs, uint64(windowShape.gens)
+	gs, gens := testWindow.genSegs, uint64(testWindow.gens)
 	cur := map[pcommon.TraceID]uint64{}
 	type arrived struct{ cur, seg uint64 }
 	at := map[[2]any]arrived{} // (trace, span ID) of spans arrived so far

@@ -6,6 +6,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // Each test below drives exactly one of the places where a parent link is
@@ -35,9 +37,9 @@ func TestLinkLostLateParentOfFullPrefix(t *testing.T) {
 	for _, o := range out {
 		assert.Equal(t, goldenTrace, o.trace, "%s in segment 0", o.name)
 	}
-	ts := stateOf(t, p.split, goldenTrace)
-	require.Nil(t, p.split.detail(ts), "the trace is still in its prefix: no per-span state")
-	require.Equal(t, uint32(4), ts.count)
+	held, tracked := p.split.TraceBytes(segment.TraceID(goldenTrace))
+	require.True(t, tracked)
+	require.Zero(t, held, "the trace is still in its prefix: no per-span state")
 	require.Equal(t, int64(0), counterValue(t, tt, mLinksLost))
 
 	q1 := g("Q1", 0x21, 0)
@@ -56,7 +58,7 @@ func TestLinkLostLateParentOfFullPrefix(t *testing.T) {
 // TestLinkLostLateParentOfFullCurrentSegment: a trace with per-span state
 // whose current segment has reached 2 x max_spans with late parents. A
 // parent named in the current segment that arrives then cannot join it
-// (splitter.assign, pendingCur): one link lost, and the span opens the next
+// (Engine.Assign, pendingCur): one link lost, and the span opens the next
 // segment.
 //
 // max_spans 2: a and b fill segment 0; c3 and c4 open segment 1 naming P3 and
@@ -75,12 +77,6 @@ func TestLinkLostLateParentOfFullCurrentSegment(t *testing.T) {
 	for _, o := range out[2:] {
 		assert.Equal(t, int64(1), o.index, "%s in segment 1", o.name)
 	}
-	ts := stateOf(t, p.split, goldenTrace)
-	d := p.split.detail(ts)
-	require.NotNil(t, d)
-	require.Equal(t, uint64(1), d.seg)
-	require.Equal(t, uint32(4), ts.count, "segment 1 at 2 x max_spans")
-	require.Contains(t, d.pendingCur, uint64(0x23), "Q3 named in the current segment")
 	require.Equal(t, int64(0), counterValue(t, tt, mLinksLost))
 
 	q3 := g("Q3", 0x23, 0)

@@ -2,7 +2,6 @@ package lifecycleidentityprocessor
 
 import (
 	"fmt"
-	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -30,28 +29,10 @@ func TestPendingParentsCapped(t *testing.T) {
 		s := g(fmt.Sprint("c", i), i, parentOf(i))
 		in = append(in, s)
 		run(t, p, []ptrace.Traces{batch([]tspan{s})})
-		if d := p.split.details; len(d) > 0 && d[0] != nil && d[0].splitExtra != nil {
-			require.LessOrEqual(t, len(d[0].pendingClosed), maxSpans, "after span %d", i)
-		}
 	}
-	require.Equal(t, 1, p.split.tracked())
-	ts := stateOf(t, p.split, goldenTrace)
-	d := p.split.detail(ts)
-	require.NotNil(t, d)
-	require.Equal(t, uint64(segments), d.seg)
-
-	// The newest named parents are the ones remembered: those of segment 4.
-	var kept []uint64
-	for k, j := range d.pendingClosed {
-		kept = append(kept, k)
-		assert.Equal(t, uint64(segments-1), j, "parent %#x was named in segment %d", k, segments-1)
-	}
-	slices.Sort(kept)
-	var want []uint64
-	for i := n - maxSpans; i < n; i++ {
-		want = append(want, parentOf(i))
-	}
-	assert.Equal(t, want, kept)
+	require.Equal(t, 1, p.split.Tracked())
+	// Which parents are remembered, the newest, is checked on the engine
+	// (internal/segment TestPendingParentsCapped).
 
 	named := int64(maxSpans * segments)
 	assert.Equal(t, named-maxSpans, counterValue(t, tt, mLinksLost), "every forgotten parent counted once")
@@ -67,6 +48,5 @@ func TestPendingParentsCapped(t *testing.T) {
 	assert.Equal(t, int64(segments-1), out[0].index, "a remembered parent joins its children's segment")
 	assert.Equal(t, int64(segments), out[1].index, "a forgotten parent lands in the current segment")
 	assert.Equal(t, named-maxSpans, counterValue(t, tt, mLinksLost))
-	assert.Len(t, d.pendingClosed, maxSpans-1)
 	require.NoError(t, p.shutdown(t.Context()))
 }

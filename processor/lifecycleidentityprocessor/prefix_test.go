@@ -8,62 +8,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
-
-// TestSeenSetNoFalseNegatives: every fingerprint added is found, whether the
-// set filled or not; a full set refuses new fingerprints and changes nothing.
-func TestSeenSetNoFalseNegatives(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for round := 0; round < 2000; round++ {
-		var ss seenSet
-		var in []uint16
-		for i := 0; i < 16; i++ {
-			fp := seenFP(r.Uint64())
-			if round%3 == 0 {
-				fp = uint16(1 + r.IntN(6)) // many duplicates
-			}
-			before := ss
-			if ss.add(fp) {
-				in = append(in, fp)
-			} else {
-				assert.Equal(t, before, ss, "a refused add changes nothing")
-			}
-		}
-		for _, fp := range in {
-			require.True(t, ss.has(fp))
-		}
-	}
-}
-
-// TestNamedSlab: per-trace lists in one slab, exact membership, reuse of
-// freed entries.
-func TestNamedSlab(t *testing.T) {
-	var n namedSlab
-	var a, b int32
-	for id := uint64(1); id <= 4; id++ {
-		n.push(&a, id)
-		n.push(&b, 100+id)
-	}
-	found, length := n.find(a, 1)
-	assert.True(t, found)
-	assert.Equal(t, 3, length)
-	found, length = n.find(a, 101)
-	assert.False(t, found)
-	assert.Equal(t, 4, length)
-	assert.True(t, n.remove(&a, 3))
-	assert.False(t, n.remove(&a, 3))
-	var got []uint64
-	n.drain(&a, func(id uint64) { got = append(got, id) })
-	assert.ElementsMatch(t, []uint64{1, 2, 4}, got)
-	assert.Zero(t, a)
-	size := len(n.entries)
-	n.push(&a, 7)
-	assert.Equal(t, size, len(n.entries), "freed entries are reused")
-	for id := uint64(101); id <= 104; id++ {
-		found, _ := n.find(b, id)
-		assert.True(t, found)
-	}
-}
 
 // TestPrefixParentsKeepTheirLinks: with the shipped behaviour, spans of the
 // first part of segment 0 (recorded only in the trace's prefix) still
@@ -93,7 +40,7 @@ func TestPrefixParentsKeepTheirLinks(t *testing.T) {
 	assert.Equal(t, int64(1), by["C"].index)
 	assert.True(t, by["C"].parent.IsEmpty(), "C is re-rooted")
 	require.NotNil(t, by["C"].link)
-	assert.Equal(t, spanID(1), by["C"].link.SpanID())
+	assert.Equal(t, spanID(1), by["C"].link.SpanID)
 	assert.Equal(t, goldenTrace, by["X"].trace, "X joins segment 0, where a names it")
 	assert.False(t, by["X"].hasIndex)
 	v := checkInvariants(in, outs, 4)
@@ -107,15 +54,10 @@ func TestPrefixParentsKeepTheirLinks(t *testing.T) {
 // that arrive before it are re-rooted with their links, the ones after it
 // keep it. Nothing else changes.
 func TestPrefixFalsePositiveOnlyReroots(t *testing.T) {
-	// Find an ID whose fingerprint collides with span 1's.
-	var twin uint64
-	for id := uint64(2); ; id++ {
-		if seenFP(id) == seenFP(1) {
-			twin = id
-			break
-		}
-	}
-	p := newCore(t, testConfig(2), newFakeClock(), nopSettings())
+	// Fingerprints narrowed to one bit: every ID's collides with span 1's.
+	const twin = 77
+	oneBit := segment.WithFingerprintMask(1)
+	p := newCore(t, testConfig(2), newFakeClock(), nopSettings(), oneBit)
 	in := []tspan{
 		g("A", 1, 0),
 		g("B", 2, 0),
@@ -138,7 +80,7 @@ func TestPrefixFalsePositiveOnlyReroots(t *testing.T) {
 	assert.Zero(t, v.broken, v.trees)
 
 	// Same segment: a child after the twin keeps it.
-	p = newCore(t, testConfig(3), newFakeClock(), nopSettings())
+	p = newCore(t, testConfig(3), newFakeClock(), nopSettings(), oneBit)
 	in = []tspan{g("A", 1, 0), g("B", 2, 0), g("C", 3, 0), g("T", twin, 0), g("c", 100, twin)}
 	out = collect(run(t, p, []ptrace.Traces{batch(in)}))
 	assert.Equal(t, int64(1), out[4].index)
@@ -150,15 +92,13 @@ func TestPrefixFalsePositiveOnlyReroots(t *testing.T) {
 // false positive only re-roots a span with its link) and no degradation goes
 // uncounted.
 func TestPropertyPrefixFalsePositives(t *testing.T) {
-	defer func(m uint16) { seenFPMask = m }(seenFPMask)
-	seenFPMask = 7
 	for seed := uint64(400); seed < 460; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 7))
 			w := genWorkload(r, 40)
 			maxSpans := 2 + r.IntN(60)
 			tt := newTelemetry(t)
-			p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt))
+			p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt), segment.WithFingerprintMask(7))
 			outs := run(t, p, build(w.batches(r, 64)))
 			v := checkInvariants(w.spans, outs, maxSpans)
 			require.Empty(t, v.hard, "maxSpans=%d", maxSpans)

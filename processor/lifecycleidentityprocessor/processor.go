@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
@@ -14,6 +15,15 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/metadata"
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
+)
+
+// Span and link attributes written for the splitter's decisions.
+const (
+	originTraceIDAttr = "lifecycle.segment.origin_trace_id"
+	segmentIndexAttr  = "lifecycle.segment.index"
+	linkTypeAttr      = "lifecycle.link.type"
+	linkTypeParent    = "parent"
 )
 
 // lifecycleProcessor validates identity and splits traces. One mutex
@@ -25,18 +35,21 @@ type lifecycleProcessor struct {
 
 	mu       sync.Mutex
 	identity *identityChecker
-	split    *splitter
+	split    *segment.Engine
 	tracked  atomic.Int64
+	held     atomic.Int64 // state bytes, for the gauge
 
 	sweepEvery time.Duration
 	stop       chan struct{}
 	done       chan struct{}
 
 	kindOpts   [numKinds][]metric.AddOption
-	reasonOpts [numReasons][]metric.AddOption
+	reasonOpts [segment.NumReasons][]metric.AddOption
 }
 
-func newLifecycleProcessor(set processor.Settings, cfg *Config, clock func() time.Time) (*lifecycleProcessor, error) {
+// newLifecycleProcessor builds the processor core. opts change how the
+// splitting engine works inside; only tests pass any.
+func newLifecycleProcessor(set processor.Settings, cfg *Config, clock func() time.Time, opts ...segment.Option) (*lifecycleProcessor, error) {
 	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
@@ -46,23 +59,30 @@ func newLifecycleProcessor(set processor.Settings, cfg *Config, clock func() tim
 		clock:      clock,
 		tel:        tel,
 		identity:   newIdentityChecker(cfg.Identity.Attributes),
-		split:      newSplitter(cfg.Split, clock()),
+		split:      segment.New(cfg.Split.engineConfig(), clock(), opts...),
 		sweepEvery: sweepInterval(cfg.Split.IdleTimeout),
 	}
 	for k := kindMissing; k < numKinds; k++ {
 		p.kindOpts[k] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("kind", kindNames[k])))}
 	}
-	for r := range numReasons {
-		p.reasonOpts[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonNames[r])))}
+	for r := range segment.NumReasons {
+		p.reasonOpts[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", segment.ReasonNames[r])))}
 	}
 	err = tel.RegisterProcessorLifecycleIdentityTracesTrackedCallback(func(_ context.Context, o metric.Int64Observer) error {
 		o.Observe(p.tracked.Load())
 		return nil
 	})
+	if err == nil {
+		err = tel.RegisterProcessorLifecycleIdentityStateBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(p.held.Load())
+			return nil
+		})
+	}
 	if err != nil {
 		tel.Shutdown()
 		return nil, err
 	}
+	p.storeGauges()
 	return p, nil
 }
 
@@ -94,10 +114,9 @@ func (p *lifecycleProcessor) sweepLoop(stop, done chan struct{}) {
 // sweep drops the state of idle traces.
 func (p *lifecycleProcessor) sweep() {
 	p.mu.Lock()
-	p.split.begin(p.clock())
-	p.tracked.Store(int64(p.split.tracked()))
-	stats := p.split.stats
-	p.split.stats = splitStats{}
+	p.split.Begin(p.clock())
+	stats := p.split.TakeStats()
+	p.storeGauges()
 	p.mu.Unlock()
 	p.record(context.Background(), 0, 0, [numKinds]int64{}, stats)
 }
@@ -111,8 +130,9 @@ func (p *lifecycleProcessor) shutdown(context.Context) error {
 		p.stop = nil
 	}
 	p.mu.Lock()
-	p.split.reset()
+	p.split.Reset()
 	p.tracked.Store(0)
+	p.held.Store(0)
 	p.mu.Unlock()
 	p.tel.Shutdown()
 	return nil
@@ -124,8 +144,8 @@ func (p *lifecycleProcessor) processTraces(ctx context.Context, td ptrace.Traces
 		kinds              [numKinds]int64
 	)
 	p.mu.Lock()
-	p.split.begin(p.clock())
-	id, sp := p.identity, p.split
+	p.split.Begin(p.clock())
+	id := p.identity
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -141,7 +161,7 @@ func (p *lifecycleProcessor) processTraces(ctx context.Context, td ptrace.Traces
 						dropped++
 						return true
 					}
-					sp.assign(span)
+					p.assign(span)
 					return false
 				})
 				continue
@@ -154,13 +174,12 @@ func (p *lifecycleProcessor) processTraces(ctx context.Context, td ptrace.Traces
 						id.tag(span, n)
 					}
 				}
-				sp.assign(span)
+				p.assign(span)
 			}
 		}
 	}
-	p.tracked.Store(int64(sp.tracked()))
-	stats := sp.stats
-	sp.stats = splitStats{}
+	stats := p.split.TakeStats()
+	p.storeGauges()
 	p.mu.Unlock()
 
 	p.record(ctx, processed, dropped, kinds, stats)
@@ -171,6 +190,35 @@ func (p *lifecycleProcessor) processTraces(ctx context.Context, td ptrace.Traces
 		}
 	}
 	return td, nil
+}
+
+// storeGauges publishes the engine's state for the gauges (p.mu held).
+func (p *lifecycleProcessor) storeGauges() {
+	p.tracked.Store(int64(p.split.Tracked()))
+	p.held.Store(p.split.HeldBytes())
+}
+
+// assign asks the engine where span goes and writes its decision. This is
+// the only place spans are changed for splitting: a span is rewritten in
+// place, never removed or copied (invariant 1), and a span moved to a
+// segment k >= 1 gets its provenance (invariant 5).
+func (p *lifecycleProcessor) assign(span ptrace.Span) {
+	t := span.TraceID()
+	parent := span.ParentSpanID()
+	d := p.split.Assign(segment.TraceID(t), segment.SpanKey(span.SpanID()), segment.SpanKey(parent), uint64(span.StartTimestamp()))
+	if d.Segment != 0 {
+		span.SetTraceID(pcommon.TraceID(d.TraceID))
+		attrs := span.Attributes()
+		attrs.PutStr(originTraceIDAttr, d.Origin)
+		attrs.PutInt(segmentIndexAttr, int64(d.Segment))
+	}
+	if d.Reroot {
+		link := span.Links().AppendEmpty()
+		link.SetTraceID(t)
+		link.SetSpanID(parent)
+		link.Attributes().PutStr(linkTypeAttr, linkTypeParent)
+		span.SetParentSpanID(pcommon.NewSpanIDEmpty())
+	}
 }
 
 func countKinds(id *identityChecker, kinds *[numKinds]int64) {
@@ -190,7 +238,7 @@ func removeEmpty(td ptrace.Traces) {
 }
 
 // record adds the counts of one batch to the metrics.
-func (p *lifecycleProcessor) record(ctx context.Context, processed, dropped int64, kinds [numKinds]int64, st splitStats) {
+func (p *lifecycleProcessor) record(ctx context.Context, processed, dropped int64, kinds [numKinds]int64, st segment.Stats) {
 	t := p.tel
 	add := func(c metric.Int64Counter, n int64, opts []metric.AddOption) {
 		if n > 0 {
@@ -202,12 +250,12 @@ func (p *lifecycleProcessor) record(ctx context.Context, processed, dropped int6
 	for k := kindMissing; k < numKinds; k++ {
 		add(t.ProcessorLifecycleIdentityViolations, kinds[k], p.kindOpts[k])
 	}
-	add(t.ProcessorLifecycleIdentitySpansMoved, st.moved, nil)
-	add(t.ProcessorLifecycleIdentitySpansRerooted, st.rerooted, nil)
-	add(t.ProcessorLifecycleIdentitySegmentsOpened, st.segments, nil)
-	add(t.ProcessorLifecycleIdentityParentLinksLost, st.linksLost, nil)
-	add(t.ProcessorLifecycleIdentitySegmentsForgotten, st.forgotten, nil)
-	for r := range numReasons {
-		add(t.ProcessorLifecycleIdentityTracesEvicted, st.evicted[r], p.reasonOpts[r])
+	add(t.ProcessorLifecycleIdentitySpansMoved, st.Moved, nil)
+	add(t.ProcessorLifecycleIdentitySpansRerooted, st.Rerooted, nil)
+	add(t.ProcessorLifecycleIdentitySegmentsOpened, st.Segments, nil)
+	add(t.ProcessorLifecycleIdentityParentLinksLost, st.LinksLost, nil)
+	add(t.ProcessorLifecycleIdentitySegmentsForgotten, st.Forgotten, nil)
+	for r := range segment.NumReasons {
+		add(t.ProcessorLifecycleIdentityTracesEvicted, st.Evicted[r], p.reasonOpts[r])
 	}
 }

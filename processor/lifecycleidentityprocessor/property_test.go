@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 // workload is a set of random trees and the order their spans arrive in.
@@ -160,10 +162,11 @@ func TestPropertyInvariants(t *testing.T) {
 				}
 				tt := componenttest.NewTelemetry()
 				defer func() { require.NoError(t, tt.Shutdown(t.Context())) }()
-				p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt))
+				var opts []segment.Option
 				if strings.HasSuffix(mode, "track-all") {
-					p.split.trackSpans, p.split.trackAge = 0, 0
+					opts = append(opts, segment.WithPerSpanStateFromStart())
 				}
+				p := newCore(t, testConfig(maxSpans), newFakeClock(), telemetrySettings(tt), opts...)
 				outs := run(t, p, build(w.batches(r, 64)))
 				v := checkInvariants(w.spans, outs, maxSpans)
 				require.Empty(t, v.hard, "maxSpans=%d", maxSpans)

@@ -7,15 +7,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 func TestSegmentTraceIDIsPinned(t *testing.T) {
 	// The function is part of the contract (replicas and replays compute the
 	// same IDs): SHA-256(trace ID || k big-endian), first 16 bytes.
-	assert.Equal(t, goldenTrace, segmentTraceID(goldenTrace, 0))
-	assert.Equal(t, "f4c67be3c3e471154dea7c7e2561c1d5", hex.EncodeToString(func() []byte { id := segmentTraceID(goldenTrace, 1); return id[:] }()))
-	assert.NotEqual(t, segmentTraceID(goldenTrace, 1), segmentTraceID(goldenTrace, 2))
+	assert.Equal(t, goldenTrace, pcommon.TraceID(segment.SegmentTraceID(segment.TraceID(goldenTrace), 0)))
+	assert.Equal(t, "f4c67be3c3e471154dea7c7e2561c1d5", hex.EncodeToString(func() []byte { id := segment.SegmentTraceID(segment.TraceID(goldenTrace), 1); return id[:] }()))
+	assert.NotEqual(t, segment.SegmentTraceID(segment.TraceID(goldenTrace), 1), segment.SegmentTraceID(segment.TraceID(goldenTrace), 2))
 }
 
 func TestMaxAgeOpensSegment(t *testing.T) {
@@ -48,7 +51,7 @@ func TestContinuationAfterEvictionNeverGrowsClosedSegment(t *testing.T) {
 	second := collect(run(t, p, []ptrace.Traces{batch([]tspan{g("d", 4, 0), g("e", 5, 0), g("f", 6, 0)})}))
 	require.Len(t, second, 3)
 	k := second[0].index
-	assert.GreaterOrEqual(t, uint64(k), restartBase, "continuation starts beyond every ordinary segment")
+	assert.GreaterOrEqual(t, uint64(k), segment.RestartBase, "continuation starts beyond every ordinary segment")
 	assert.Equal(t, k, second[1].index)
 	assert.Equal(t, k+1, second[2].index)
 
@@ -63,7 +66,7 @@ func TestContinuationAfterEvictionNeverGrowsClosedSegment(t *testing.T) {
 	clock.Advance(2 * time.Minute)
 	other.id, other.name = spanID(2), "y"
 	again := collect(run(t, p, []ptrace.Traces{batch([]tspan{other})}))
-	assert.GreaterOrEqual(t, uint64(again[0].index), restartBase)
+	assert.GreaterOrEqual(t, uint64(again[0].index), segment.RestartBase)
 }
 
 func TestInvalidIDsPassThrough(t *testing.T) {

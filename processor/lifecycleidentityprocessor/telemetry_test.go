@@ -13,18 +13,21 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 const (
-	mProcessed = "otelcol_processor_lifecycle_identity_spans_processed"
-	mMoved     = "otelcol_processor_lifecycle_identity_spans_moved"
-	mRerooted  = "otelcol_processor_lifecycle_identity_spans_rerooted"
-	mSegments  = "otelcol_processor_lifecycle_identity_segments_opened"
-	mTracked   = "otelcol_processor_lifecycle_identity_traces_tracked"
-	mEvicted   = "otelcol_processor_lifecycle_identity_traces_evicted"
-	mLinksLost = "otelcol_processor_lifecycle_identity_parent_links_lost"
-	mViolation = "otelcol_processor_lifecycle_identity_violations"
-	mDropped   = "otelcol_processor_lifecycle_identity_spans_dropped"
+	mProcessed  = "otelcol_processor_lifecycle_identity_spans_processed"
+	mMoved      = "otelcol_processor_lifecycle_identity_spans_moved"
+	mRerooted   = "otelcol_processor_lifecycle_identity_spans_rerooted"
+	mSegments   = "otelcol_processor_lifecycle_identity_segments_opened"
+	mTracked    = "otelcol_processor_lifecycle_identity_traces_tracked"
+	mStateBytes = "otelcol_processor_lifecycle_identity_state_bytes"
+	mEvicted    = "otelcol_processor_lifecycle_identity_traces_evicted"
+	mLinksLost  = "otelcol_processor_lifecycle_identity_parent_links_lost"
+	mViolation  = "otelcol_processor_lifecycle_identity_violations"
+	mDropped    = "otelcol_processor_lifecycle_identity_spans_dropped"
 )
 
 func newTelemetry(t *testing.T) *componenttest.Telemetry {
@@ -219,14 +222,19 @@ func TestSweeperDropsIdleState(t *testing.T) {
 // that the instrument reports nothing).
 func TestShutdownDropsState(t *testing.T) {
 	tt := newTelemetry(t)
-	var atUnregister []int64 // the gauge as collected when its callback is unregistered
+	var atUnregister [][2]int64 // the gauges as collected when the first callback is unregistered
 	set := telemetrySettings(tt)
 	set.TelemetrySettings.MeterProvider = unregisterHookProvider{
 		MeterProvider: set.TelemetrySettings.MeterProvider,
 		before: func() {
+			if len(atUnregister) > 0 {
+				return // the second gauge's, after the first is gone
+			}
 			n, ok := gaugeValue(t, tt, mTracked)
 			require.True(t, ok, "traces_tracked reports a point while registered")
-			atUnregister = append(atUnregister, n)
+			b, ok := gaugeValue(t, tt, mStateBytes)
+			require.True(t, ok, "state_bytes reports a point while registered")
+			atUnregister = append(atUnregister, [2]int64{n, b})
 		},
 	}
 	cfg := testConfig(100)
@@ -253,36 +261,30 @@ func TestShutdownDropsState(t *testing.T) {
 	run(t, p, []ptrace.Traces{batch(spans)})
 
 	s := p.split
-	require.Equal(t, 4, s.tracked())
-	require.NotEmpty(t, s.details, "a split trace holds per-span state")
-	require.NotEmpty(t, s.mids, "a trace holds a middle tier")
-	require.NotEmpty(t, s.named.entries, "a trace holds open parents")
-	require.NotNil(t, s.evicted, "an eviction is remembered")
+	require.Equal(t, 4, s.Tracked())
 	n, ok := gaugeValue(t, tt, mTracked)
 	require.True(t, ok)
 	require.Equal(t, int64(4), n)
+	held, ok := gaugeValue(t, tt, mStateBytes)
+	require.True(t, ok)
+	require.Greater(t, held, int64(150*4), "the split trace's digests at least")
+	require.Equal(t, s.HeldBytes(), held)
 
 	require.NoError(t, p.shutdown(t.Context()))
 
-	assert.Zero(t, s.tracked(), "no trace is tracked after shutdown")
-	assert.Equal(t, nilIdx, s.table.head, "the LRU list is empty")
-	assert.Equal(t, nilIdx, s.table.tail, "the LRU list is empty")
-	assert.Empty(t, s.table.chunks, "no trace slot is held")
+	// What Reset drops is checked on the engine (internal/segment
+	// TestResetDropsEverything).
+	assert.Zero(t, s.Tracked(), "no trace is tracked after shutdown")
 	for i := uint64(1); i <= 5; i++ {
-		_, found := s.table.get(traceID(i))
+		_, found := s.TraceBytes(segment.TraceID(traceID(i)))
 		assert.False(t, found, "trace %d is forgotten", i)
 	}
-	assert.Empty(t, s.details, "no per-span state is held")
-	assert.Empty(t, s.freeDetails)
-	assert.Empty(t, s.mids, "no middle tier is held")
-	assert.Empty(t, s.freeMids)
-	assert.Empty(t, s.named.entries, "no open-parent list is held")
-	assert.Nil(t, s.evicted, "evictions are forgotten")
-	assert.Equal(t, nilIdx, s.lastIdx, "the lookup cache points nowhere")
+	assert.Equal(t, int64(0), p.held.Load(), "state_bytes reads 0 once the state is gone")
 	assert.Equal(t, int64(0), p.tracked.Load())
 
-	require.Len(t, atUnregister, 1, "the gauge's callback is unregistered once, at shutdown")
-	assert.Equal(t, int64(0), atUnregister[0], "traces_tracked reads 0 once the state is gone")
+	require.Len(t, atUnregister, 1, "the gauges' callbacks are unregistered at shutdown")
+	assert.Equal(t, int64(0), atUnregister[0][0], "traces_tracked reads 0 once the state is gone")
+	assert.Equal(t, int64(0), atUnregister[0][1], "state_bytes reads 0 once the state is gone")
 	_, ok = gaugeValue(t, tt, mTracked)
 	assert.False(t, ok, "nothing is reported after shutdown")
 }

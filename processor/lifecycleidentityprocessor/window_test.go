@@ -7,67 +7,38 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 )
 
 const mForgotten = "otelcol_processor_lifecycle_identity_segments_forgotten"
 
+// windowConfig is a shape of the window of closed segments: segments per
+// generation and generations.
+type windowConfig struct {
+	genSegs uint64
+	gens    int
+}
+
+var defaultWindow = func() windowConfig {
+	g, n := segment.Window()
+	return windowConfig{g, n}
+}()
+
+// testWindow is the window of the processors newCore creates, and the one
+// checkInvariants assumes.
+var testWindow = defaultWindow
+
 // narrowWindow makes processors created during the test remember only gens
 // generations of genSegs closed segments each.
 func narrowWindow(t testing.TB, genSegs uint64, gens int) {
-	old := windowShape
-	windowShape = windowConfig{genSegs, gens}
-	t.Cleanup(func() { windowShape = old })
+	old := testWindow
+	testWindow = windowConfig{genSegs, gens}
+	t.Cleanup(func() { testWindow = old })
 }
 
-// heldBytes is what the per-span state of a split trace holds, by the
-// capacity of its parts (maps counted by entries, 16 bytes each).
-func heldBytes(d *splitState) int {
-	n := cap(d.seenCur)*4 + len(d.pendingCur)*16
-	if d.splitExtra != nil {
-		n += d.closed.bytes() + cap(d.counts)*4 + len(d.pendingClosed)*16 + cap(d.pendingOrder)*8 + cap(d.scratch)*8
-	}
-	return n
-}
-
-// TestSplitStateIsFlat: the state of one lifecycle trace stops growing once
-// its window of closed segments is full (72 segments), and stays the same
-// however long the trace lives: the same at 1000 segments as at 300.
-func TestSplitStateIsFlat(t *testing.T) {
-	const maxSpans = 100
-	p := newCore(t, testConfig(maxSpans), newFakeClock(), nopSettings())
-	tid := traceID(1)
-	next := lifecycleStream(tid, 100_000)
-	var at30k, segs int
-	for n := 1000; ; n += 1000 {
-		td, ok := next()
-		if !ok {
-			break
-		}
-		run(t, p, []ptrace.Traces{td})
-		ts := stateOf(t, p.split, tid)
-		d := p.split.detail(ts)
-		require.NotNil(t, d)
-		if n == 30_000 {
-			at30k = heldBytes(d)
-		}
-		require.LessOrEqual(t, len(d.counts), windowSegments+genSegments, "counts of segments in the window only")
-		for i, g := range d.closed.gens {
-			require.Equal(t, g.live(), len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
-		}
-		segs = int(d.seg)
-	}
-	ts := stateOf(t, p.split, tid)
-	d := p.split.detail(ts)
-	assert.Equal(t, 1000, segs+1)
-	assert.Equal(t, at30k, heldBytes(d), "state held at 30,000 spans and at 100,000")
-	assert.LessOrEqual(t, heldBytes(d), windowGens*genSegments*maxSpans*spanBloomBitsPerKey/8+8*1024, "the window plus a few KB")
-	t.Logf("held: %d bytes", heldBytes(d))
-	_, ok := d.pendingClosed[spanKey(spanID(1))]
-	assert.True(t, ok, "the lifecycle root, named in segment 0, is still expected there")
-}
-
-// TestWindowForgetsOldestSegments: max_spans 2 and the default window (9
-// generations of 8 segments). When segment 72 closes, generation 0
+// TestWindowForgetsOldestSegments: max_spans 2 and a window of 9
+// generations of 8 segments (the default until issue 13). When segment 72 closes, generation 0
 // (segments 0-7) is forgotten: 8 segments counted, the parent named in
 // segment 3 that never arrived is forgotten and counted as a parent link
 // lost; a child of a span of segment 1 keeps its parent ID (its tree
@@ -76,6 +47,7 @@ func TestSplitStateIsFlat(t *testing.T) {
 // joins segment 0 when it arrives last. When segment 80 closes, generation 1
 // goes: 16 segments in all.
 func TestWindowForgetsOldestSegments(t *testing.T) {
+	narrowWindow(t, 8, 9)
 	tt := newTelemetry(t)
 	p := newCore(t, testConfig(2), newFakeClock(), telemetrySettings(tt))
 	spans := make([]tspan, 0, 170)
@@ -114,7 +86,7 @@ func TestWindowForgetsOldestSegments(t *testing.T) {
 	assert.Nil(t, got["cx"].link)
 	assert.True(t, got["cy"].parent.IsEmpty(), "cy is re-rooted: its parent is in segment 9")
 	require.NotNil(t, got["cy"].link)
-	assert.Equal(t, spanID(60), got["cy"].link.SpanID())
+	assert.Equal(t, spanID(60), got["cy"].link.SpanID)
 	assert.Equal(t, int64(85), got["p99"].index, "99 was forgotten with segment 3: it lands in the current segment")
 	assert.Equal(t, goldenTrace, got["root"].trace, "the lifecycle root still joins segment 0")
 	assert.False(t, got["root"].hasIndex)
@@ -130,24 +102,4 @@ func TestWindowForgetsOldestSegments(t *testing.T) {
 	check(n+119, 72, 1) // segment 144 current; generations 0-8 forgotten
 	check(n+120, 80, 2)
 	require.NoError(t, p.shutdown(t.Context()))
-}
-
-// TestFirstGenerationSizedForSegmentZero: generation 0 is sized when segment
-// 0 closes, from its span count, not from the digests the split state holds
-// for it (the spans past the prefix's seen set only): with max_spans 40, 10
-// of segment 0's spans are in the seen set, and a filter sized for the other
-// 30 per segment would chain a second one within generation 0.
-func TestFirstGenerationSizedForSegmentZero(t *testing.T) {
-	const maxSpans = 40
-	p := newCore(t, testConfig(maxSpans), newFakeClock(), nopSettings())
-	tid := traceID(1)
-	td, _ := lifecycleStream(tid, 1000)()
-	run(t, p, []ptrace.Traces{td}) // 25 segments: generations 0-3
-	d := p.split.detail(stateOf(t, p.split, tid))
-	require.NotNil(t, d)
-	require.Equal(t, uint64(24), d.seg)
-	for i, g := range d.closed.gens {
-		require.Equal(t, g.live(), len(g.filters) == 1, "generation %d: one filter, sized to fit", i)
-	}
-	assert.Equal(t, genSegments*maxSpans, d.closed.gens[0].filters[0].limit)
 }

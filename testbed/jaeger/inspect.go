@@ -8,7 +8,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/tracebound/tracebound/testbed/mockbackend"
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 // Fetched is one trace as Jaeger's query API returned it, through both APIs.
@@ -40,7 +40,7 @@ type Report struct {
 	Traces int `json:"traces"`
 	// Tree is the invariant checks of DESIGN.md on the spans API v3
 	// returned (links with their attributes).
-	Tree mockbackend.TreeReport `json:"tree"`
+	Tree oracle.TreeReport `json:"tree"`
 	// V1Spans counts the spans of the classic API, V1Unique the distinct
 	// ones.
 	V1Spans  int `json:"v1_spans"`
@@ -100,15 +100,15 @@ type TraceSummary struct {
 // Inspect checks the traces Jaeger returned against what was sent (sent:
 // a span's parent and place in the send order; nil when unknown) with
 // split.max_spans maxSpans (0: the bound is not checked).
-func Inspect(traces []Fetched, sent func([8]byte) (mockbackend.Sent, bool), maxSpans int) Report {
+func Inspect(traces []Fetched, sent func([8]byte) (oracle.Sent, bool), maxSpans int) Report {
 	rep := Report{Traces: len(traces), Warnings: map[string]int{}, Tenants: map[string]int{}}
-	var records []mockbackend.SpanRecord
-	v3 := map[string]mockbackend.SpanRecord{} // hex span ID -> record
+	var records []oracle.Span
+	v3 := map[string]oracle.Span{} // hex span ID -> record
 	for _, t := range traces {
 		for _, rs := range t.V3.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
 				for _, sp := range ss.Spans().All() {
-					r := mockbackend.NewRecord(sp)
+					r := oracle.FromSpan(sp, false)
 					records = append(records, r)
 					v3[hex.EncodeToString(r.SpanID[:])] = r
 					if w, ok := sp.Attributes().Get(warningsAttr); ok && strings.Contains(w.AsString(), warnV3MissingParent) {
@@ -118,7 +118,7 @@ func Inspect(traces []Fetched, sent func([8]byte) (mockbackend.Sent, bool), maxS
 			}
 		}
 	}
-	rep.Tree = mockbackend.Analyze(records, sent, maxSpans)
+	rep.Tree = oracle.Analyze(records, sent, maxSpans)
 
 	seen := map[string]struct{}{}
 	for _, t := range traces {
@@ -138,8 +138,8 @@ func Inspect(traces []Fetched, sent func([8]byte) (mockbackend.Sent, bool), maxS
 
 // span adds one span of the classic API to the report and to its trace's
 // summary.
-func (rep *Report) span(s *TraceSummary, sp *V1Span, proc V1Process, v3 map[string]mockbackend.SpanRecord,
-	sent func([8]byte) (mockbackend.Sent, bool)) {
+func (rep *Report) span(s *TraceSummary, sp *V1Span, proc V1Process, v3 map[string]oracle.Span,
+	sent func([8]byte) (oracle.Sent, bool)) {
 	end := sp.StartTime + sp.Duration
 	if s.Start == 0 || sp.StartTime < s.Start {
 		s.Start = sp.StartTime
@@ -168,7 +168,7 @@ func (rep *Report) span(s *TraceSummary, sp *V1Span, proc V1Process, v3 map[stri
 		}
 	}
 
-	origin, index := tag(sp.Tags, mockbackend.AttrOriginTraceID), tag(sp.Tags, mockbackend.AttrSegmentIndex)
+	origin, index := tag(sp.Tags, oracle.AttrOriginTraceID), tag(sp.Tags, oracle.AttrSegmentIndex)
 	if origin != "" && index != "" {
 		rep.Provenance++
 		s.Origin = origin
@@ -190,7 +190,7 @@ func (rep *Report) span(s *TraceSummary, sp *V1Span, proc V1Process, v3 map[stri
 		rep.Tenants[tenant]++
 	}
 
-	var was mockbackend.Sent
+	var was oracle.Sent
 	known := false
 	if id, err := hex.DecodeString(sp.SpanID); err == nil && len(id) == 8 && sent != nil {
 		was, known = sent([8]byte(id))

@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/tracebound/tracebound/testbed/mockbackend"
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 // spec is one span as Jaeger would return it, in both APIs.
@@ -62,15 +62,15 @@ func build(specs []spec, tenant map[string]string) []Fetched {
 			l := sp.Links().AppendEmpty()
 			l.SetTraceID(tid(s.link[0]))
 			l.SetSpanID(sid(s.link[1]))
-			l.Attributes().PutStr(mockbackend.AttrLinkType, mockbackend.LinkTypeParent)
+			l.Attributes().PutStr(oracle.AttrLinkType, oracle.LinkTypeParent)
 			v1.References = append(v1.References, V1Ref{RefType: RefFollowsFrom, TraceID: tidHex(s.link[0]), SpanID: sidHex(s.link[1])})
 		}
 		if s.origin != 0 {
-			sp.Attributes().PutStr(mockbackend.AttrOriginTraceID, tidHex(s.origin))
-			sp.Attributes().PutInt(mockbackend.AttrSegmentIndex, s.index)
+			sp.Attributes().PutStr(oracle.AttrOriginTraceID, tidHex(s.origin))
+			sp.Attributes().PutInt(oracle.AttrSegmentIndex, s.index)
 			v1.Tags = append(v1.Tags,
-				V1Tag{Key: mockbackend.AttrOriginTraceID, Type: "string", Value: json.RawMessage(fmt.Sprintf("%q", tidHex(s.origin)))},
-				V1Tag{Key: mockbackend.AttrSegmentIndex, Type: "int64", Value: json.RawMessage(fmt.Sprint(s.index))})
+				V1Tag{Key: oracle.AttrOriginTraceID, Type: "string", Value: json.RawMessage(fmt.Sprintf("%q", tidHex(s.origin)))},
+				V1Tag{Key: oracle.AttrSegmentIndex, Type: "int64", Value: json.RawMessage(fmt.Sprint(s.index))})
 		}
 		f.V1.Spans = append(f.V1.Spans, v1)
 	}
@@ -82,16 +82,16 @@ func build(specs []spec, tenant map[string]string) []Fetched {
 }
 
 // sentOf answers what each spec was sent with; its order is its place.
-func sentOf(specs []spec) func([8]byte) (mockbackend.Sent, bool) {
-	m := map[[8]byte]mockbackend.Sent{}
+func sentOf(specs []spec) func([8]byte) (oracle.Sent, bool) {
+	m := map[[8]byte]oracle.Sent{}
 	for i, s := range specs {
 		var p [8]byte
 		if s.sentParent != 0 {
 			p = sid(s.sentParent)
 		}
-		m[sid(s.span)] = mockbackend.Sent{Parent: p, Order: int64(i)}
+		m[sid(s.span)] = oracle.Sent{Parent: p, Order: int64(i)}
 	}
-	return func(id [8]byte) (mockbackend.Sent, bool) { s, ok := m[id]; return s, ok }
+	return func(id [8]byte) (oracle.Sent, bool) { s, ok := m[id]; return s, ok }
 }
 
 // cut is a lifecycle trace cut in two: its root (span 1) and a handler

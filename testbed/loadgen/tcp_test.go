@@ -7,6 +7,8 @@ import (
 
 	"github.com/tracebound/tracebound/testbed/loadgen"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
+
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 // TestTCPToMockBackend sends a bounded plan over TCP, protobuf then JSON, to
@@ -32,11 +34,11 @@ func TestTCPToMockBackend(t *testing.T) {
 		if st.SpansSent != 1000 || st.SpansAccepted != 1000 || b.Spans() != 1000 {
 			t.Fatalf("json=%v: sent %d accepted %d backend %d (%s)", json, st.SpansSent, st.SpansAccepted, b.Spans(), st.LastError)
 		}
-		sent := func(id [8]byte) (mockbackend.Sent, bool) {
+		sent := func(id [8]byte) (oracle.Sent, bool) {
 			p, o, ok := g.Sent(id)
-			return mockbackend.Sent{Parent: p, Order: o}, ok
+			return oracle.Sent{Parent: p, Order: o}, ok
 		}
-		rep := mockbackend.Analyze(b.Records(), sent, 0)
+		rep := oracle.Analyze(b.Records(), sent, 0)
 		if rep.UniqueSpans != 1000 || rep.Traces != 102 || rep.MaxTraceSpans != 250 || rep.MissingParents != 0 || rep.Rerooted != 0 ||
 			rep.ParentChanged != 0 || rep.UnknownSpans != 0 {
 			t.Errorf("json=%v: %+v", json, rep)

@@ -25,13 +25,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 // Options configure a backend.
 type Options struct {
 	// Name labels the backend in reports (a destination name, say).
 	Name string
-	// Record keeps a SpanRecord for every span received (memory grows with
+	// Record keeps an oracle.Span for every span received (memory grows with
 	// the spans: use it for bounded loads).
 	Record bool
 	// CountTraces counts spans per trace ID.
@@ -76,7 +78,7 @@ type Backend struct {
 	mu          sync.Mutex
 	traceCounts map[pcommon.TraceID]int
 	attrCounts  map[string]map[string]int64
-	records     []SpanRecord
+	records     []oracle.Span
 }
 
 // Start listens on a free port of 127.0.0.1 and serves until Close.
@@ -197,7 +199,7 @@ func (b *Backend) AttributeCounts(attr string) map[string]int64 {
 
 // Records returns the recorded spans (Record only). The slice is shared: do
 // not change it.
-func (b *Backend) Records() []SpanRecord {
+func (b *Backend) Records() []oracle.Span {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.records
@@ -306,7 +308,7 @@ func (b *Backend) count(td ptrace.Traces) {
 						b.traceCounts[sp.TraceID()]++
 					}
 					if b.opts.Record {
-						b.records = append(b.records, NewRecord(sp))
+						b.records = append(b.records, oracle.FromSpan(sp, false))
 					}
 				}
 			}

@@ -7,6 +7,8 @@ import (
 	"github.com/tracebound/tracebound/testbed/collector"
 	"github.com/tracebound/tracebound/testbed/loadgen"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
+
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 var lifecycle = Scenario{
@@ -70,7 +72,7 @@ func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, 
 		return err
 	}
 	r := e.res
-	rep := mockbackend.Analyze(bs[0].Records(), sentBy(g), lifecycleMaxSpans)
+	rep := oracle.Analyze(bs[0].Records(), sentBy(g), lifecycleMaxSpans)
 	r.extra(pipeline+"_trees", rep)
 	if pipeline == Baseline {
 		r.check(Info, run.Label+": largest trace at the backend", true,
@@ -96,9 +98,9 @@ func (e *Env) lifecycleRun(pipeline string, rate int, d time.Duration, lcSpans, 
 	r.check(Correctness, run.Label+": re-rooted spans link to their original parent",
 		rep.Rerooted > 0 && rep.RerootedWithoutLink == 0 && rep.LinkWrongParent == 0 && rep.LinkWrongType == 0 && rep.DanglingLinks == 0 && rep.LinkTraceMismatch == 0,
 		fmt.Sprintf("%d re-rooted, %d without a link, %d linked to another span than their original parent, %d whose link lacks %s=%s, %d links to spans that never arrived, %d links with the wrong trace ID",
-			rep.Rerooted, rep.RerootedWithoutLink, rep.LinkWrongParent, rep.LinkWrongType, mockbackend.AttrLinkType, mockbackend.LinkTypeParent, rep.DanglingLinks, rep.LinkTraceMismatch))
+			rep.Rerooted, rep.RerootedWithoutLink, rep.LinkWrongParent, rep.LinkWrongType, oracle.AttrLinkType, oracle.LinkTypeParent, rep.DanglingLinks, rep.LinkTraceMismatch))
 	r.check(Correctness, run.Label+": provenance attributes on moved spans", rep.BadProvenance == 0,
-		fmt.Sprintf("%d spans with inconsistent %s / %s", rep.BadProvenance, mockbackend.AttrOriginTraceID, mockbackend.AttrSegmentIndex))
+		fmt.Sprintf("%d spans with inconsistent %s / %s", rep.BadProvenance, oracle.AttrOriginTraceID, oracle.AttrSegmentIndex))
 	wantSegments := lcSpans / lifecycleMaxSpans
 	r.check(Correctness, run.Label+": the long-lived trace was cut",
 		rep.SplitTraces >= 1 && rep.Segments >= wantSegments,
@@ -142,9 +144,9 @@ func (l *live) runPlan(load loadgen.Config, rate, total int) (Run, loadgen.Stats
 }
 
 // sentBy answers, for the invariant checks, what g sent of a span.
-func sentBy(g *loadgen.Generator) func([8]byte) (mockbackend.Sent, bool) {
-	return func(id [8]byte) (mockbackend.Sent, bool) {
+func sentBy(g *loadgen.Generator) func([8]byte) (oracle.Sent, bool) {
+	return func(id [8]byte) (oracle.Sent, bool) {
 		p, o, ok := g.Sent(id)
-		return mockbackend.Sent{Parent: p, Order: o}, ok
+		return oracle.Sent{Parent: p, Order: o}, ok
 	}
 }

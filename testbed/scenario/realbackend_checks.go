@@ -8,7 +8,8 @@ import (
 
 	"github.com/tracebound/tracebound/testbed/jaeger"
 	"github.com/tracebound/tracebound/testbed/loadgen"
-	"github.com/tracebound/tracebound/testbed/mockbackend"
+
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 // realChecks checks what Jaeger returned of one run's traces.
@@ -51,11 +52,11 @@ func (e *Env) realChecks(label, pipeline string, rep jaeger.Report, st loadgen.S
 		t.Rerooted > 0 && t.RerootedWithoutLink == 0 && t.LinkWrongParent == 0 && t.LinkWrongType == 0 && t.DanglingLinks == 0 && t.LinkTraceMismatch == 0 &&
 			rep.Rerooted == t.Rerooted && rep.RerootedWithoutRef == 0,
 		fmt.Sprintf("API v3: %d re-rooted, %d without a link, %d linked to another span, %d whose link lacks %s=%s, %d links to spans that never arrived, %d with the wrong trace ID; classic API: %d shown as roots though sent with a parent, %d without a FOLLOWS_FROM reference to the original parent in the original trace",
-			t.Rerooted, t.RerootedWithoutLink, t.LinkWrongParent, t.LinkWrongType, mockbackend.AttrLinkType, mockbackend.LinkTypeParent, t.DanglingLinks, t.LinkTraceMismatch, rep.Rerooted, rep.RerootedWithoutRef))
+			t.Rerooted, t.RerootedWithoutLink, t.LinkWrongParent, t.LinkWrongType, oracle.AttrLinkType, oracle.LinkTypeParent, t.DanglingLinks, t.LinkTraceMismatch, rep.Rerooted, rep.RerootedWithoutRef))
 	r.check(Correctness, label+": provenance attributes visible on every moved span",
 		t.Moved > 0 && t.BadProvenance == 0 && rep.Provenance == t.Moved && rep.ProvenanceMismatch == 0,
 		fmt.Sprintf("API v3: %d spans moved to segments >= 1, %d with inconsistent %s / %s; classic API: %d spans show both as tags, %d disagree with API v3",
-			t.Moved, t.BadProvenance, mockbackend.AttrOriginTraceID, mockbackend.AttrSegmentIndex, rep.Provenance, rep.ProvenanceMismatch))
+			t.Moved, t.BadProvenance, oracle.AttrOriginTraceID, oracle.AttrSegmentIndex, rep.Provenance, rep.ProvenanceMismatch))
 	want := map[string]int{}
 	for i, tc := range realTenants {
 		if i < len(st.ByConfig) {

@@ -11,6 +11,8 @@ import (
 	"github.com/tracebound/tracebound/testbed/loadgen"
 	"github.com/tracebound/tracebound/testbed/mockbackend"
 	"github.com/tracebound/tracebound/testbed/monitor"
+
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 var scaleOut = Scenario{
@@ -143,7 +145,7 @@ type scaleOutOutcome struct {
 	heldAtSignal int64
 	restartTook  time.Duration
 	restartErr   error
-	reports      []mockbackend.TreeReport // per destination
+	reports      []oracle.TreeReport // per destination
 	// Figures for the table: traces per replica, traces on both, traces
 	// whose segment IDs differ from the one-replica run's (-1: not
 	// compared), segments reopened by the restart (-1: none).
@@ -425,8 +427,8 @@ func (o *scaleOutOutcome) uniqueDelivered() int64 {
 }
 
 // records returns every span destination d received, from every replica.
-func (o *scaleOutOutcome) records(d int) []mockbackend.SpanRecord {
-	var out []mockbackend.SpanRecord
+func (o *scaleOutOutcome) records(d int) []oracle.Span {
+	var out []oracle.Span
 	for r := range o.backends {
 		out = append(out, o.backends[r][d].Records()...)
 	}
@@ -434,18 +436,18 @@ func (o *scaleOutOutcome) records(d int) []mockbackend.SpanRecord {
 }
 
 // sent looks a span up in the generators that sent it.
-func (o *scaleOutOutcome) sent(id [8]byte) (mockbackend.Sent, bool) {
+func (o *scaleOutOutcome) sent(id [8]byte) (oracle.Sent, bool) {
 	for _, g := range o.gens {
 		if p, ord, ok := g.Sent(id); ok {
-			return mockbackend.Sent{Parent: p, Order: ord}, true
+			return oracle.Sent{Parent: p, Order: ord}, true
 		}
 	}
-	return mockbackend.Sent{}, false
+	return oracle.Sent{}, false
 }
 
 func (o *scaleOutOutcome) analyze() {
 	for d := range scaleOutDests {
-		o.reports = append(o.reports, mockbackend.Analyze(o.records(d), o.sent, o.maxSpans))
+		o.reports = append(o.reports, oracle.Analyze(o.records(d), o.sent, o.maxSpans))
 	}
 	o.e.res.extra(o.label+"_trees", o.reports)
 }

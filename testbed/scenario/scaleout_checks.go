@@ -6,12 +6,12 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/tracebound/tracebound/testbed/mockbackend"
+	"github.com/tracebound/tracebound/internal/oracle"
 )
 
 // origin is the trace a span was sent in: its provenance attribute when
 // lifecycle_identity moved it to a later segment, else its own trace.
-func origin(rec *mockbackend.SpanRecord) string {
+func origin(rec *oracle.Span) string {
 	if rec.OriginTraceID != "" {
 		return rec.OriginTraceID
 	}

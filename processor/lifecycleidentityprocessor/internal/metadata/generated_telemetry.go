@@ -35,6 +35,7 @@ type TelemetryBuilder struct {
 	ProcessorLifecycleIdentitySpansMoved        metric.Int64Counter
 	ProcessorLifecycleIdentitySpansProcessed    metric.Int64Counter
 	ProcessorLifecycleIdentitySpansRerooted     metric.Int64Counter
+	ProcessorLifecycleIdentityStateBytes        metric.Int64ObservableGauge
 	ProcessorLifecycleIdentityTracesEvicted     metric.Int64Counter
 	ProcessorLifecycleIdentityTracesTracked     metric.Int64ObservableGauge
 	ProcessorLifecycleIdentityViolations        metric.Int64Counter
@@ -49,6 +50,21 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProcessorLifecycleIdentityStateBytesCallback sets callback for observable ProcessorLifecycleIdentityStateBytes metric.
+func (builder *TelemetryBuilder) RegisterProcessorLifecycleIdentityStateBytesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProcessorLifecycleIdentityStateBytes, obs: o})
+		return nil
+	}, builder.ProcessorLifecycleIdentityStateBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterProcessorLifecycleIdentityTracesTrackedCallback sets callback for observable ProcessorLifecycleIdentityTracesTracked metric.
@@ -136,9 +152,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorLifecycleIdentityStateBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_processor_lifecycle_identity_state_bytes",
+		metric.WithDescription("Memory the splitting state takes now (trace table, index and evicted set outside the Go heap, per-span state on it), bounded by split.max_state_mib. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorLifecycleIdentityTracesEvicted, err = builder.meter.Int64Counter(
 		"otelcol_processor_lifecycle_identity_traces_evicted",
-		metric.WithDescription("Number of traces whose state was dropped, by reason (idle_timeout or max_traces). [Alpha]"),
+		metric.WithDescription("Number of traces whose state was dropped, by reason (idle_timeout, max_traces or max_state_mib). [Alpha]"),
 		metric.WithUnit("{trace}"),
 	)
 	errs = errors.Join(errs, err)

@@ -133,10 +133,24 @@ func AssertEqualProcessorLifecycleIdentitySpansRerooted(t *testing.T, tt *compon
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualProcessorLifecycleIdentityStateBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_lifecycle_identity_state_bytes",
+		Description: "Memory the splitting state takes now (trace table, index and evicted set outside the Go heap, per-span state on it), bounded by split.max_state_mib. [Alpha]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_lifecycle_identity_state_bytes")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProcessorLifecycleIdentityTracesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_lifecycle_identity_traces_evicted",
-		Description: "Number of traces whose state was dropped, by reason (idle_timeout or max_traces). [Alpha]",
+		Description: "Number of traces whose state was dropped, by reason (idle_timeout, max_traces or max_state_mib). [Alpha]",
 		Unit:        "{trace}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -1,0 +1,93 @@
+package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
+
+import (
+	"slices"
+	"unsafe"
+)
+
+// The state's memory, for split.max_state_mib and the state_bytes gauge:
+// what the trace table holds outside the Go heap (slots, index, evicted
+// set: offheap.go), plus what per-span state holds on the heap, counted by
+// the capacity of its parts (maps by entries, mapEntryBytes each). The
+// digest lists (the middle tier, the current segment's) are counted as they
+// grow; the rest of a trace's per-span state when it begins and at each
+// segment it closes (account), so the open parents named within the
+// current segment are counted when it closes.
+
+// mapEntryBytes is what one entry of a map of uint64 keys takes, about.
+const mapEntryBytes = 24
+
+// HeldBytes is the memory the state takes now.
+func (e *Engine) HeldBytes() int64 {
+	return e.table.mem.held() + e.heapBytes + int64(cap(e.named.entries))*int64(unsafe.Sizeof(namedEntry{}))
+}
+
+// OffHeapBytes is the part of HeldBytes outside the Go heap.
+func (e *Engine) OffHeapBytes() int64 { return e.table.mem.held() }
+
+func (e *Engine) overBudget() bool {
+	return e.maxBytes > 0 && e.HeldBytes() > e.maxBytes
+}
+
+// account brings the count of what d holds (but its digest list, counted as
+// it grows) up to date.
+func (e *Engine) account(d *splitState) {
+	n := d.size()
+	e.heapBytes += n - d.bytes
+	d.bytes = n
+}
+
+// size is what d holds on the heap but its digest list.
+func (d *splitState) size() int64 {
+	n := int(unsafe.Sizeof(*d)) + len(d.pendingCur)*mapEntryBytes
+	if x := d.splitExtra; x != nil {
+		n += int(unsafe.Sizeof(*x)) + len(x.originHex) + x.closed.bytes() + cap(x.counts)*4 +
+			len(x.pendingClosed)*mapEntryBytes + cap(x.pendingOrder)*8 + cap(x.scratch)*8
+	}
+	return int64(n)
+}
+
+// bytes is the memory the window holds: the ring, the filter pointers and the
+// filters (struct and bits).
+func (w *closedWindow) bytes() int {
+	n := cap(w.gens) * int(unsafe.Sizeof(generation{}))
+	for i := range w.gens {
+		n += cap(w.gens[i].filters) * int(unsafe.Sizeof((*bloom)(nil)))
+		for _, b := range w.gens[i].filters {
+			n += cap(b.bits)*8 + int(unsafe.Sizeof(bloom{}))
+		}
+	}
+	return n
+}
+
+// TraceBytes is what the per-span state of trace t holds on the heap (0 for
+// a trace in its prefix), and whether t is tracked.
+func (e *Engine) TraceBytes(t TraceID) (int64, bool) {
+	i, ok := e.table.get(t)
+	if !ok {
+		return 0, false
+	}
+	ts := e.table.at(i)
+	switch {
+	case ts.detail >= 0:
+		d := e.details.at(ts.detail)
+		e.account(d)
+		return d.bytes + int64(cap(d.seenCur))*4, true
+	case ts.detail != noDetail:
+		return int64(cap(*e.mids.at(midIndex(ts.detail)))) * 4, true
+	}
+	return 0, true
+}
+
+// appendDigest appends h to a list of span digests, growing it by a quarter
+// (to the end of the allocation's size class), not doubling as append does
+// below 256 entries: most traces stay small. Growth is counted in the
+// state's bytes.
+func (e *Engine) appendDigest(l []uint32, h uint32) []uint32 {
+	if len(l) == cap(l) {
+		old := cap(l)
+		l = append(slices.Grow([]uint32(nil), max(8, old+old/4)), l...)
+		e.heapBytes += int64(cap(l)-old) * 4
+	}
+	return append(l, h)
+}
