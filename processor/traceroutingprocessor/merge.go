@@ -27,36 +27,40 @@ func ownedKey(k string) bool {
 	return k == attrTraceConfig || k == route.Attribute || strings.HasPrefix(k, attrFieldPrefix)
 }
 
-// sameResource reports whether raw, not yet stamped, is the resource that
-// stamped (stamped by d) already carries, apart from the keys the processor
-// owns.
-func sameResource(stamped, raw ptrace.ResourceSpans, d *decision) bool {
-	if stamped.SchemaUrl() != raw.SchemaUrl() {
+// mayBeOwned is false for most keys a producer sends, with one byte
+// compared: every key ownedKey accepts starts with 't' and is at least as
+// long as attrTraceConfig, the shortest.
+func mayBeOwned(k string) bool {
+	return len(k) >= len(attrTraceConfig) && k[0] == 't'
+}
+
+// sameEnvelope reports whether two resources agree on everything but their
+// attributes. Entity refs are never folded: they point into the
+// attributes, which stamping rewrites.
+func sameEnvelope(a, b ptrace.ResourceSpans) bool {
+	if a.SchemaUrl() != b.SchemaUrl() {
 		return false
 	}
-	a, b := stamped.Resource(), raw.Resource()
-	if a.DroppedAttributesCount() != b.DroppedAttributesCount() ||
-		entity.ResourceEntityRefs(a).Len() > 0 || entity.ResourceEntityRefs(b).Len() > 0 {
-		return false
-	}
-	// stampResource left exactly d's stamps and the route as owned keys.
-	return equalUnowned(a.Attributes(), a.Attributes().Len()-len(d.stamps)-1, b.Attributes())
+	ra, rb := a.Resource(), b.Resource()
+	return ra.DroppedAttributesCount() == rb.DroppedAttributesCount() &&
+		entity.ResourceEntityRefs(ra).Len() == 0 && entity.ResourceEntityRefs(rb).Len() == 0
 }
 
 // equalUnowned reports whether b, on the keys the processor does not own,
-// is exactly stamped's unowned part, which holds unowned keys.
+// is exactly stamped's unowned part, which holds unowned keys. It looks
+// every key up, so it holds whatever order the keys were sent in.
 func equalUnowned(stamped pcommon.Map, unowned int, b pcommon.Map) bool {
-	n, same := 0, true
-	b.Range(func(k string, v pcommon.Value) bool {
+	n := 0
+	for k, v := range b.All() {
 		if ownedKey(k) {
-			return true
+			continue
 		}
 		n++
-		av, ok := stamped.Get(k)
-		same = ok && av.Equal(v)
-		return same
-	})
-	return same && n == unowned
+		if av, ok := stamped.Get(k); !ok || !av.Equal(v) {
+			return false
+		}
+	}
+	return n == unowned
 }
 
 // appendScopes moves the scopes of src to the end of dst. When src's first
