@@ -26,10 +26,11 @@ const (
 )
 
 type tracesProcessor struct {
-	header string
-	router *router
-	tel    *routingTelemetry
-	warn   *warner
+	header    string
+	router    *router
+	decisions *decisionCache
+	tel       *routingTelemetry
+	warn      *warner
 }
 
 func newTracesProcessor(set processor.Settings, cfg *Config) (*tracesProcessor, error) {
@@ -42,10 +43,11 @@ func newTracesProcessor(set processor.Settings, cfg *Config) (*tracesProcessor, 
 		return nil, err
 	}
 	return &tracesProcessor{
-		header: cfg.Header,
-		router: r,
-		tel:    tel,
-		warn:   newWarner(set.Logger, cfg.Header, warnlimit.New(warnlimit.DefaultInterval, time.Now)),
+		header:    cfg.Header,
+		router:    r,
+		decisions: newDecisionCache(r),
+		tel:       tel,
+		warn:      newWarner(set.Logger, cfg.Header, warnlimit.New(warnlimit.DefaultInterval, time.Now)),
 	}, nil
 }
 
@@ -157,7 +159,7 @@ func (r *request) attr(raw string) int {
 	}
 	i, ok := r.attrs[raw]
 	if !ok {
-		i = r.add(r.p.router.decide(raw))
+		i = r.add(r.p.decisions.decide(raw))
 		if r.attrs == nil {
 			r.attrs = make(map[string]int)
 		}
@@ -183,7 +185,7 @@ func (p *tracesProcessor) headerDecision(ctx context.Context) *decision {
 	case len(vals) > 1:
 		return p.router.invalidDecision(strings.Join(vals, ", "), errSeveralHeaders)
 	default:
-		return p.router.decide(vals[0])
+		return p.decisions.decide(vals[0])
 	}
 }
 
