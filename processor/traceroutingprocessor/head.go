@@ -3,6 +3,7 @@ package traceroutingprocessor // import "github.com/tracebound/tracebound/proces
 import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 )
 
 // maxHeadAttrs bounds the attributes of the head remembered in order. A
@@ -23,6 +24,14 @@ const maxHeadAttrs = 16
 type head struct {
 	rs    ptrace.ResourceSpans
 	entry int // index in request.entries; -1 until a resource is kept
+	// What a resource must share with rs besides its attributes, read once
+	// per head rather than once per resource compared with it.
+	schemaURL string
+	dropped   uint32
+	// foldable is false when rs has entity refs: they point into the
+	// attributes, which stamping rewrites, so such a resource is never
+	// folded.
+	foldable bool
 	// unowned is how many attributes of rs the processor does not own;
 	// attrs holds the first min(unowned, maxHeadAttrs) of them, in order.
 	unowned int
@@ -32,17 +41,8 @@ type head struct {
 type headAttr struct {
 	key   string
 	value pcommon.Value
-	// str is value's text when it is a non-empty string. Value.Str is ""
-	// for any other type, so v.Str() == str then says v is the same string
-	// with one type check, where Value.Equal makes four.
+	// str is value's text when it is a non-empty string, else "".
 	str string
-}
-
-func (a *headAttr) matches(v pcommon.Value) bool {
-	if a.str != "" {
-		return v.Str() == a.str
-	}
-	return a.value.Equal(v)
 }
 
 // scan is what one pass over a resource's attributes found.
@@ -57,8 +57,11 @@ type scan struct {
 // set makes rs, just stamped with d, the head. The values remembered point
 // into rs's attributes, which nothing changes until the request is done.
 func (h *head) set(rs ptrace.ResourceSpans, entry int, d *decision) {
-	attrs := rs.Resource().Attributes()
+	res := rs.Resource()
+	attrs := res.Attributes()
 	h.rs, h.entry = rs, entry
+	h.schemaURL, h.dropped = rs.SchemaUrl(), res.DroppedAttributesCount()
+	h.foldable = entity.ResourceEntityRefs(res).Len() == 0
 	// stampResource left the unowned attributes first, in the order they
 	// were sent, then exactly d's stamps and the route.
 	h.unowned = attrs.Len() - len(d.stamps) - 1
@@ -92,7 +95,16 @@ func (h *head) scan(attrs pcommon.Map) scan {
 		if !inOrder {
 			continue
 		}
-		if matched < h.unowned && h.attrs[matched].key == k && h.attrs[matched].matches(v) {
+		if matched == h.unowned {
+			inOrder = false // an attribute more than the head has
+			continue
+		}
+		// A non-empty string, the usual value, is compared here, inlined:
+		// Value.Str is "" for any other type, so v.Str() == a.str says v
+		// is that string with one type check, where Value.Equal makes four
+		// (and is a call).
+		a := &h.attrs[matched]
+		if a.key == k && (a.str != "" && v.Str() == a.str || a.str == "" && a.value.Equal(v)) {
 			matched++
 		} else {
 			inOrder = false
@@ -105,7 +117,9 @@ func (h *head) scan(attrs pcommon.Map) scan {
 // joins reports whether rs, scanned as s and decided as entry, is the
 // head's resource with the head's decision.
 func (h *head) joins(rs ptrace.ResourceSpans, entry int, s scan) bool {
-	if entry != h.entry || !sameEnvelope(h.rs, rs) {
+	res := rs.Resource()
+	if entry != h.entry || !h.foldable || rs.SchemaUrl() != h.schemaURL ||
+		res.DroppedAttributesCount() != h.dropped || entity.ResourceEntityRefs(res).Len() > 0 {
 		return false
 	}
 	if s.inOrder {
@@ -113,5 +127,5 @@ func (h *head) joins(rs ptrace.ResourceSpans, entry int, s scan) bool {
 	}
 	// Another order, more attributes than remembered, or another resource:
 	// look each key up.
-	return equalUnowned(h.rs.Resource().Attributes(), h.unowned, rs.Resource().Attributes())
+	return equalUnowned(h.rs.Resource().Attributes(), h.unowned, res.Attributes())
 }

@@ -5,7 +5,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 
 	"github.com/tracebound/tracebound/internal/route"
 )
@@ -32,18 +31,6 @@ func ownedKey(k string) bool {
 // long as attrTraceConfig, the shortest.
 func mayBeOwned(k string) bool {
 	return len(k) >= len(attrTraceConfig) && k[0] == 't'
-}
-
-// sameEnvelope reports whether two resources agree on everything but their
-// attributes. Entity refs are never folded: they point into the
-// attributes, which stamping rewrites.
-func sameEnvelope(a, b ptrace.ResourceSpans) bool {
-	if a.SchemaUrl() != b.SchemaUrl() {
-		return false
-	}
-	ra, rb := a.Resource(), b.Resource()
-	return ra.DroppedAttributesCount() == rb.DroppedAttributesCount() &&
-		entity.ResourceEntityRefs(ra).Len() == 0 && entity.ResourceEntityRefs(rb).Len() == 0
 }
 
 // equalUnowned reports whether b, on the keys the processor does not own,
@@ -90,5 +77,14 @@ func sameScope(a, b ptrace.ScopeSpans) bool {
 	return a.SchemaUrl() == b.SchemaUrl() &&
 		sa.Name() == sb.Name() && sa.Version() == sb.Version() &&
 		sa.DroppedAttributesCount() == sb.DroppedAttributesCount() &&
-		sa.Attributes().Equal(sb.Attributes())
+		equalAttributes(sa.Attributes(), sb.Attributes())
+}
+
+// equalAttributes is Map.Equal, without its call and closure for the
+// usual scope that has no attributes.
+func equalAttributes(a, b pcommon.Map) bool {
+	if a.Len() == 0 {
+		return b.Len() == 0
+	}
+	return a.Equal(b)
 }
