@@ -134,8 +134,17 @@ func (r *request) add(d *decision) int {
 
 // resolve returns the entry of one resource, scanned as s: its
 // trace.config attribute when it has a non-blank one (an attribute that is
-// not a string is invalid), else the request's header.
+// not a string is invalid), else the request's header. The usual case, a
+// resource without the attribute once the header is decided, is small
+// enough to be inlined into the per-resource loop.
 func (r *request) resolve(s scan) int {
+	if !s.hasConfig && r.header >= 0 {
+		return r.header
+	}
+	return r.resolveSlow(s)
+}
+
+func (r *request) resolveSlow(s scan) int {
 	if s.hasConfig {
 		if s.config.Type() != pcommon.ValueTypeStr {
 			return r.add(r.p.router.invalidDecision(s.config.AsString(), errAttributeType))
