@@ -65,7 +65,7 @@ func (h *head) set(rs ptrace.ResourceSpans, entry int, d *decision) {
 	// stampResource left the unowned attributes first, in the order they
 	// were sent, then exactly d's stamps and the route.
 	h.unowned = attrs.Len() - len(d.stamps) - 1
-	i, keep := 0, min(h.unowned, maxHeadAttrs)
+	i, keep := 0, max(0, min(h.unowned, maxHeadAttrs))
 	for k, v := range attrs.All() {
 		if i == keep {
 			break
