@@ -5,7 +5,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/xpdata/entity"
 
 	"github.com/tracebound/tracebound/internal/route"
 )
@@ -27,36 +26,28 @@ func ownedKey(k string) bool {
 	return k == attrTraceConfig || k == route.Attribute || strings.HasPrefix(k, attrFieldPrefix)
 }
 
-// sameResource reports whether raw, not yet stamped, is the resource that
-// stamped (stamped by d) already carries, apart from the keys the processor
-// owns.
-func sameResource(stamped, raw ptrace.ResourceSpans, d *decision) bool {
-	if stamped.SchemaUrl() != raw.SchemaUrl() {
-		return false
-	}
-	a, b := stamped.Resource(), raw.Resource()
-	if a.DroppedAttributesCount() != b.DroppedAttributesCount() ||
-		entity.ResourceEntityRefs(a).Len() > 0 || entity.ResourceEntityRefs(b).Len() > 0 {
-		return false
-	}
-	// stampResource left exactly d's stamps and the route as owned keys.
-	return equalUnowned(a.Attributes(), a.Attributes().Len()-len(d.stamps)-1, b.Attributes())
+// mayBeOwned is false for most keys a producer sends, with one byte
+// compared: every key ownedKey accepts starts with 't' and is at least as
+// long as attrTraceConfig, the shortest.
+func mayBeOwned(k string) bool {
+	return len(k) >= len(attrTraceConfig) && k[0] == 't'
 }
 
 // equalUnowned reports whether b, on the keys the processor does not own,
-// is exactly stamped's unowned part, which holds unowned keys.
+// is exactly stamped's unowned part, which holds unowned keys. It looks
+// every key up, so it holds whatever order the keys were sent in.
 func equalUnowned(stamped pcommon.Map, unowned int, b pcommon.Map) bool {
-	n, same := 0, true
-	b.Range(func(k string, v pcommon.Value) bool {
+	n := 0
+	for k, v := range b.All() {
 		if ownedKey(k) {
-			return true
+			continue
 		}
 		n++
-		av, ok := stamped.Get(k)
-		same = ok && av.Equal(v)
-		return same
-	})
-	return same && n == unowned
+		if av, ok := stamped.Get(k); !ok || !av.Equal(v) {
+			return false
+		}
+	}
+	return n == unowned
 }
 
 // appendScopes moves the scopes of src to the end of dst. When src's first
@@ -86,5 +77,7 @@ func sameScope(a, b ptrace.ScopeSpans) bool {
 	return a.SchemaUrl() == b.SchemaUrl() &&
 		sa.Name() == sb.Name() && sa.Version() == sb.Version() &&
 		sa.DroppedAttributesCount() == sb.DroppedAttributesCount() &&
-		sa.Attributes().Equal(sb.Attributes())
+		// Map.Equal's call and closure are skipped for the usual scope,
+		// which has no attributes.
+		(sa.Attributes().Len() == 0 && sb.Attributes().Len() == 0 || sa.Attributes().Equal(sb.Attributes()))
 }

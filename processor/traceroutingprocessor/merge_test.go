@@ -1,6 +1,7 @@
 package traceroutingprocessor
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -110,6 +111,34 @@ func TestOnlyConsecutiveEqualResourcesFold(t *testing.T) {
 				}
 			},
 			want: [][][]byte{{{1, 2}, {3}, {4, 5}}},
+		},
+		"the same attributes in another order": {
+			edit: func(i int, rs ptrace.ResourceSpans) {
+				if i == 2 {
+					attrs := rs.Resource().Attributes()
+					attrs.Clear()
+					attrs.PutStr("service.version", "1.2.3")
+					attrs.PutStr("service.name", "worker")
+				}
+			},
+			want: [][][]byte{{{1, 2, 3, 4, 5}}},
+		},
+		"more attributes than the head remembers in order": {
+			edit: func(i int, rs ptrace.ResourceSpans) {
+				for j := range maxHeadAttrs {
+					rs.Resource().Attributes().PutInt(fmt.Sprintf("k%d", j), int64(j))
+				}
+				if i == 3 {
+					rs.Resource().Attributes().PutInt("k0", 100)
+				}
+			},
+			want: [][][]byte{{{1, 2, 3}}, {{4}}, {{5}}},
+		},
+		"the same trace.config attribute on each": {
+			edit: func(i int, rs ptrace.ResourceSpans) {
+				rs.Resource().Attributes().PutStr(attrTraceConfig, configFor("tempo"))
+			},
+			want: [][][]byte{{{1, 2, 3, 4, 5}}},
 		},
 		"a producer's stale stamps do not matter": {
 			edit: func(i int, rs ptrace.ResourceSpans) {

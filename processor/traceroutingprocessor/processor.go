@@ -26,10 +26,11 @@ const (
 )
 
 type tracesProcessor struct {
-	header string
-	router *router
-	tel    *routingTelemetry
-	warn   *warner
+	header    string
+	router    *router
+	decisions *decisionCache
+	tel       *routingTelemetry
+	warn      *warner
 }
 
 func newTracesProcessor(set processor.Settings, cfg *Config) (*tracesProcessor, error) {
@@ -42,10 +43,11 @@ func newTracesProcessor(set processor.Settings, cfg *Config) (*tracesProcessor, 
 		return nil, err
 	}
 	return &tracesProcessor{
-		header: cfg.Header,
-		router: r,
-		tel:    tel,
-		warn:   newWarner(set.Logger, cfg.Header, warnlimit.New(warnlimit.DefaultInterval, time.Now)),
+		header:    cfg.Header,
+		router:    r,
+		decisions: newDecisionCache(r),
+		tel:       tel,
+		warn:      newWarner(set.Logger, cfg.Header, warnlimit.New(warnlimit.DefaultInterval, time.Now)),
 	}, nil
 }
 
@@ -63,25 +65,24 @@ func (p *tracesProcessor) shutdown(context.Context) error {
 func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	req := request{p: p, ctx: ctx, header: -1}
 	rss := td.ResourceSpans()
-	var last ptrace.ResourceSpans // the last resource kept, stamped
-	lastEntry := -1
+	h := head{entry: -1}
 	n, seen := rss.Len(), 0
 	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
 		seen++
-		attrs := rs.Resource().Attributes()
-		i := req.resolve(attrs)
+		s := h.scan(rs.Resource().Attributes())
+		i := req.resolve(s)
 		e := &req.entries[i]
 		e.spans += spanCount(rs)
 		e.resources++
 		if e.d.route == "" {
 			return true
 		}
-		if i == lastEntry && sameResource(last, rs, e.d) {
-			appendScopes(last.ScopeSpans(), rs.ScopeSpans(), n-seen+1)
+		if h.joins(rs, i, s) {
+			appendScopes(h.rs.ScopeSpans(), rs.ScopeSpans(), n-seen+1)
 			return true
 		}
-		stampResource(attrs, e.d)
-		last, lastEntry = rs, i
+		stampResource(rs.Resource().Attributes(), e.d)
+		h.set(rs, i, e.d)
 		return false
 	})
 	p.tel.record(ctx, req.entries)
@@ -120,6 +121,10 @@ type request struct {
 	entries []entry
 	header  int            // index in entries; -1 until the header is read
 	attrs   map[string]int // trace.config value -> index in entries
+	// lastRaw is the trace.config value last resolved, to lastAttr. It is
+	// never blank once set, so the zero value matches nothing.
+	lastRaw  string
+	lastAttr int
 }
 
 func (r *request) add(d *decision) int {
@@ -127,15 +132,24 @@ func (r *request) add(d *decision) int {
 	return len(r.entries) - 1
 }
 
-// resolve returns the entry of one resource: its trace.config attribute
-// when it has a non-blank one (an attribute that is not a string is
-// invalid), else the request's header.
-func (r *request) resolve(attrs pcommon.Map) int {
-	if v, ok := attrs.Get(attrTraceConfig); ok {
-		if v.Type() != pcommon.ValueTypeStr {
-			return r.add(r.p.router.invalidDecision(v.AsString(), errAttributeType))
+// resolve returns the entry of one resource, scanned as s: its
+// trace.config attribute when it has a non-blank one (an attribute that is
+// not a string is invalid), else the request's header. The usual case, a
+// resource without the attribute once the header is decided, is small
+// enough to be inlined into the per-resource loop.
+func (r *request) resolve(s scan) int {
+	if !s.hasConfig && r.header >= 0 {
+		return r.header
+	}
+	return r.resolveSlow(s)
+}
+
+func (r *request) resolveSlow(s scan) int {
+	if s.hasConfig {
+		if s.config.Type() != pcommon.ValueTypeStr {
+			return r.add(r.p.router.invalidDecision(s.config.AsString(), errAttributeType))
 		}
-		if raw := v.Str(); strings.TrimSpace(raw) != "" {
+		if raw := s.config.Str(); strings.TrimSpace(raw) != "" {
 			return r.attr(raw)
 		}
 	}
@@ -145,15 +159,22 @@ func (r *request) resolve(attrs pcommon.Map) int {
 	return r.header
 }
 
+// attr returns the entry of a trace.config attribute value. A producer
+// that sets it sets it alike on consecutive resources, so the last value is
+// compared before the map is hashed.
 func (r *request) attr(raw string) int {
-	if i, ok := r.attrs[raw]; ok {
-		return i
+	if raw == r.lastRaw {
+		return r.lastAttr
 	}
-	i := r.add(r.p.router.decide(raw))
-	if r.attrs == nil {
-		r.attrs = make(map[string]int)
+	i, ok := r.attrs[raw]
+	if !ok {
+		i = r.add(r.p.decisions.decide(raw))
+		if r.attrs == nil {
+			r.attrs = make(map[string]int)
+		}
+		r.attrs[raw] = i
 	}
-	r.attrs[raw] = i
+	r.lastRaw, r.lastAttr = raw, i
 	return i
 }
 
@@ -173,7 +194,7 @@ func (p *tracesProcessor) headerDecision(ctx context.Context) *decision {
 	case len(vals) > 1:
 		return p.router.invalidDecision(strings.Join(vals, ", "), errSeveralHeaders)
 	default:
-		return p.router.decide(vals[0])
+		return p.decisions.decide(vals[0])
 	}
 }
 

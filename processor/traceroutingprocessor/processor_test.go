@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
@@ -147,7 +148,7 @@ func TestHeaderDecodedOncePerRequest(t *testing.T) {
 	td := makeTraces(t, resources...)
 	req := request{p: p, ctx: withHeader("cf-trace-config", configFor("tempo")), header: -1}
 	for i := range td.ResourceSpans().Len() {
-		req.resolve(td.ResourceSpans().At(i).Resource().Attributes())
+		resolveAttrs(&req, td.ResourceSpans().At(i).Resource().Attributes())
 	}
 	require.Len(t, req.entries, 3, "the header once, each distinct attribute value once")
 	assert.Equal(t, "tempo", req.entries[0].d.route)
@@ -156,9 +157,16 @@ func TestHeaderDecodedOncePerRequest(t *testing.T) {
 
 	// A request that never needs the header does not read it.
 	req = request{p: p, ctx: withHeader("cf-trace-config", "{broken"), header: -1}
-	req.resolve(makeTraces(t, res{service: "a", config: configFor("x"), spans: 1}).ResourceSpans().At(0).Resource().Attributes())
+	resolveAttrs(&req, makeTraces(t, res{service: "a", config: configFor("x"), spans: 1}).ResourceSpans().At(0).Resource().Attributes())
 	require.Len(t, req.entries, 1)
 	assert.Equal(t, -1, req.header)
+}
+
+// resolveAttrs resolves a resource with these attributes, the first of
+// its request.
+func resolveAttrs(req *request, attrs pcommon.Map) int {
+	h := head{entry: -1}
+	return req.resolve(h.scan(attrs))
 }
 
 func TestSeveralHeaderValuesAreInvalid(t *testing.T) {
