@@ -3,7 +3,6 @@ package scenario
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -164,21 +163,10 @@ func runBackpressure(e *Env) error {
 		Header: []string{"Case", "Pipeline", "Offered", "Answered 2xx", "Refused", "Delivered", "2xx never delivered (counted)", "Peak RSS MiB", "Answer p50 / p99 / max", "Waits (otlpuds)"},
 	}
 	for i, c := range cases {
-		// Alternate which pipeline runs first, so drift over the run does
-		// not favour one.
-		order := []string{Tracebound, Baseline}
-		if i%2 == 1 {
-			slices.Reverse(order)
+		tb, bl, err := bothSides(i, func(p string) (bpSide, error) { return e.bpRun(p, c, capacity) })
+		if err != nil {
+			return err
 		}
-		sides := map[string]bpSide{}
-		for _, p := range order {
-			s, err := e.bpRun(p, c, capacity)
-			if err != nil {
-				return err
-			}
-			sides[p] = s
-		}
-		tb, bl := sides[Tracebound], sides[Baseline]
 		e.res.extra("sides_"+c.Name, []bpSide{tb, bl})
 		e.bpChecks(c, tb, bl)
 		for _, s := range []bpSide{tb, bl} {

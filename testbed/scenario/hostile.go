@@ -126,19 +126,10 @@ func runHostile(e *Env) error {
 		Header: []string{"Case", "Pipeline", "Good: offered", "answered 2xx", "lost at the door", "delivered", "2xx never delivered", "answer p50 / p99 / max", "Hostile: requests (answers)", "reached the backend", "Backend 400s", "Peak RSS MiB"},
 	}
 	for i, c := range hostileCases {
-		order := []string{Tracebound, Baseline}
-		if i%2 == 1 {
-			order = []string{Baseline, Tracebound}
+		tb, bl, err := bothSides(i, func(p string) (hostileSide, error) { return e.hostileRun(p, c, rate, d) })
+		if err != nil {
+			return err
 		}
-		sides := map[string]hostileSide{}
-		for _, p := range order {
-			s, err := e.hostileRun(p, c, rate, d)
-			if err != nil {
-				return err
-			}
-			sides[p] = s
-		}
-		tb, bl := sides[Tracebound], sides[Baseline]
 		e.res.extra("sides_"+c.Name, []hostileSide{tb, bl})
 		e.hostileChecks(c, tb, bl)
 		for _, s := range []hostileSide{tb, bl} {
