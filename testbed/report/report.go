@@ -90,7 +90,7 @@ func WriteSummary(dir string, results []scenario.Result, m Machine) error {
 	fmt.Fprintf(&b, "Written %s on %d CPUs (%s), %s, binary `%s`. ", time.Now().UTC().Format("2006-01-02 15:04 MST"), m.CPUs, m.CPU, m.GoVer, m.Binary)
 	b.WriteString("The load generator and the mock backends run on the same machine as the collector, so every figure includes their competition for the CPUs. ")
 	b.WriteString("CPU % is the collector's mean from ready to stop (100 = one core); CPU µs/span is its CPU time per span it accepted from the generator; ")
-	b.WriteString("\"vs baseline\" divides tracebound's figure by the stock pipeline's (otlp receiver on `transport: unix` -> batch -> otlp_http) in the same scenario under the same load ")
+	b.WriteString("\"vs baseline\" divides tracebound's figure by the stock pipeline's (otlp receiver on `transport: unix` -> memory_limiter -> batch -> otlp_http, memory_limiter set as on tracebound) in the same scenario under the same load ")
 	b.WriteString("(the baseline run at the same rate, else the one run beside it: max-rate's ramps differ in their limits, and routing's offered and delivered columns are the healthy destination's share, which differs between the pipelines although the generator's rate is the same). ")
 	b.WriteString("Loss is 1 - delivered / sent, over the spans the generator sent (routing: the healthy destination's, 1 - received / routed to it). ")
 	b.WriteString("Unsent is the spans the generator's schedule held but never sent because every worker was busy (retrying refusals, or short of CPU in max-rate's overload); they are not in the loss, ")

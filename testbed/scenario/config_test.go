@@ -15,7 +15,7 @@ import (
 func TestPipelineConfigs(t *testing.T) {
 	base := pipelineSpec{Baseline: true, Socket: "/tmp/b.sock", Dests: []dest{{Name: "main", URL: "http://127.0.0.1:1"}}}
 	cfg, comps := base.config("otlp_http", 9999)
-	if got := strings.Join(comps, ","); got != "otlp,batch,otlp_http" {
+	if got := strings.Join(comps, ","); got != "otlp,memory_limiter,batch,otlp_http" {
 		t.Errorf("baseline components %s", got)
 	}
 	tb := pipelineSpec{Socket: "/tmp/t.sock", Lifecycle: true, MaxSpans: 2000, Routing: true,

@@ -4,7 +4,8 @@
 // receives at mock backends, samples the collector's CPU and memory, and
 // checks the collector's internal metrics and the backends' counts against
 // what was sent. Each runs the same load through the stock pipeline (otlp
-// receiver on transport unix -> batch -> otlp_http) for a baseline.
+// receiver on transport unix -> memory_limiter -> batch -> otlp_http) for a
+// baseline.
 package scenario
 
 import (
@@ -273,8 +274,8 @@ func (e *Env) tbPipeline(dests ...dest) pipelineSpec {
 	}
 }
 
-// basePipeline is the stock pipeline: otlp on transport unix -> batch ->
-// otlp_http.
+// basePipeline is the stock pipeline: otlp on transport unix ->
+// memory_limiter (the same settings as tracebound's) -> batch -> otlp_http.
 func (e *Env) basePipeline(dests ...dest) pipelineSpec {
 	return pipelineSpec{Baseline: true, Socket: e.socket(), Dests: dests}
 }
