@@ -32,8 +32,12 @@ func loadConfig(t *testing.T, name string) (*Config, error, error) {
 	return cfg.(*Config), nil, confmap.Validate(cfg)
 }
 
+// otlphttpDefault is a destination's default config: otlphttp's, but for
+// write_buffer_size.
 func otlphttpDefault() *otlphttpexporter.Config {
-	return otlphttpexporter.NewFactory().CreateDefaultConfig().(*otlphttpexporter.Config)
+	cfg := otlphttpexporter.NewFactory().CreateDefaultConfig().(*otlphttpexporter.Config)
+	cfg.ClientConfig.WriteBufferSize = 64 << 10
+	return cfg
 }
 
 func TestConfigDefault(t *testing.T) {
@@ -44,7 +48,7 @@ func TestConfigDefault(t *testing.T) {
 }
 
 func TestConfigValid(t *testing.T) {
-	t.Run("minimal keeps every otlphttp default", func(t *testing.T) {
+	t.Run("minimal keeps every otlphttp default but write_buffer_size", func(t *testing.T) {
 		cfg, uerr, verr := loadConfig(t, "minimal")
 		require.NoError(t, uerr)
 		require.NoError(t, verr)
@@ -93,6 +97,8 @@ func TestConfigValid(t *testing.T) {
 		assert.Equal(t, int64(50), vendor.QueueConfig.Get().QueueSize)
 		assert.Equal(t, 2, vendor.QueueConfig.Get().NumConsumers)
 		assert.False(t, vendor.QueueConfig.Get().BlockOnOverflow)
+		assert.Equal(t, 512<<10, vendor.ClientConfig.WriteBufferSize, "a write_buffer_size given is kept")
+		assert.Equal(t, 64<<10, cfg.Destinations["tempo"].ClientConfig.WriteBufferSize, "64 KiB unless given")
 
 		archive := cfg.Destinations["archive"]
 		assert.Empty(t, archive.ClientConfig.Endpoint)
