@@ -79,7 +79,7 @@ func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (
 			continue
 		}
 		if h.joins(rs, i, s) {
-			appendScopes(h.rs.ScopeSpans(), rs.ScopeSpans(), n-j)
+			h.fold(rs, n-j)
 			continue
 		}
 		stampResource(rs.Resource().Attributes(), e.d)
