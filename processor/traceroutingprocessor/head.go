@@ -36,6 +36,59 @@ type head struct {
 	// attrs holds the first min(unowned, maxHeadAttrs) of them, in order.
 	unowned int
 	attrs   [maxHeadAttrs]headAttr
+	// last is rs's last scope, which the first scope of a resource that
+	// joins may join in turn, read once per head and again only when a
+	// joining resource brings scopes of its own.
+	last lastScope
+}
+
+type lastScope struct {
+	ok        bool // rs has a scope
+	ss        ptrace.ScopeSpans
+	spans     ptrace.SpanSlice
+	schemaURL string
+	name      string
+	version   string
+	dropped   uint32
+	// plain: no attributes, so a scope without any equals it on them with
+	// no call to Map.Equal.
+	plain bool
+}
+
+func lastScopeOf(rs ptrace.ResourceSpans) lastScope {
+	sss := rs.ScopeSpans()
+	if sss.Len() == 0 {
+		return lastScope{}
+	}
+	ss := sss.At(sss.Len() - 1)
+	sc := ss.Scope()
+	return lastScope{
+		ok: true, ss: ss, spans: ss.Spans(), schemaURL: ss.SchemaUrl(),
+		name: sc.Name(), version: sc.Version(), dropped: sc.DroppedAttributesCount(),
+		plain: sc.Attributes().Len() == 0,
+	}
+}
+
+// fold moves the scopes of rs, which joins the head, to the head's
+// resource (appendScopes). The usual resource, one scope equal to the
+// head's last, is compared with the fields read once per head.
+func (h *head) fold(rs ptrace.ResourceSpans, room int) {
+	src := rs.ScopeSpans()
+	if l := &h.last; l.ok && src.Len() == 1 {
+		first := src.At(0)
+		sc := first.Scope()
+		if first.SchemaUrl() == l.schemaURL && sc.Name() == l.name && sc.Version() == l.version &&
+			sc.DroppedAttributesCount() == l.dropped &&
+			(l.plain && sc.Attributes().Len() == 0 || l.ss.Scope().Attributes().Equal(sc.Attributes())) {
+			more := first.Spans()
+			// A no-op while the resources that follow are alike.
+			l.spans.EnsureCapacity(l.spans.Len() + more.Len()*room)
+			more.MoveAndAppendTo(l.spans)
+			return
+		}
+	}
+	appendScopes(h.rs.ScopeSpans(), src, room)
+	h.last = lastScopeOf(h.rs)
 }
 
 type headAttr struct {
@@ -62,6 +115,7 @@ func (h *head) set(rs ptrace.ResourceSpans, entry int, d *decision) {
 	h.rs, h.entry = rs, entry
 	h.schemaURL, h.dropped = rs.SchemaUrl(), res.DroppedAttributesCount()
 	h.foldable = entity.ResourceEntityRefs(res).Len() == 0
+	h.last = lastScopeOf(rs)
 	// stampResource left the unowned attributes first, in the order they
 	// were sent, then exactly d's stamps and the route.
 	h.unowned = attrs.Len() - len(d.stamps) - 1

@@ -195,3 +195,29 @@ func TestSeveralScopesFoldInOrder(t *testing.T) {
 	// only a first scope equal to the previous last one joins it.
 	assert.Equal(t, [][][]byte{{{1}, {100}, {2}, {101}, {3}, {102}}}, layout(routeOnce(t, td)))
 }
+
+// TestScopeAttributesDecideWhetherSpansJoin: the first scope of a resource
+// that joins goes into the previous last scope only when its attributes
+// are equal too, with or without attributes on the previous one.
+func TestScopeAttributesDecideWhetherSpansJoin(t *testing.T) {
+	attrs := func(vals ...string) func(i int, rs ptrace.ResourceSpans) {
+		return func(i int, rs ptrace.ResourceSpans) {
+			if vals[i] != "" {
+				rs.ScopeSpans().At(0).Scope().Attributes().PutStr("scope.kind", vals[i])
+			}
+		}
+	}
+	for name, tc := range map[string]struct {
+		edit func(i int, rs ptrace.ResourceSpans)
+		want [][][]byte
+	}{
+		"equal attributes join":        {attrs("a", "a", "a"), [][][]byte{{{1, 2, 3}}}},
+		"other attributes do not":      {attrs("a", "b", "b"), [][][]byte{{{1}, {2, 3}}}},
+		"attributes after none do not": {attrs("", "a", ""), [][][]byte{{{1}, {2}, {3}}}},
+		"none after attributes do not": {attrs("a", "", ""), [][][]byte{{{1}, {2, 3}}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.Equal(t, tc.want, layout(routeOnce(t, oneSpanResources(3, tc.edit))))
+		})
+	}
+}

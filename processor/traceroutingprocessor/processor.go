@@ -58,39 +58,42 @@ func (p *tracesProcessor) shutdown(context.Context) error {
 
 // processTraces stamps every resource of one request with its route and
 // trace_config.* fields, in place, removes the resources that go nowhere,
-// and folds a resource identical to the one before it into it (merge.go). Copies per destination are made by the destinations exporter,
-// which knows which names exist. When nothing is left it returns
-// ErrSkipProcessingData, so the next consumer is not called and the sender
-// sees no error.
+// and folds a resource identical to the one before it into it (merge.go).
+// Copies per destination are made by the destinations exporter, which knows
+// which names exist. When nothing is left it returns ErrSkipProcessingData,
+// so the next consumer is not called and the sender sees no error.
 func (p *tracesProcessor) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	req := request{p: p, ctx: ctx, header: -1}
 	rss := td.ResourceSpans()
 	h := head{entry: -1}
-	n, seen := rss.Len(), 0
-	rss.RemoveIf(func(rs ptrace.ResourceSpans) bool {
-		seen++
+	n := rss.Len()
+	kept := newKeepSet(n)
+	for j := range n {
+		rs := rss.At(j)
 		s := h.scan(rs.Resource().Attributes())
 		i := req.resolve(s)
 		e := &req.entries[i]
-		e.spans += spanCount(rs)
 		e.resources++
 		if e.d.route == "" {
-			return true
+			e.spans += spanCount(rs)
+			continue
 		}
 		if h.joins(rs, i, s) {
-			appendScopes(h.rs.ScopeSpans(), rs.ScopeSpans(), n-seen+1)
-			return true
+			h.fold(rs, n-j)
+			continue
 		}
 		stampResource(rs.Resource().Attributes(), e.d)
+		req.countHead(&h)
 		h.set(rs, i, e.d)
-		return false
-	})
+		kept.add(j)
+	}
+	req.countHead(&h)
 	p.tel.record(ctx, req.entries)
 	p.warn.entries(req.entries)
-	if rss.Len() == 0 {
+	if kept.n == 0 {
 		return td, processorhelper.ErrSkipProcessingData
 	}
-	return td, nil
+	return kept.apply(td), nil
 }
 
 // stampResource removes every attribute the processor owns (the raw trace
@@ -125,6 +128,16 @@ type request struct {
 	// never blank once set, so the zero value matches nothing.
 	lastRaw  string
 	lastAttr int
+}
+
+// countHead adds the spans of the head, with those of every resource that
+// joined it, to its entry. It is called once per kept resource, when the
+// next one replaces it and at the end, so a resource that joins costs no
+// count of its own.
+func (r *request) countHead(h *head) {
+	if h.entry >= 0 {
+		r.entries[h.entry].spans += spanCount(h.rs)
+	}
 }
 
 func (r *request) add(d *decision) int {

@@ -18,8 +18,8 @@ const maxCachedDestinationAttrs = 1024
 
 type routingTelemetry struct {
 	tb         *metadata.TelemetryBuilder
-	reasonAttr [numReasons]metric.AddOption
-	destAttr   sync.Map // destination name -> metric.AddOption
+	reasonAttr [numReasons][]metric.AddOption // as Add takes them: no slice allocated per call
+	destAttr   sync.Map                       // destination name -> []metric.AddOption
 	destAttrN  atomic.Int32
 }
 
@@ -30,7 +30,7 @@ func newRoutingTelemetry(set component.TelemetrySettings) (*routingTelemetry, er
 	}
 	t := &routingTelemetry{tb: tb}
 	for r := reasonMissing; r < numReasons; r++ {
-		t.reasonAttr[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r.String())))
+		t.reasonAttr[r] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r.String())))}
 	}
 	return t, nil
 }
@@ -59,31 +59,34 @@ func (t *routingTelemetry) record(ctx context.Context, entries []entry) {
 			resourcesDropped[reasonUnknownDestination] += e.resources * n
 		}
 		for _, name := range e.d.names {
-			t.tb.ProcessorTraceRoutingSpansRouted.Add(ctx, e.spans, t.destinationAttr(name))
+			t.tb.ProcessorTraceRoutingSpansRouted.Add(ctx, e.spans, t.destinationAttr(name)...)
 		}
 	}
 	for r := reasonMissing; r < numReasons; r++ {
 		if v := spansDropped[r]; v > 0 {
-			t.tb.ProcessorTraceRoutingSpansDropped.Add(ctx, v, t.reasonAttr[r])
+			t.tb.ProcessorTraceRoutingSpansDropped.Add(ctx, v, t.reasonAttr[r]...)
 		}
 		if v := resourcesDropped[r]; v > 0 {
-			t.tb.ProcessorTraceRoutingResourcesDropped.Add(ctx, v, t.reasonAttr[r])
+			t.tb.ProcessorTraceRoutingResourcesDropped.Add(ctx, v, t.reasonAttr[r]...)
 		}
 		if v := resourcesDefaulted[r]; v > 0 {
-			t.tb.ProcessorTraceRoutingResourcesDefaulted.Add(ctx, v, t.reasonAttr[r])
+			t.tb.ProcessorTraceRoutingResourcesDefaulted.Add(ctx, v, t.reasonAttr[r]...)
 		}
 	}
 }
 
-func (t *routingTelemetry) destinationAttr(name string) metric.AddOption {
+// destinationAttr returns the options of one destination's count as the
+// slice Add takes, so a cached one is passed on without allocating the
+// variadic slice on every request.
+func (t *routingTelemetry) destinationAttr(name string) []metric.AddOption {
 	if v, ok := t.destAttr.Load(name); ok {
-		return v.(metric.AddOption)
+		return v.([]metric.AddOption)
 	}
-	opt := metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", name)))
+	opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", name)))}
 	if t.destAttrN.Load() < maxCachedDestinationAttrs {
-		if _, loaded := t.destAttr.LoadOrStore(name, opt); !loaded {
+		if _, loaded := t.destAttr.LoadOrStore(name, opts); !loaded {
 			t.destAttrN.Add(1)
 		}
 	}
-	return opt
+	return opts
 }
