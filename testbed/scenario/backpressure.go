@@ -55,9 +55,6 @@ const (
 	// bpMarginShare: ...or this share of the offered spans, whichever is
 	// more.
 	bpMarginShare = 0.05
-	// bpRSSMargin: tracebound's peak RSS may exceed stock's by this
-	// fraction before it counts as worse.
-	bpRSSMargin = 0.10
 )
 
 // deliveredMargin is how many delivered spans less than stock are noise.
@@ -156,7 +153,7 @@ func runBackpressure(e *Env) error {
 	e.res.extra("sending_queue_size", bpQueueSize)
 	e.res.extra("producers", bpProducers)
 	e.res.extra("cases", cases)
-	e.res.extra("margins", map[string]float64{"delivered_requests_per_fill": bpMarginRequests, "delivered_share_of_offered": bpMarginShare, "peak_rss": bpRSSMargin})
+	e.res.extra("margins", map[string]float64{"delivered_requests_per_fill": bpMarginRequests, "delivered_share_of_offered": bpMarginShare, "peak_rss": rssNoiseMargin})
 	table := Table{
 		Title: fmt.Sprintf("Per side: %d foundations-mode producers, destination capacity %s spans/s, memory_limiter %d MiB (spike %d), sending_queue %d, the same on both",
 			bpProducers, commas(int64(capacity)), bpLimitMiB, bpSpikeMiB, bpQueueSize),
@@ -268,12 +265,7 @@ func (e *Env) bpChecks(c bpCase, tb, bl bpSide) {
 		tb.Delivered >= bl.Delivered-margin,
 		fmt.Sprintf("tracebound %s (%s of offered), stock %s (%s), margin %s spans",
 			commas(tb.Delivered), pctOf(tb.Delivered, tb.Offered), commas(bl.Delivered), pctOf(bl.Delivered, bl.Offered), commas(margin)))
-	// A resource figure, like the CPU figures of the other scenarios: held
-	// in full mode, reported but not asserted in quick mode, whose short
-	// runs share the machine with the rest of make test.
-	r.check(Timing, name+"tracebound's peak RSS at most stock's (margin "+pct(bpRSSMargin)+")",
-		tb.PeakRSSMiB <= bl.PeakRSSMiB*(1+bpRSSMargin),
-		fmt.Sprintf("tracebound %.0f MiB, stock %.0f MiB (x%.2f)", tb.PeakRSSMiB, bl.PeakRSSMiB, safeDiv(tb.PeakRSSMiB, bl.PeakRSSMiB)))
+	r.checkPeakRSSAtMostStock(name, tb.PeakRSSMiB, bl.PeakRSSMiB)
 	// Nothing answered 2xx may vanish: it arrives, or the collector counts
 	// it lost, never both, never more than once.
 	r.check(Correctness, name+"tracebound: every span answered 2xx delivered or counted lost, none twice",

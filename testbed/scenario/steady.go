@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/tracebound/tracebound/testbed/loadgen"
@@ -52,21 +51,10 @@ func runSteady(e *Env) error {
 	}
 	d := e.duration(pick(e, 20*time.Second, 3*time.Second))
 	for i, rate := range rates {
-		// Alternate which pipeline runs first, so drift over the run (a
-		// warming disk cache, a neighbour's load) does not favour one.
-		order := []string{Tracebound, Baseline}
-		if i%2 == 1 {
-			slices.Reverse(order)
+		tb, bl, err := bothSides(i, func(p string) (Run, error) { return e.steadyRun(p, rate, d) })
+		if err != nil {
+			return err
 		}
-		runs := map[string]Run{}
-		for _, p := range order {
-			run, err := e.steadyRun(p, rate, d)
-			if err != nil {
-				return err
-			}
-			runs[p] = run
-		}
-		tb, bl := runs[Tracebound], runs[Baseline]
 		if bl.CPUMicrosPerSpan > 0 {
 			e.res.ratio(fmt.Sprintf("cpu_per_span_%d", rate), tb.CPUMicrosPerSpan/bl.CPUMicrosPerSpan)
 		}
@@ -77,6 +65,7 @@ func runSteady(e *Env) error {
 			fmt.Sprintf("CPU per span x%.2f (%.2f vs %.2f us), peak RSS x%.2f (%.0f vs %.0f MiB), delivered %.0f vs %.0f spans/s",
 				safeDiv(tb.CPUMicrosPerSpan, bl.CPUMicrosPerSpan), tb.CPUMicrosPerSpan, bl.CPUMicrosPerSpan,
 				safeDiv(tb.PeakRSSMiB, bl.PeakRSSMiB), tb.PeakRSSMiB, bl.PeakRSSMiB, tb.DeliveredRate, bl.DeliveredRate))
+		e.res.checkPeakRSSAtMostStock(fmt.Sprintf("%d spans/s: ", rate), tb.PeakRSSMiB, bl.PeakRSSMiB)
 		e.res.check(Timing, fmt.Sprintf("%d spans/s: tracebound delivers the offered rate (>= 99%%)", rate),
 			tb.DeliveredRate >= 0.99*float64(rate), fmt.Sprintf("delivered %.0f spans/s", tb.DeliveredRate))
 	}
