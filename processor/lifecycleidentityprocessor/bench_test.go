@@ -94,12 +94,15 @@ func BenchmarkNeverSplit(b *testing.B) {
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
 	b.ReportAllocs()
+	var cpu cpuClock
 	b.ResetTimer()
+	cpu.start()
 	for i := 0; i < b.N; i++ {
 		k := i % pool
 		if k == 0 && i > 0 {
 			// Give the pool fresh trace IDs (not timed): 10 spans per trace, ever.
 			b.StopTimer()
+			cpu.stop()
 			for _, td := range batches {
 				spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 				for s := 0; s < spans.Len(); s++ {
@@ -112,6 +115,7 @@ func BenchmarkNeverSplit(b *testing.B) {
 					sp.SetTraceID(t)
 				}
 			}
+			cpu.start()
 			b.StartTimer()
 		}
 		if err := p.ConsumeTraces(ctx, batches[k]); err != nil {
@@ -119,9 +123,11 @@ func BenchmarkNeverSplit(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	cpu.stop()
 	runtime.ReadMemStats(&ms1)
 	spans := float64(b.N) * 1000
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/spans, "ns/span")
+	b.ReportMetric(float64(cpu.total.Nanoseconds())/spans, "cpu-ns/span")
 	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/spans, "allocs/span")
 }
 
@@ -172,19 +178,23 @@ func BenchmarkLongLivedTrace(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	var elapsedNs int64
+	var cpu cpuClock
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		p := newCore(b, createDefaultConfig().(*Config), newFakeClock(), nopSettings())
 		batches := lifecycleBatches(traceID(uint64(i+1)), 100_000)
 		b.StartTimer()
+		cpu.start()
 		for _, td := range batches {
 			if _, err := p.processTraces(ctx, td); err != nil {
 				b.Fatal(err)
 			}
 		}
+		cpu.stop()
 	}
 	elapsedNs = b.Elapsed().Nanoseconds()
 	b.ReportMetric(float64(elapsedNs)/float64(b.N)/100_000, "ns/span")
+	b.ReportMetric(float64(cpu.total.Nanoseconds())/float64(b.N)/100_000, "cpu-ns/span")
 }
 
 // heapAlloc is the Go heap after garbage collection.
