@@ -6,13 +6,20 @@ import (
 
 // traceIndex maps trace IDs to traceTable slots: open addressing with linear
 // probing and backward-shift deletion, so constant eviction and insertion
-// leave no tombstones behind (Go maps slow down under that churn). Each
-// entry is 8 bytes: the low 32 bits of the trace ID's hash (its home
-// position and a fingerprint) and slot+1 (0 marks an empty entry). The load
-// stays at or under four fifths: at the default max_traces of 100,000 the
-// index holds 131,072 entries (1 MiB) instead of the 262,144 a load of one
-// half takes, and a lookup reads a few more consecutive 8-byte entries
-// (BenchmarkNeverSplit did not tell the two apart).
+// leave no tombstones behind (Go maps slow down under that churn). Entries
+// are placed Robin Hood style: an entry takes the place of one nearer its
+// own home, so along a run entries are ordered by distance from home, and a
+// lookup of an ID that is absent stops at the first entry nearer its home
+// than the lookup has gone. That is the lookup of every new trace: at four
+// fifths full, plain linear probing read about 9 entries (two cache lines,
+// often) before an empty one; Robin Hood stops after 3 (measured at
+// 100,000 traces). Each entry is 8 bytes: the low 32 bits of the trace ID's
+// hash (its home position and a fingerprint) and slot+1 (0 marks an empty
+// entry). The load stays at or under four fifths: at the default
+// max_traces of 100,000 the index holds 131,072 entries (1 MiB) instead of
+// the 262,144 a load of one half takes, and a lookup reads a few more
+// consecutive 8-byte entries (BenchmarkNeverSplit did not tell the two
+// apart).
 type traceIndex struct {
 	mem     *offHeap // where entries live
 	entries []uint64
@@ -34,17 +41,24 @@ func entryOf(h uint32, slot int32) uint64 { return uint64(h)<<32 | uint64(uint32
 func entrySlot(e uint64) int32            { return int32(uint32(e)) - 1 }
 func entryHash(e uint64) uint32           { return uint32(e >> 32) }
 
+// dist is how far position i is from the home of entry e.
+func (x *traceIndex) dist(e, i uint64) uint64 {
+	return (i - uint64(entryHash(e))) & x.mask
+}
+
 // find returns the position of t in entries, or -1.
 func (x *traceIndex) find(t TraceID, tab *traceTable) int {
 	h := indexHash(t)
-	for i := uint64(h) & x.mask; ; i = (i + 1) & x.mask {
+	i := uint64(h) & x.mask
+	for d := uint64(0); ; d++ {
 		e := x.entries[i]
-		if e == 0 {
-			return -1
+		if e == 0 || x.dist(e, i) < d {
+			return -1 // t would be here, or before
 		}
 		if entryHash(e) == h && tab.at(entrySlot(e)).id == t {
 			return int(i)
 		}
+		i = (i + 1) & x.mask
 	}
 }
 
@@ -64,12 +78,21 @@ func (x *traceIndex) put(t TraceID, slot int32) {
 	x.n++
 }
 
+// place puts e in its run, before the first entry nearer its own home,
+// which moves on in turn.
 func (x *traceIndex) place(e uint64) {
 	i := uint64(entryHash(e)) & x.mask
-	for x.entries[i] != 0 {
+	for d := uint64(0); ; d++ {
+		cur := x.entries[i]
+		if cur == 0 {
+			x.entries[i] = e
+			return
+		}
+		if cd := x.dist(cur, i); cd < d {
+			x.entries[i], e, d = e, cur, cd
+		}
 		i = (i + 1) & x.mask
 	}
-	x.entries[i] = e
 }
 
 func (x *traceIndex) grow() {
@@ -90,15 +113,17 @@ func (x *traceIndex) del(t TraceID, tab *traceTable) {
 	if p < 0 {
 		return
 	}
+	// The entries after the hole move back one, up to an empty one or one
+	// at its home: the run stays ordered by distance from home.
 	i := uint64(p)
-	for j := (i + 1) & x.mask; x.entries[j] != 0; j = (j + 1) & x.mask {
-		k := uint64(entryHash(x.entries[j])) & x.mask // home of the entry at j
-		// The entry at j may move to the hole at i unless its home lies
-		// cyclically in (i, j].
-		if (i < j && (k <= i || k > j)) || (i > j && k <= i && k > j) {
-			x.entries[i] = x.entries[j]
-			i = j
+	for {
+		j := (i + 1) & x.mask
+		e := x.entries[j]
+		if e == 0 || x.dist(e, j) == 0 {
+			break
 		}
+		x.entries[i] = e
+		i = j
 	}
 	x.entries[i] = 0
 	x.n--
