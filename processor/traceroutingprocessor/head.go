@@ -81,8 +81,7 @@ func (h *head) fold(rs ptrace.ResourceSpans, room int) {
 			sc.DroppedAttributesCount() == l.dropped &&
 			(l.plain && sc.Attributes().Len() == 0 || l.ss.Scope().Attributes().Equal(sc.Attributes())) {
 			more := first.Spans()
-			// A no-op while the resources that follow are alike.
-			l.spans.EnsureCapacity(l.spans.Len() + more.Len()*room)
+			reserveFor(l.spans, more, room)
 			more.MoveAndAppendTo(l.spans)
 			return
 		}
