@@ -96,8 +96,9 @@ type SplitConfig struct {
 	// active one is evicted first. Default 100000.
 	MaxTraces int `mapstructure:"max_traces"`
 	// MaxStateMiB bounds the memory the splitting state takes, in MiB; the
-	// least recently active trace is evicted first when it is exceeded.
-	// Default 512.
+	// least recently active trace is evicted first when it is exceeded. It
+	// must exceed what the trace table alone takes at MaxTraces
+	// (segment.FixedBytes). Default 512.
 	MaxStateMiB int `mapstructure:"max_state_mib"`
 }
 
@@ -175,6 +176,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Split.MaxStateMiB < 1 {
 		return fmt.Errorf("split.max_state_mib: must be at least 1, got %d", cfg.Split.MaxStateMiB)
+	}
+	// The table's own memory is never freed by evicting: a budget it fills
+	// alone would make every new trace evict all the others.
+	if floor := segment.FixedBytes(cfg.Split.MaxTraces); int64(cfg.Split.MaxStateMiB)<<20 <= floor {
+		return fmt.Errorf("split.max_state_mib: must be more than the %.1f MiB the trace table takes outside the Go heap at split.max_traces %d (raise it, or lower split.max_traces), got %d",
+			float64(floor)/(1<<20), cfg.Split.MaxTraces, cfg.Split.MaxStateMiB)
 	}
 	return nil
 }

@@ -53,6 +53,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "negative_idle_timeout", wantErr: `split.idle_timeout: must be positive, got -1s`},
 		{name: "zero_max_traces", wantErr: `split.max_traces: must be at least 1, got 0`},
 		{name: "zero_max_state_mib", wantErr: `split.max_state_mib: must be at least 1, got 0`},
+		{name: "max_state_mib_under_table", wantErr: `split.max_state_mib: must be more than the 8.5 MiB the trace table takes outside the Go heap at split.max_traces 100000 (raise it, or lower split.max_traces), got 8`},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

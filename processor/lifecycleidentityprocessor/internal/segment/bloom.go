@@ -27,14 +27,20 @@ func newBloomIn(mem *offHeap, capacity, bitsPerKey int, k uint8) *bloom {
 	if capacity < 1 {
 		capacity = 1
 	}
-	m := (uint64(capacity)*uint64(bitsPerKey) + 63) / 64 * 64
+	n := bloomWords(capacity, bitsPerKey)
 	var words []uint64
 	if mem != nil {
-		words = mem.allocEntries(int(m / 64))
+		words = mem.allocEntries(n)
 	} else {
-		words = make([]uint64, m/64)
+		words = make([]uint64, n)
 	}
-	return &bloom{bits: words, m: m, k: k, limit: capacity}
+	return &bloom{bits: words, m: uint64(n) * 64, k: k, limit: capacity}
+}
+
+// bloomWords is how many 64-bit words a filter of capacity keys at
+// bitsPerKey bits each takes.
+func bloomWords(capacity, bitsPerKey int) int {
+	return (capacity*bitsPerKey + 63) / 64
 }
 
 func (b *bloom) add(h uint64) {

@@ -25,6 +25,21 @@ func (e *Engine) HeldBytes() int64 {
 // OffHeapBytes is the part of HeldBytes outside the Go heap.
 func (e *Engine) OffHeapBytes() int64 { return e.table.mem.held() }
 
+// FixedBytes is what the trace table takes outside the Go heap once it has
+// tracked maxTraces traces and evicted one: its slots, its index and the
+// set of evicted traces. That memory never shrinks and no eviction frees
+// it, so a byte budget at or under it would have every new trace evict all
+// the others, for good; the config refuses such a budget.
+func FixedBytes(maxTraces int) int64 {
+	chunks := (maxTraces + chunkSize - 1) / chunkSize
+	entries := minIndexSize
+	for 5*maxTraces > 4*entries { // traceIndex.put's load bound
+		entries *= 2
+	}
+	evicted := 2 * bloomWords(max(maxTraces, minEvictedMemory), evictedBitsPerKey)
+	return int64(chunks)*int64(unsafe.Sizeof([chunkSize]traceState{})) + int64(entries+evicted)*8
+}
+
 func (e *Engine) overBudget() bool {
 	return e.maxBytes > 0 && e.HeldBytes() > e.maxBytes
 }

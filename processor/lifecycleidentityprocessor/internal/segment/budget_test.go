@@ -141,3 +141,26 @@ func BenchmarkStateBudgetLifecycle(b *testing.B) {
 		e.Reset()
 	}
 }
+
+// FixedBytes is what a table that reached max_traces holds outside the heap,
+// and a budget just above it lets the table fill with traces that hold
+// nothing else: none is evicted by the budget, so none starts over as a
+// continuation. (At or under it, every new trace evicted all the others.)
+func TestFixedBytesIsTheFloorOfTheBudget(t *testing.T) {
+	for _, maxTraces := range []int{1_000, 5_000, 70_000} {
+		cfg := testConfig(200)
+		cfg.MaxTraces = maxTraces
+		cfg.MaxStateBytes = FixedBytes(maxTraces) + 64<<10
+		e := New(cfg, epoch)
+		e.Begin(epoch)
+		for i := range maxTraces + 1 { // one more: an eviction by max_traces
+			e.Assign(tid(uint64(i+1)), 1, 0, 0)
+		}
+		st := e.TakeStats()
+		assert.Equal(t, FixedBytes(maxTraces), e.OffHeapBytes(), "max_traces %d", maxTraces)
+		assert.Equal(t, int64(1), st.Evicted[ReasonCapacity], "max_traces %d", maxTraces)
+		assert.Zero(t, st.Evicted[ReasonStateBytes], "max_traces %d", maxTraces)
+		assert.Equal(t, maxTraces, e.Tracked())
+		e.Reset()
+	}
+}

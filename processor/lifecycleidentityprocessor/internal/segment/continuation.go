@@ -55,10 +55,13 @@ type evictedSet struct {
 	cur, prev *bloom
 }
 
+// evictedBitsPerKey: 24 bits per remembered trace (see evictedSet).
+const evictedBitsPerKey = 24
+
 func newEvictedSet(mem *offHeap, capacity int) *evictedSet {
 	return &evictedSet{
-		cur:  newBloomIn(mem, capacity, 24, 12),
-		prev: newBloomIn(mem, capacity, 24, 12),
+		cur:  newBloomIn(mem, capacity, evictedBitsPerKey, 12),
+		prev: newBloomIn(mem, capacity, evictedBitsPerKey, 12),
 	}
 }
 
