@@ -71,7 +71,10 @@ func lastScopeOf(rs ptrace.ResourceSpans) lastScope {
 
 // fold moves the scopes of rs, which joins the head, to the head's
 // resource (appendScopes). The usual resource, one scope equal to the
-// head's last, is compared with the fields read once per head.
+// head's last, is compared with the fields read once per head: sameScope's
+// rule, written here again on purpose, since a call per resource (neither
+// fits the inlining budget) cost 4% of a foundations request (40.5 -> 42.3
+// ns/span, five alternated runs).
 func (h *head) fold(rs ptrace.ResourceSpans, room int) {
 	src := rs.ScopeSpans()
 	if l := &h.last; l.ok && src.Len() == 1 {
