@@ -33,7 +33,7 @@ func (e *Engine) OffHeapBytes() int64 { return e.table.mem.held() }
 func FixedBytes(maxTraces int) int64 {
 	chunks := (maxTraces + chunkSize - 1) / chunkSize
 	entries := minIndexSize
-	for 5*maxTraces > 4*entries { // traceIndex.put's load bound
+	for overFull(maxTraces, entries) {
 		entries *= 2
 	}
 	evicted := 2 * bloomWords(max(maxTraces, minEvictedMemory), evictedBitsPerKey)

@@ -71,12 +71,16 @@ func (x *traceIndex) get(t TraceID, tab *traceTable) (int32, bool) {
 
 // put adds t, which must not be present.
 func (x *traceIndex) put(t TraceID, slot int32) {
-	if 5*(x.n+1) > 4*len(x.entries) {
+	if overFull(x.n+1, len(x.entries)) {
 		x.grow()
 	}
 	x.place(entryOf(indexHash(t), slot))
 	x.n++
 }
+
+// overFull says whether n entries fill more than four fifths of an index of
+// size entries, the load the index keeps under by growing.
+func overFull(n, entries int) bool { return 5*n > 4*entries }
 
 // place puts e in its run, before the first entry nearer its own home,
 // which moves on in turn.
