@@ -197,8 +197,9 @@ type spanKey struct {
 	id     pcommon.SpanID
 }
 
-// origin returns the input trace of a span.
-func origin(r *Span) pcommon.TraceID {
+// Origin is the trace the span was sent in: its provenance attribute when
+// lifecycle_identity moved it to a later segment, else its own trace.
+func (r *Span) Origin() pcommon.TraceID {
 	if r.OriginTraceID != "" {
 		var t pcommon.TraceID
 		if b, err := hex.DecodeString(r.OriginTraceID); err == nil && len(b) == len(t) {
@@ -230,7 +231,7 @@ func AnalyzeBy(records []Span, sent func(*Span) (Sent, bool), maxSpans int) Tree
 	traceSize := map[pcommon.TraceID]int{}
 	for i := range records {
 		r := &records[i]
-		k := spanKey{origin(r), r.SpanID}
+		k := spanKey{r.Origin(), r.SpanID}
 		if _, dup := where[k]; dup {
 			rep.Duplicates++
 			continue
@@ -333,7 +334,7 @@ func AnalyzeBy(records []Span, sent func(*Span) (Sent, bool), maxSpans int) Tree
 			}
 			continue
 		}
-		if link.TraceID != origin(&records[pi]) {
+		if link.TraceID != records[pi].Origin() {
 			rep.LinkTraceMismatch++
 		}
 	}

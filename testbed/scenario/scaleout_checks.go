@@ -5,18 +5,7 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-
-	"github.com/tracebound/tracebound/internal/oracle"
 )
-
-// origin is the trace a span was sent in: its provenance attribute when
-// lifecycle_identity moved it to a later segment, else its own trace.
-func origin(rec *oracle.Span) string {
-	if rec.OriginTraceID != "" {
-		return rec.OriginTraceID
-	}
-	return rec.TraceID.String()
-}
 
 // checks verifies one run: what was sent arrived, where its tenant's
 // route says, once, on one replica per trace, in bounded segments. In the
@@ -95,12 +84,12 @@ func (o *scaleOutOutcome) checks(sh scaleOutShape) {
 
 // spread counts each replica's traces and those that reached both.
 func (o *scaleOutOutcome) spread() {
-	on := map[string]int{} // origin trace -> bit per replica
+	on := map[pcommon.TraceID]int{} // origin trace -> bit per replica
 	for rep := range o.backends {
 		for _, b := range o.backends[rep] {
 			recs := b.Records()
 			for i := range recs {
-				on[origin(&recs[i])] |= 1 << rep
+				on[recs[i].Origin()] |= 1 << rep
 			}
 		}
 	}
@@ -171,11 +160,11 @@ func (o *scaleOutOutcome) compare(one *scaleOutOutcome) {
 
 // segments maps each origin trace to the output trace IDs it became at
 // destination d.
-func (o *scaleOutOutcome) segments(d int) map[string]map[pcommon.TraceID]struct{} {
-	out := map[string]map[pcommon.TraceID]struct{}{}
+func (o *scaleOutOutcome) segments(d int) map[pcommon.TraceID]map[pcommon.TraceID]struct{} {
+	out := map[pcommon.TraceID]map[pcommon.TraceID]struct{}{}
 	recs := o.records(d)
 	for i := range recs {
-		tr := origin(&recs[i])
+		tr := recs[i].Origin()
 		if out[tr] == nil {
 			out[tr] = map[pcommon.TraceID]struct{}{}
 		}
@@ -196,16 +185,16 @@ func (o *scaleOutOutcome) restartFigures(one *scaleOutOutcome) {
 	r.check(Info, label+": the replica accepting again", true,
 		fmt.Sprintf("replica %d of %d, %s after the signal; a moment before it, the replica held %d spans it had accepted and not yet delivered",
 			o.restarted, o.replicas, o.restartTook.Round(1e6), o.heldAtSignal))
-	beforeTr, afterTr := map[string]bool{}, map[string]bool{}
+	beforeTr, afterTr := map[pcommon.TraceID]bool{}, map[pcommon.TraceID]bool{}
 	beforeSeg, afterSeg := map[pcommon.TraceID]bool{}, map[pcommon.TraceID]bool{}
 	for d, b := range o.backends[o.restarted] {
 		recs := b.Records()
 		for i := range recs {
 			rec := &recs[i]
 			if i < o.before[d] {
-				beforeTr[origin(rec)], beforeSeg[rec.TraceID] = true, true
+				beforeTr[rec.Origin()], beforeSeg[rec.TraceID] = true, true
 			} else {
-				afterTr[origin(rec)], afterSeg[rec.TraceID] = true, true
+				afterTr[rec.Origin()], afterSeg[rec.TraceID] = true, true
 			}
 		}
 	}
@@ -318,7 +307,7 @@ func sameSet(a, b map[pcommon.TraceID]struct{}) bool {
 }
 
 // setDiff counts the output trace IDs of a that b lacks.
-func setDiff(a, b map[string]map[pcommon.TraceID]struct{}) int {
+func setDiff(a, b map[pcommon.TraceID]map[pcommon.TraceID]struct{}) int {
 	n := 0
 	for tr, segs := range a {
 		for id := range segs {
