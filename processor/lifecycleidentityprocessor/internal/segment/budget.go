@@ -17,6 +17,13 @@ import (
 // mapEntryBytes is what one entry of a map of uint64 keys takes, about.
 const mapEntryBytes = 24
 
+// digestBytes is what a digest list of capacity digests holds.
+func digestBytes(capacity int) int64 { return int64(capacity) * 4 }
+
+// heldBytes is what d holds on the heap, its current segment's digest list
+// included, as last counted.
+func (d *splitState) heldBytes() int64 { return d.bytes + digestBytes(cap(d.seenCur)) }
+
 // HeldBytes is the memory the state takes now.
 func (e *Engine) HeldBytes() int64 {
 	return e.table.mem.held() + e.heapBytes + int64(cap(e.named.entries))*int64(unsafe.Sizeof(namedEntry{}))
@@ -87,9 +94,9 @@ func (e *Engine) TraceBytes(t TraceID) (int64, bool) {
 	case ts.detail >= 0:
 		d := e.details.at(ts.detail)
 		e.account(d)
-		return d.bytes + int64(cap(d.seenCur))*4, true
+		return d.heldBytes(), true
 	case ts.detail != noDetail:
-		return int64(cap(*e.mids.at(midIndex(ts.detail)))) * 4, true
+		return digestBytes(cap(*e.mids.at(midIndex(ts.detail)))), true
 	}
 	return 0, true
 }
@@ -102,7 +109,7 @@ func (e *Engine) appendDigest(l []uint32, h uint32) []uint32 {
 	if len(l) == cap(l) {
 		old := cap(l)
 		l = append(slices.Grow([]uint32(nil), max(8, old+old/4)), l...)
-		e.heapBytes += int64(cap(l)-old) * 4
+		e.heapBytes += digestBytes(cap(l) - old)
 	}
 	return append(l, h)
 }

@@ -44,10 +44,10 @@ func (e *Engine) evict(i int32, reason int) {
 	}
 	if ts.detail >= 0 {
 		d := e.details.at(ts.detail)
-		e.heapBytes -= d.bytes + int64(cap(d.seenCur))*4
+		e.heapBytes -= d.heldBytes()
 		e.details.free(ts.detail)
 	} else if ts.detail != noDetail {
-		e.heapBytes -= int64(cap(e.takeMid(ts))) * 4
+		e.heapBytes -= digestBytes(cap(e.takeMid(ts)))
 	}
 	e.recent.drop(&ts.id)
 	e.table.remove(i)

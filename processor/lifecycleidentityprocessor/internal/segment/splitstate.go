@@ -161,7 +161,7 @@ func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) 
 		// trace of a little over max_spans), and one that does regrows it
 		// straight to this segment's size (appendCur). After that the
 		// trace has shown it goes on, and the buffer is reused.
-		e.heapBytes -= int64(cap(d.seenCur)) * 4
+		e.heapBytes -= digestBytes(cap(d.seenCur))
 		d.seenCur = nil
 		return
 	}
@@ -176,7 +176,7 @@ func (d *splitState) appendCur(e *Engine, h uint32) {
 	if n := len(d.seenCur); n == cap(d.seenCur) && n >= 64 && d.splitExtra != nil && uint32(n) < d.lastCount {
 		l := make([]uint32, n, d.lastCount)
 		copy(l, d.seenCur)
-		e.heapBytes += int64(cap(l)-n) * 4
+		e.heapBytes += digestBytes(cap(l) - n)
 		d.seenCur = l
 	}
 	d.seenCur = e.appendDigest(d.seenCur, h)
