@@ -232,6 +232,7 @@ type admission struct {
 	collecting bool
 	runGC      func()        // runtime.GC; tests replace it
 	readCycles func() uint64 // the runtime's completed cycles
+	readHeap   func() uint64 // heapObjects; tests replace it (heapgate.go)
 }
 
 func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission {
@@ -245,6 +246,7 @@ func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission
 		gcSeen:     time.Now(),
 		runGC:      runtime.GC,
 		readCycles: gcCycles,
+		readHeap:   heapObjects,
 	}
 	a.setLimit(cfg.RequestLimitMiB << 20)
 	return a
@@ -528,6 +530,11 @@ type line struct {
 	// refusedSince is when the pipeline began refusing the line's heads
 	// without taking any in between.
 	refusedSince time.Time
+	// lastRefused is when the pipeline last refused a request of the line,
+	// and heapLevel the highest heap at which it took a paced offer: the
+	// heap gate's state (heapgate.go).
+	lastRefused time.Time
+	heapLevel   uint64
 }
 
 // inLine is a request's place in a line.
@@ -538,6 +545,10 @@ type inLine struct {
 	start time.Time
 	elem  *list.Element
 	turn  chan struct{} // closed when it becomes the head
+	// heapAtOffer is the heap read when its offer came due retryInterval
+	// after the line's previous one (a paced offer), 0 for an offer made
+	// at once.
+	heapAtOffer uint64
 }
 
 // lineUp takes a place at the back of the line for the pipeline of kind k,
@@ -559,16 +570,23 @@ func (t *ticket) lineUp(k signalKind, size int64, refused bool) (*inLine, refusa
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	l := &a.lines[k]
-	if !refused && l.waiters.Len() == 0 {
+	now := time.Now()
+	if refused {
+		l.lastRefused = now
+	} else if l.waiters.Len() == 0 && !a.gateClosedLocked(l, now) {
 		return nil, refusalNone
 	}
 	if why := a.mayWaitLocked(t, size); why != refusalNone {
 		return nil, why
 	}
-	w := &inLine{t: t, kind: k, size: size, start: time.Now(), turn: make(chan struct{})}
+	w := &inLine{t: t, kind: k, size: size, start: now, turn: make(chan struct{})}
 	if l.waiters.Len() == 0 {
-		// The first in line was refused just now.
-		l.lastOffer, l.moved, l.refusedSince = w.start, false, w.start
+		// The first in line was refused just now, or held by the heap
+		// gate: its first offer is paced.
+		l.lastOffer, l.moved = now, false
+		if refused {
+			l.refusedSince = now
+		}
 	}
 	w.elem = l.waiters.PushBack(w)
 	a.enterRoomLocked(waitPipeline, size)
@@ -591,7 +609,8 @@ func (t *ticket) awaitTurn(ctx context.Context, w *inLine) refusal {
 		l := &a.lines[w.kind]
 		head := l.waiters.Front() == w.elem
 		due := l.lastOffer.Add(retryInterval)
-		if l.moved {
+		atOnce := l.moved && !a.gateClosedLocked(l, time.Now())
+		if atOnce {
 			due = time.Time{}
 		}
 		a.mu.Unlock()
@@ -612,11 +631,15 @@ func (t *ticket) awaitTurn(ctx context.Context, w *inLine) refusal {
 			d = left
 		}
 		if d <= 0 {
+			if !atOnce {
+				w.heapAtOffer = a.readHeap()
+			}
 			return refusalNone
 		}
 		timer := time.NewTimer(d)
 		select {
 		case <-timer.C:
+			w.heapAtOffer = a.readHeap()
 			return refusalNone
 		case <-ctx.Done():
 			timer.Stop()
@@ -640,9 +663,13 @@ func (t *ticket) offered(w *inLine, moved bool) {
 	switch {
 	case moved:
 		l.refusedSince = time.Time{}
+		l.learnLocked(w.heapAtOffer)
 	case l.refusedSince.IsZero():
-		l.refusedSince = now
+		l.refusedSince, l.lastRefused = now, now
+	default:
+		l.lastRefused = now
 	}
+	w.heapAtOffer = 0
 	since := l.refusedSince
 	a.mu.Unlock()
 	if !moved {
