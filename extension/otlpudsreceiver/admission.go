@@ -253,8 +253,12 @@ func newAdmission(cfg AdmissionConfig, tb *metadata.TelemetryBuilder) *admission
 }
 
 // gcCycles is how many garbage collection cycles the runtime completed.
-func gcCycles() uint64 {
-	s := [1]metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+func gcCycles() uint64 { return runtimeCount("/gc/cycles/total:gc-cycles") }
+
+// runtimeCount reads one of the runtime's integer metrics (0 should this
+// Go not have it), without stopping the world.
+func runtimeCount(name string) uint64 {
+	s := [1]metrics.Sample{{Name: name}}
 	metrics.Read(s[:])
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0

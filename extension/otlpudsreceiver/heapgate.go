@@ -1,9 +1,6 @@
 package otlpudsreceiver // import "github.com/tracebound/tracebound/extension/otlpudsreceiver"
 
-import (
-	"runtime/metrics"
-	"time"
-)
+import "time"
 
 // The heap gate closes the gap between memory_limiter's checks.
 //
@@ -36,15 +33,8 @@ const (
 )
 
 // heapObjects is the heap memory_limiter judges (runtime.MemStats.Alloc:
-// objects, live or not yet swept), read without stopping the world.
-func heapObjects() uint64 {
-	s := [1]metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	metrics.Read(s[:])
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
-}
+// objects, live or not yet swept).
+func heapObjects() uint64 { return runtimeCount("/memory/classes/heap/objects:bytes") }
 
 // gateClosedLocked reports whether line l's next request must wait for a
 // paced offer: the line is guarded and the heap is at its level or above.
