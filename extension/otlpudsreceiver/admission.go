@@ -613,7 +613,7 @@ func (t *ticket) awaitTurn(ctx context.Context, w *inLine) refusal {
 		l := &a.lines[w.kind]
 		head := l.waiters.Front() == w.elem
 		due := l.lastOffer.Add(retryInterval)
-		atOnce := l.moved && !a.gateClosedLocked(l, time.Now())
+		atOnce := head && l.moved && !a.gateClosedLocked(l, time.Now())
 		if atOnce {
 			due = time.Time{}
 		}
@@ -669,11 +669,11 @@ func (t *ticket) offered(w *inLine, moved bool) {
 		l.refusedSince = time.Time{}
 		l.learnLocked(w.heapAtOffer)
 	case l.refusedSince.IsZero():
-		l.refusedSince, l.lastRefused = now, now
-	default:
+		l.refusedSince = now
+	}
+	if !moved {
 		l.lastRefused = now
 	}
-	w.heapAtOffer = 0
 	since := l.refusedSince
 	a.mu.Unlock()
 	if !moved {
