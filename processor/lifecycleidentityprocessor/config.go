@@ -93,7 +93,8 @@ type SplitConfig struct {
 	// long. Default 5m.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// MaxTraces is the number of traces tracked at most; the least recently
-	// active one is evicted first. Default 100000.
+	// active one is evicted first. At most 134217727 (segment.MaxTraces).
+	// Default 100000.
 	MaxTraces int `mapstructure:"max_traces"`
 	// MaxStateMiB bounds the memory the splitting state takes, in MiB; the
 	// least recently active trace is evicted first when it is exceeded. It
@@ -173,6 +174,11 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Split.MaxTraces < 1 {
 		return fmt.Errorf("split.max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)
+	}
+	// The trace-ID index stores slot numbers in 4-byte entries beside a
+	// distance from home (internal/segment/index.go).
+	if cfg.Split.MaxTraces > segment.MaxTraces {
+		return fmt.Errorf("split.max_traces: must be at most %d, got %d", segment.MaxTraces, cfg.Split.MaxTraces)
 	}
 	if cfg.Split.MaxStateMiB < 1 {
 		return fmt.Errorf("split.max_state_mib: must be at least 1, got %d", cfg.Split.MaxStateMiB)

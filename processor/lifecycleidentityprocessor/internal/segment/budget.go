@@ -44,7 +44,7 @@ func FixedBytes(maxTraces int) int64 {
 		entries *= 2
 	}
 	evicted := 2 * bloomWords(max(maxTraces, minEvictedMemory), evictedBitsPerKey)
-	return int64(chunks)*int64(unsafe.Sizeof([chunkSize]traceState{})) + int64(entries+evicted)*8
+	return int64(chunks)*int64(unsafe.Sizeof([chunkSize]traceState{})) + int64(entries)*4 + int64(evicted)*8
 }
 
 func (e *Engine) overBudget() bool {

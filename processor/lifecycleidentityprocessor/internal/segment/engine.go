@@ -27,7 +27,7 @@ type Config struct {
 	MaxSpans    int
 	MaxAge      time.Duration
 	IdleTimeout time.Duration
-	MaxTraces   int
+	MaxTraces   int // at most MaxTraces (the processor's config refuses more)
 	// MaxStateBytes bounds the memory the state takes (0: no bound).
 	MaxStateBytes int64
 }
@@ -65,6 +65,7 @@ type Engine struct {
 
 // New returns an engine; epoch is the instant arrival times count from.
 func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
+	cfg.MaxTraces = min(max(cfg.MaxTraces, 1), MaxTraces)
 	e := &Engine{
 		maxSpans:   uint32(cfg.MaxSpans),
 		capSpans:   uint32(2 * cfg.MaxSpans),
@@ -75,7 +76,7 @@ func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
 		maxPending: cfg.MaxSpans,
 		opts:       defaultOptions(),
 		epoch:      epoch,
-		table:      newTraceTable(),
+		table:      newTraceTable(cfg.MaxTraces),
 		lastIdx:    nilIdx,
 		now:        -1,
 	}
@@ -115,7 +116,7 @@ func (e *Engine) TakeStats() Stats {
 // table's.
 func (e *Engine) Reset() {
 	e.table.release()
-	e.table = newTraceTable()
+	e.table = newTraceTable(e.maxTraces)
 	e.details, e.mids, e.named = detailSlab{}, midSlab{}, namedSlab{}
 	e.evicted, e.restarted = nil, nil
 	e.heapBytes = 0

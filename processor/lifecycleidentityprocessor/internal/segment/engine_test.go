@@ -139,7 +139,7 @@ func TestResetDropsEverything(t *testing.T) {
 	assert.Empty(t, e.named.entries)
 	assert.Nil(t, e.evicted)
 	assert.Equal(t, nilIdx, e.lastIdx, "the lookup cache points nowhere")
-	assert.Equal(t, int64(minIndexSize*8), e.HeldBytes(), "only the empty index")
+	assert.Equal(t, int64(minIndexSize*4), e.HeldBytes(), "only the empty index")
 }
 
 // TestBusyTraceIsNotIdle: a trace whose spans alone fill batch after batch

@@ -43,9 +43,11 @@ type traceTable struct {
 	tail   int32
 }
 
-func newTraceTable() traceTable {
+// newTraceTable returns a table that holds at most maxTraces traces (at
+// most MaxTraces): its index stores slot numbers in the bits they need.
+func newTraceTable(maxTraces int) traceTable {
 	mem := newOffHeap()
-	return traceTable{mem: mem, index: newTraceIndex(mem), free: nilIdx, head: nilIdx, tail: nilIdx}
+	return traceTable{mem: mem, index: newTraceIndex(mem, maxTraces), free: nilIdx, head: nilIdx, tail: nilIdx}
 }
 
 // release gives back the table's memory; the table must not be used
@@ -77,7 +79,7 @@ func (t *traceTable) insert(id TraceID) int32 {
 		t.slots++
 	}
 	*t.at(i) = traceState{id: id, prev: nilIdx, next: nilIdx, detail: noDetail}
-	t.index.put(id, i)
+	t.index.put(id, i, t)
 	t.pushBack(i)
 	t.n++
 	return i
