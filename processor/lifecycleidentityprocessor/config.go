@@ -86,11 +86,13 @@ type SplitConfig struct {
 	// MaxSpans is the number of spans after which a segment is closed and the
 	// next one opens. Default 2000.
 	MaxSpans int `mapstructure:"max_spans"`
-	// MaxAge is how long a segment stays open (wall clock of arrival).
+	// MaxAge is how long a segment stays open (wall clock of arrival,
+	// counted in whole milliseconds). At most 576h (segment.MaxDuration).
 	// Default 10m.
 	MaxAge time.Duration `mapstructure:"max_age"`
 	// IdleTimeout drops the state of a trace that received no span for this
-	// long. Default 5m.
+	// long (counted in whole milliseconds). At most 576h
+	// (segment.MaxDuration). Default 5m.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// MaxTraces is the number of traces tracked at most; the least recently
 	// active one is evicted first. At most 134217727 (segment.MaxTraces).
@@ -169,8 +171,16 @@ func (cfg *Config) Validate() error {
 	if cfg.Split.MaxAge <= 0 {
 		return fmt.Errorf("split.max_age: must be positive, got %s", cfg.Split.MaxAge)
 	}
+	// A trace's slot keeps its instants as 32-bit millisecond counts
+	// (internal/segment/ticks.go).
+	if cfg.Split.MaxAge > segment.MaxDuration {
+		return fmt.Errorf("split.max_age: must be at most %s, got %s", segment.MaxDuration, cfg.Split.MaxAge)
+	}
 	if cfg.Split.IdleTimeout <= 0 {
 		return fmt.Errorf("split.idle_timeout: must be positive, got %s", cfg.Split.IdleTimeout)
+	}
+	if cfg.Split.IdleTimeout > segment.MaxDuration {
+		return fmt.Errorf("split.idle_timeout: must be at most %s, got %s", segment.MaxDuration, cfg.Split.IdleTimeout)
 	}
 	if cfg.Split.MaxTraces < 1 {
 		return fmt.Errorf("split.max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)

@@ -37,15 +37,15 @@ type Config struct {
 type Engine struct {
 	maxSpans   uint32
 	capSpans   uint32 // 2 x max_spans: no segment ever holds more
-	maxAge     int64
-	idle       int64
+	maxAge     int64 // ticks (ticks.go)
+	idle       int64 // ticks
 	maxTraces  int
 	maxBytes   int64
 	maxPending int // cap of splitState.pendingClosed
 	opts       options
 
 	epoch time.Time
-	now   int64 // nanoseconds since epoch, set per batch
+	now   int64 // ticks since epoch, set per batch (ticks.go)
 
 	table     traceTable
 	details   detailSlab
@@ -69,8 +69,8 @@ func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
 	e := &Engine{
 		maxSpans:   uint32(cfg.MaxSpans),
 		capSpans:   uint32(2 * cfg.MaxSpans),
-		maxAge:     int64(cfg.MaxAge),
-		idle:       int64(cfg.IdleTimeout),
+		maxAge:     ticks(min(cfg.MaxAge, MaxDuration)),
+		idle:       ticks(min(cfg.IdleTimeout, MaxDuration)),
 		maxTraces:  cfg.MaxTraces,
 		maxBytes:   cfg.MaxStateBytes,
 		maxPending: cfg.MaxSpans,
@@ -89,9 +89,10 @@ func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
 // Begin sets the arrival time of the batch about to be processed and drops
 // the state of idle traces.
 func (e *Engine) Begin(now time.Time) {
-	// Every batch gets its own instant, so "already moved to the recent end
-	// during this batch" is a comparison of lastSeen with now.
-	e.now = max(int64(now.Sub(e.epoch)), e.now+1)
+	// Time never goes back, so "already moved to the recent end in this
+	// millisecond" is a comparison of lastSeen with now.
+	prev := e.now
+	e.now = max(int64(now.Sub(e.epoch)/tick), e.now)
 	// The lookup caches hold for one batch: a trace found there was marked
 	// active in it. Kept across batches, a trace whose spans alone filled
 	// batch after batch was never marked active again, and its state was
@@ -99,7 +100,10 @@ func (e *Engine) Begin(now time.Time) {
 	// (found by FuzzEngineVsModel).
 	e.lastIdx = nilIdx
 	e.recent.next()
-	e.evictIdle()
+	// After a pause of idle_timeout or more every trace is idle; their
+	// 32-bit instants may have wrapped since (ticks.go), so that is known
+	// from the pause, not from them.
+	e.evictIdle(prev >= 0 && e.now-prev >= e.idle)
 }
 
 // Tracked is the number of traces whose state is held.
@@ -138,22 +142,26 @@ func (e *Engine) lookup(t TraceID, start uint64) int32 {
 	}
 	i, ok := e.table.get(t)
 	if ok {
-		if e.table.at(i).lastSeen == e.now {
+		ts := e.table.at(i)
+		if ts.lastSeen == e.stamp() {
 			e.lastID, e.lastIdx = t, i
 			e.recent.put(&t, i)
-			return i // already moved to the recent end during this batch
+			return i // already moved to the recent end in this millisecond
+		}
+		if e.since(ts.opened) > e.maxAge {
+			ts.opened = e.stamp() - uint32(e.maxAge) // keeps its age under 2^32 ticks (ticks.go)
 		}
 		e.table.touch(i)
 	} else {
 		e.makeRoom()
 		i = e.table.insert(t)
 		ts := e.table.at(i)
-		ts.opened = e.now
+		ts.opened = e.stamp()
 		if e.evicted != nil && e.evicted.has(traceHash(t)) {
 			e.restart(ts, start)
 		}
 	}
-	e.table.at(i).lastSeen = e.now
+	e.table.at(i).lastSeen = e.stamp()
 	e.lastID, e.lastIdx = t, i
 	e.recent.put(&t, i)
 	return i
@@ -193,7 +201,7 @@ func (e *Engine) openSegment(ts *traceState) *splitState {
 	d.closeCurrent(e, ts.id, d.seg, ts.count)
 	d.setSegment(ts.id, d.seg+1)
 	ts.count = 0
-	ts.opened = e.now
+	ts.opened = e.stamp()
 	e.stats.Segments++
 	e.account(d)
 	return d

@@ -12,8 +12,9 @@ package segment // import "github.com/tracebound/tracebound/processor/lifecyclei
 // (see evictedSet), whatever max_traces is.
 const minEvictedMemory = 1 << 16
 
-func (e *Engine) evictIdle() {
-	for e.table.head != nilIdx && e.now-e.table.at(e.table.head).lastSeen >= e.idle {
+// evictIdle drops the idle traces; all: every trace is idle.
+func (e *Engine) evictIdle(all bool) {
+	for e.table.head != nilIdx && (all || e.since(e.table.at(e.table.head).lastSeen) >= e.idle) {
 		e.evict(e.table.head, ReasonIdle)
 	}
 	e.enforceBudget(nilIdx)

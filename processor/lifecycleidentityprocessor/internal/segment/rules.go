@@ -93,7 +93,7 @@ func (e *Engine) assignPrefix(ts *traceState, sid, p uint64) bool {
 	}
 	ts.count++
 	inMid := false
-	if ts.count <= e.opts.trackSpans && e.now-ts.opened < e.opts.trackAge {
+	if ts.count <= e.opts.trackSpans && e.since(ts.opened) < e.opts.trackAge {
 		if sid != 0 {
 			inMid = e.recordInPrefix(ts, sid)
 		}

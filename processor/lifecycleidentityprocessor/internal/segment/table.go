@@ -10,8 +10,8 @@ package segment // import "github.com/tracebound/tracebound/processor/lifecyclei
 // is in segment 0; the index of the current segment lives in splitState.
 type traceState struct {
 	id       TraceID
-	lastSeen int64   // nanoseconds since the processor started, last arrival
-	opened   int64   // nanoseconds since the processor started, current segment opened
+	lastSeen uint32  // last arrival, in ticks since the engine's epoch, modulo 2^32 (ticks.go)
+	opened   uint32  // when the current segment opened, as lastSeen
 	count    uint32  // spans in the current segment
 	prev     int32   // LRU list, towards the least recently active
 	next     int32   // LRU list, towards the most recently active
