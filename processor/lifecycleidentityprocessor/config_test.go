@@ -56,7 +56,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "zero_max_traces", wantErr: `split.max_traces: must be at least 1, got 0`},
 		{name: "huge_max_traces", wantErr: `split.max_traces: must be at most 134217727, got 134217728`},
 		{name: "zero_max_state_mib", wantErr: `split.max_state_mib: must be at least 1, got 0`},
-		{name: "max_state_mib_under_table", wantErr: `split.max_state_mib: must be more than the 7.2 MiB the trace table takes outside the Go heap at split.max_traces 100000 (raise it, or lower split.max_traces), got 7`},
+		{name: "max_state_mib_under_table", wantErr: `split.max_state_mib: must be more than the 6.8 MiB the trace table takes outside the Go heap at split.max_traces 100000 (raise it, or lower split.max_traces), got 6`},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

@@ -168,10 +168,10 @@ func (e *Engine) lookup(t TraceID, start uint64) int32 {
 }
 
 func (e *Engine) detail(ts *traceState) *splitState {
-	if ts.detail < 0 {
-		return nil
+	if i, ok := detailIndex(ts.tier); ok {
+		return e.details.at(i)
 	}
-	return e.details.at(ts.detail)
+	return nil
 }
 
 // startDetail allocates per-span state for a trace whose current segment is
@@ -181,13 +181,13 @@ func (e *Engine) detail(ts *traceState) *splitState {
 // frozen.
 func (e *Engine) startDetail(ts *traceState, seg uint64) *splitState {
 	d := newSplitState(ts.id, seg)
-	if ts.detail != noDetail {
+	if _, ok := midIndex(ts.tier); ok {
 		d.seenCur = e.takeMid(ts)
 	}
-	if ts.named != 0 {
-		e.named.drain(&ts.named, d.named)
+	if ts.tier > 0 { // the prefix's open parents
+		e.named.drain(&ts.tier, d.named)
 	}
-	ts.detail = e.details.put(d)
+	ts.tier = detailTier(e.details.put(d))
 	e.account(d)
 	return d
 }

@@ -15,14 +15,12 @@ type traceState struct {
 	count    uint32  // spans in the current segment
 	prev     int32   // LRU list, towards the least recently active
 	next     int32   // LRU list, towards the most recently active
-	detail   int32   // index into Engine.details; noDetail; below it a middle tier (midIndex)
-	named    int32   // open parents named in the prefix: list head in Engine.named (index+1), 0 if none
+	tier     int32   // open parents of the prefix, middle tier or per-span state (details.go)
 	seen     seenSet // fingerprints of the span IDs of the prefix (see prefix.go)
 }
 
 const (
 	nilIdx     = int32(-1)
-	noDetail   = int32(-1)
 	chunkShift = 10
 	chunkSize  = 1 << chunkShift
 )
@@ -78,7 +76,7 @@ func (t *traceTable) insert(id TraceID) int32 {
 		i = t.slots
 		t.slots++
 	}
-	*t.at(i) = traceState{id: id, prev: nilIdx, next: nilIdx, detail: noDetail}
+	*t.at(i) = traceState{id: id, prev: nilIdx, next: nilIdx}
 	t.index.put(id, i, t)
 	t.pushBack(i)
 	t.n++
