@@ -24,7 +24,7 @@ import "time"
 
 // Config is what the engine needs of the processor's split configuration.
 type Config struct {
-	MaxSpans    int
+	MaxSpans    int // at most MaxSpans (the processor's config refuses more)
 	MaxAge      time.Duration
 	IdleTimeout time.Duration
 	MaxTraces   int // at most MaxTraces (the processor's config refuses more)
@@ -37,8 +37,8 @@ type Config struct {
 type Engine struct {
 	maxSpans   uint32
 	capSpans   uint32 // 2 x max_spans: no segment ever holds more
-	maxAge     int64 // ticks (ticks.go)
-	idle       int64 // ticks
+	maxAge     int64  // ticks (ticks.go)
+	idle       int64  // ticks
 	maxTraces  int
 	maxBytes   int64
 	maxPending int // cap of splitState.pendingClosed
@@ -66,6 +66,7 @@ type Engine struct {
 // New returns an engine; epoch is the instant arrival times count from.
 func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
 	cfg.MaxTraces = min(max(cfg.MaxTraces, 1), MaxTraces)
+	cfg.MaxSpans = min(max(cfg.MaxSpans, 1), MaxSpans)
 	e := &Engine{
 		maxSpans:   uint32(cfg.MaxSpans),
 		capSpans:   uint32(2 * cfg.MaxSpans),
@@ -198,9 +199,9 @@ func (e *Engine) openSegment(ts *traceState) *splitState {
 	if d == nil {
 		d = e.startDetail(ts, 0) // a trace without per-span state is in segment 0
 	}
-	d.closeCurrent(e, ts.id, d.seg, ts.count)
+	d.closeCurrent(e, ts.id, d.seg, ts.spans())
 	d.setSegment(ts.id, d.seg+1)
-	ts.count = 0
+	ts.resetSpans()
 	ts.opened = e.stamp()
 	e.stats.Segments++
 	e.account(d)

@@ -27,7 +27,7 @@ import (
 // not stored: it is the entry's position minus its distance. A lookup
 // compares distance and fingerprint at once and reads the slot's trace ID
 // only when both match (1 in 1024 other entries at the default
-// max_traces), so the comparison of trace IDs stays exact. Growing the
+// max_traces, 1 in 8 at MaxTraces), so the comparison of trace IDs stays exact. Growing the
 // index rehashes from the slots' trace IDs, since the entries hold too few
 // bits of the hash for the larger home; it happens a dozen times while the
 // table fills, never after.
@@ -54,10 +54,6 @@ const (
 	maxDist      = 1<<distBits - 1
 	distShift    = 32 - distBits
 	distOne      = uint32(1) << distShift
-	// MaxTraces is the largest max_traces the index can address: slot+1
-	// takes the bits max_traces needs, the distance distBits, and what is
-	// left is the fingerprint, none at this bound.
-	MaxTraces = 1<<(32-distBits) - 1
 )
 
 func indexHash(t TraceID) uint64 {
@@ -65,7 +61,8 @@ func indexHash(t TraceID) uint64 {
 }
 
 // newTraceIndex returns an index for slots below maxTraces (at most
-// MaxTraces).
+// MaxTraces: slot+1 then takes 24 bits, the distance 5, and 3 are left for
+// the fingerprint).
 func newTraceIndex(mem *offHeap, maxTraces int) traceIndex {
 	sb := uint8(bits.Len32(uint32(maxTraces)))
 	x := traceIndex{mem: mem, slotBits: sb, fpBits: 32 - distBits - sb}

@@ -52,7 +52,7 @@ func TestTraceTableAgainstMap(t *testing.T) {
 	}
 	// The LRU list holds exactly the live slots.
 	n := 0
-	for i := tab.head; i != nilIdx; i = tab.at(i).next {
+	for i := tab.head; i != nilIdx; i = tab.at(i).next() {
 		n++
 	}
 	require.Equal(t, len(ref), n)

@@ -30,7 +30,7 @@ func (e *Engine) Assign(t TraceID, sid, p, start uint64) Decision {
 	if d != nil && sid != 0 {
 		if _, ok := d.pendingCur[sid]; ok {
 			delete(d.pendingCur, sid)
-			late = e.mayJoin(ts.count)
+			late = e.mayJoin(ts.spans())
 		} else if j, ok := d.namedInClosed(sid); ok {
 			delete(d.pendingClosed, sid)
 			if e.mayJoin(*d.count(j)) {
@@ -46,7 +46,7 @@ func (e *Engine) Assign(t TraceID, sid, p, start uint64) Decision {
 		*d.count(seg)++
 		d.closed.add(uint64(spanHash(sid)))
 	} else {
-		ts.count++
+		ts.addSpan()
 		if sid != 0 {
 			d.appendCur(e, spanHash(sid))
 			if seg != 0 && ts.seen.has(e.seenFP(sid)) {
@@ -89,12 +89,12 @@ func (e *Engine) assignPrefix(ts *traceState, sid, p uint64) bool {
 	closing := e.segmentDone(ts)
 	head := e.namedHead(ts)
 	wasNamed := sid != 0 && *head != 0 && e.named.remove(head, sid)
-	if closing && !(wasNamed && e.mayJoin(ts.count)) { // a late parent joins segment 0 even when full
+	if closing && !(wasNamed && e.mayJoin(ts.spans())) { // a late parent joins segment 0 even when full
 		return false
 	}
-	ts.count++
+	ts.addSpan()
 	inMid := false
-	if ts.count <= e.opts.trackSpans && e.since(ts.opened) < e.opts.trackAge {
+	if ts.spans() <= e.opts.trackSpans && e.since(ts.opened) < e.opts.trackAge {
 		if sid != 0 {
 			inMid = e.recordInPrefix(ts, sid)
 		}
