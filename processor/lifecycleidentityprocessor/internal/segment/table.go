@@ -1,7 +1,7 @@
 package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 // traceState is what the processor holds for every tracked trace. It is kept
-// small (56 bytes, plus 4 to 8 bytes of index) because most traces never
+// small (56 bytes, plus 5 to 10 bytes of index) because most traces never
 // split: the first spans of a trace are recorded in the inline seen set and
 // the shared list of open parents (prefix.go), then in a middle tier of
 // 32-bit digests; per-span state lives in splitState and exists only for
