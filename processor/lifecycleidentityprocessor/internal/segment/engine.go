@@ -101,10 +101,10 @@ func (e *Engine) Begin(now time.Time) {
 	// (found by FuzzEngineVsModel).
 	e.lastIdx = nilIdx
 	e.recent.next()
-	// After a pause of idle_timeout or more every trace is idle; their
-	// 32-bit instants may have wrapped since (ticks.go), so that is known
-	// from the pause, not from them.
-	e.evictIdle(prev >= 0 && e.now-prev >= e.idle)
+	// After a pause of idle_timeout or more every trace is idle (none
+	// arrived after prev); their 32-bit instants may have wrapped since
+	// (ticks.go), so that is known from the pause, not from them.
+	e.evictIdle(e.now-prev >= e.idle)
 }
 
 // Tracked is the number of traces whose state is held.
