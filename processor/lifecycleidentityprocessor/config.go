@@ -84,16 +84,19 @@ type AttributeRule struct {
 // SplitConfig configures how traces are cut into segments.
 type SplitConfig struct {
 	// MaxSpans is the number of spans after which a segment is closed and the
-	// next one opens. Default 2000.
+	// next one opens. At most 32767 (segment.MaxSpans). Default 2000.
 	MaxSpans int `mapstructure:"max_spans"`
-	// MaxAge is how long a segment stays open (wall clock of arrival).
+	// MaxAge is how long a segment stays open (wall clock of arrival,
+	// counted in whole milliseconds). At most 576h (segment.MaxDuration).
 	// Default 10m.
 	MaxAge time.Duration `mapstructure:"max_age"`
 	// IdleTimeout drops the state of a trace that received no span for this
-	// long. Default 5m.
+	// long (counted in whole milliseconds). At most 576h
+	// (segment.MaxDuration). Default 5m.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// MaxTraces is the number of traces tracked at most; the least recently
-	// active one is evicted first. Default 100000.
+	// active one is evicted first. At most 16777215 (segment.MaxTraces).
+	// Default 100000.
 	MaxTraces int `mapstructure:"max_traces"`
 	// MaxStateMiB bounds the memory the splitting state takes, in MiB; the
 	// least recently active trace is evicted first when it is exceeded. It
@@ -165,14 +168,32 @@ func (cfg *Config) Validate() error {
 	if cfg.Split.MaxSpans < 1 {
 		return fmt.Errorf("split.max_spans: must be at least 1, got %d", cfg.Split.MaxSpans)
 	}
+	// A trace's slot counts the spans of its current segment in 16 bits
+	// (internal/segment/table.go).
+	if cfg.Split.MaxSpans > segment.MaxSpans {
+		return fmt.Errorf("split.max_spans: must be at most %d, got %d", segment.MaxSpans, cfg.Split.MaxSpans)
+	}
 	if cfg.Split.MaxAge <= 0 {
 		return fmt.Errorf("split.max_age: must be positive, got %s", cfg.Split.MaxAge)
+	}
+	// A trace's slot keeps its instants as 32-bit millisecond counts
+	// (internal/segment/ticks.go).
+	if cfg.Split.MaxAge > segment.MaxDuration {
+		return fmt.Errorf("split.max_age: must be at most %s, got %s", segment.MaxDuration, cfg.Split.MaxAge)
 	}
 	if cfg.Split.IdleTimeout <= 0 {
 		return fmt.Errorf("split.idle_timeout: must be positive, got %s", cfg.Split.IdleTimeout)
 	}
+	if cfg.Split.IdleTimeout > segment.MaxDuration {
+		return fmt.Errorf("split.idle_timeout: must be at most %s, got %s", segment.MaxDuration, cfg.Split.IdleTimeout)
+	}
 	if cfg.Split.MaxTraces < 1 {
 		return fmt.Errorf("split.max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)
+	}
+	// A trace's slot links it to others by 24-bit slot numbers
+	// (internal/segment/table.go).
+	if cfg.Split.MaxTraces > segment.MaxTraces {
+		return fmt.Errorf("split.max_traces: must be at most %d, got %d", segment.MaxTraces, cfg.Split.MaxTraces)
 	}
 	if cfg.Split.MaxStateMiB < 1 {
 		return fmt.Errorf("split.max_state_mib: must be at least 1, got %d", cfg.Split.MaxStateMiB)

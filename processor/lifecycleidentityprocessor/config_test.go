@@ -49,11 +49,15 @@ func TestLoadConfig(t *testing.T) {
 		{name: "empty_key", wantErr: `identity.attributes[0].key: must not be empty`},
 		{name: "duplicate_key", wantErr: `identity.attributes[1].key: "a" already declared in identity.attributes[0]`},
 		{name: "zero_max_spans", wantErr: `split.max_spans: must be at least 1, got 0`},
+		{name: "huge_max_spans", wantErr: `split.max_spans: must be at most 32767, got 32768`},
 		{name: "zero_max_age", wantErr: `split.max_age: must be positive, got 0s`},
+		{name: "long_max_age", wantErr: `split.max_age: must be at most 576h0m0s, got 577h0m0s`},
 		{name: "negative_idle_timeout", wantErr: `split.idle_timeout: must be positive, got -1s`},
+		{name: "long_idle_timeout", wantErr: `split.idle_timeout: must be at most 576h0m0s, got 600h0m0s`},
 		{name: "zero_max_traces", wantErr: `split.max_traces: must be at least 1, got 0`},
+		{name: "huge_max_traces", wantErr: `split.max_traces: must be at most 16777215, got 16777216`},
 		{name: "zero_max_state_mib", wantErr: `split.max_state_mib: must be at least 1, got 0`},
-		{name: "max_state_mib_under_table", wantErr: `split.max_state_mib: must be more than the 8.5 MiB the trace table takes outside the Go heap at split.max_traces 100000 (raise it, or lower split.max_traces), got 8`},
+		{name: "max_state_mib_under_table", wantErr: `split.max_state_mib: must be more than the 6.4 MiB the trace table takes outside the Go heap at split.max_traces 100000 (raise it, or lower split.max_traces), got 6`},
 	}
 	for _, tt := range tests {
 		id := component.NewIDWithName(metadata.Type, tt.name)

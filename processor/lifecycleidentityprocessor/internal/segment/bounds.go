@@ -9,7 +9,7 @@ package segment // import "github.com/tracebound/tracebound/processor/lifecyclei
 // segmentDone reports whether the current segment of a trace is closed to
 // new spans: it holds max_spans spans or has been open max_age.
 func (e *Engine) segmentDone(ts *traceState) bool {
-	return ts.count >= e.maxSpans || e.now-ts.opened >= e.maxAge
+	return ts.spans() >= e.maxSpans || e.since(ts.opened) >= e.maxAge
 }
 
 // mayJoin reports whether a late parent may join a segment holding count

@@ -44,7 +44,7 @@ func FixedBytes(maxTraces int) int64 {
 		entries *= 2
 	}
 	evicted := 2 * bloomWords(max(maxTraces, minEvictedMemory), evictedBitsPerKey)
-	return int64(chunks)*int64(unsafe.Sizeof([chunkSize]traceState{})) + int64(entries+evicted)*8
+	return int64(chunks)*int64(unsafe.Sizeof([chunkSize]traceState{})) + int64(entries)*4 + int64(evicted)*8
 }
 
 func (e *Engine) overBudget() bool {
@@ -90,13 +90,12 @@ func (e *Engine) TraceBytes(t TraceID) (int64, bool) {
 		return 0, false
 	}
 	ts := e.table.at(i)
-	switch {
-	case ts.detail >= 0:
-		d := e.details.at(ts.detail)
+	if d := e.detail(ts); d != nil {
 		e.account(d)
 		return d.heldBytes(), true
-	case ts.detail != noDetail:
-		return digestBytes(cap(*e.mids.at(midIndex(ts.detail)))), true
+	}
+	if m, ok := midIndex(ts.tier); ok {
+		return digestBytes(cap(e.mids.at(m).digests)), true
 	}
 	return 0, true
 }

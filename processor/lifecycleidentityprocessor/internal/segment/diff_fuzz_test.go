@@ -23,8 +23,10 @@ func namedByEngine(e *Engine, t TraceID, id uint64) (uint64, bool) {
 		return 0, false
 	}
 	ts := e.table.at(i)
-	if found, _ := e.named.find(ts.named, id); found {
-		return 0, true
+	if head := e.namedHead(ts); head != nil {
+		if found, _ := e.named.find(*head, id); found {
+			return 0, true
+		}
 	}
 	d := e.detail(ts)
 	if d == nil {

@@ -24,10 +24,10 @@ import "time"
 
 // Config is what the engine needs of the processor's split configuration.
 type Config struct {
-	MaxSpans    int
+	MaxSpans    int // at most MaxSpans (the processor's config refuses more)
 	MaxAge      time.Duration
 	IdleTimeout time.Duration
-	MaxTraces   int
+	MaxTraces   int // at most MaxTraces (the processor's config refuses more)
 	// MaxStateBytes bounds the memory the state takes (0: no bound).
 	MaxStateBytes int64
 }
@@ -37,15 +37,15 @@ type Config struct {
 type Engine struct {
 	maxSpans   uint32
 	capSpans   uint32 // 2 x max_spans: no segment ever holds more
-	maxAge     int64
-	idle       int64
+	maxAge     int64  // ticks (ticks.go)
+	idle       int64  // ticks
 	maxTraces  int
 	maxBytes   int64
 	maxPending int // cap of splitState.pendingClosed
 	opts       options
 
 	epoch time.Time
-	now   int64 // nanoseconds since epoch, set per batch
+	now   int64 // ticks since epoch, set per batch (ticks.go)
 
 	table     traceTable
 	details   detailSlab
@@ -65,17 +65,19 @@ type Engine struct {
 
 // New returns an engine; epoch is the instant arrival times count from.
 func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
+	cfg.MaxTraces = min(max(cfg.MaxTraces, 1), MaxTraces)
+	cfg.MaxSpans = min(max(cfg.MaxSpans, 1), MaxSpans)
 	e := &Engine{
 		maxSpans:   uint32(cfg.MaxSpans),
 		capSpans:   uint32(2 * cfg.MaxSpans),
-		maxAge:     int64(cfg.MaxAge),
-		idle:       int64(cfg.IdleTimeout),
+		maxAge:     ticks(min(cfg.MaxAge, MaxDuration)),
+		idle:       ticks(min(cfg.IdleTimeout, MaxDuration)),
 		maxTraces:  cfg.MaxTraces,
 		maxBytes:   cfg.MaxStateBytes,
 		maxPending: cfg.MaxSpans,
 		opts:       defaultOptions(),
 		epoch:      epoch,
-		table:      newTraceTable(),
+		table:      newTraceTable(cfg.MaxTraces),
 		lastIdx:    nilIdx,
 		now:        -1,
 	}
@@ -88,9 +90,10 @@ func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
 // Begin sets the arrival time of the batch about to be processed and drops
 // the state of idle traces.
 func (e *Engine) Begin(now time.Time) {
-	// Every batch gets its own instant, so "already moved to the recent end
-	// during this batch" is a comparison of lastSeen with now.
-	e.now = max(int64(now.Sub(e.epoch)), e.now+1)
+	// Time never goes back, so "already moved to the recent end in this
+	// millisecond" is a comparison of lastSeen with now.
+	prev := e.now
+	e.now = max(int64(now.Sub(e.epoch)/tick), e.now)
 	// The lookup caches hold for one batch: a trace found there was marked
 	// active in it. Kept across batches, a trace whose spans alone filled
 	// batch after batch was never marked active again, and its state was
@@ -98,7 +101,10 @@ func (e *Engine) Begin(now time.Time) {
 	// (found by FuzzEngineVsModel).
 	e.lastIdx = nilIdx
 	e.recent.next()
-	e.evictIdle()
+	// After a pause of idle_timeout or more every trace is idle (none
+	// arrived after prev); their 32-bit instants may have wrapped since
+	// (ticks.go), so that is known from the pause, not from them.
+	e.evictIdle(e.now-prev >= e.idle)
 }
 
 // Tracked is the number of traces whose state is held.
@@ -115,7 +121,7 @@ func (e *Engine) TakeStats() Stats {
 // table's.
 func (e *Engine) Reset() {
 	e.table.release()
-	e.table = newTraceTable()
+	e.table = newTraceTable(e.maxTraces)
 	e.details, e.mids, e.named = detailSlab{}, midSlab{}, namedSlab{}
 	e.evicted, e.restarted = nil, nil
 	e.heapBytes = 0
@@ -137,32 +143,36 @@ func (e *Engine) lookup(t TraceID, start uint64) int32 {
 	}
 	i, ok := e.table.get(t)
 	if ok {
-		if e.table.at(i).lastSeen == e.now {
+		ts := e.table.at(i)
+		if ts.lastSeen == e.stamp() {
 			e.lastID, e.lastIdx = t, i
 			e.recent.put(&t, i)
-			return i // already moved to the recent end during this batch
+			return i // already moved to the recent end in this millisecond
+		}
+		if e.since(ts.opened) > e.maxAge {
+			ts.opened = e.stamp() - uint32(e.maxAge) // keeps its age under 2^32 ticks (ticks.go)
 		}
 		e.table.touch(i)
 	} else {
 		e.makeRoom()
 		i = e.table.insert(t)
 		ts := e.table.at(i)
-		ts.opened = e.now
+		ts.opened = e.stamp()
 		if e.evicted != nil && e.evicted.has(traceHash(t)) {
 			e.restart(ts, start)
 		}
 	}
-	e.table.at(i).lastSeen = e.now
+	e.table.at(i).lastSeen = e.stamp()
 	e.lastID, e.lastIdx = t, i
 	e.recent.put(&t, i)
 	return i
 }
 
 func (e *Engine) detail(ts *traceState) *splitState {
-	if ts.detail < 0 {
-		return nil
+	if i, ok := detailIndex(ts.tier); ok {
+		return e.details.at(i)
 	}
-	return e.details.at(ts.detail)
+	return nil
 }
 
 // startDetail allocates per-span state for a trace whose current segment is
@@ -172,13 +182,13 @@ func (e *Engine) detail(ts *traceState) *splitState {
 // frozen.
 func (e *Engine) startDetail(ts *traceState, seg uint64) *splitState {
 	d := newSplitState(ts.id, seg)
-	if ts.detail != noDetail {
+	if _, ok := midIndex(ts.tier); ok {
 		d.seenCur = e.takeMid(ts)
 	}
-	if ts.named != 0 {
-		e.named.drain(&ts.named, d.named)
+	if ts.tier > 0 { // the prefix's open parents
+		e.named.drain(&ts.tier, d.named)
 	}
-	ts.detail = e.details.put(d)
+	ts.tier = detailTier(e.details.put(d))
 	e.account(d)
 	return d
 }
@@ -189,10 +199,10 @@ func (e *Engine) openSegment(ts *traceState) *splitState {
 	if d == nil {
 		d = e.startDetail(ts, 0) // a trace without per-span state is in segment 0
 	}
-	d.closeCurrent(e, ts.id, d.seg, ts.count)
+	d.closeCurrent(e, ts.id, d.seg, ts.spans())
 	d.setSegment(ts.id, d.seg+1)
-	ts.count = 0
-	ts.opened = e.now
+	ts.resetSpans()
+	ts.opened = e.stamp()
 	e.stats.Segments++
 	e.account(d)
 	return d

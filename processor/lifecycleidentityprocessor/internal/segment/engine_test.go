@@ -121,7 +121,7 @@ func TestResetDropsEverything(t *testing.T) {
 	e.Assign(tid(5), 0x500, 0, 0)
 	require.Equal(t, 4, e.Tracked())
 	require.NotEmpty(t, e.details.states)
-	require.NotEmpty(t, e.mids.lists)
+	require.NotEmpty(t, e.mids.tiers)
 	require.NotEmpty(t, e.named.entries)
 	require.NotNil(t, e.evicted)
 	require.Greater(t, e.HeldBytes(), int64(minIndexSize*8))
@@ -135,11 +135,11 @@ func TestResetDropsEverything(t *testing.T) {
 		assert.False(t, found, "trace %d is forgotten", i)
 	}
 	assert.Empty(t, e.details.states)
-	assert.Empty(t, e.mids.lists)
+	assert.Empty(t, e.mids.tiers)
 	assert.Empty(t, e.named.entries)
 	assert.Nil(t, e.evicted)
 	assert.Equal(t, nilIdx, e.lastIdx, "the lookup cache points nowhere")
-	assert.Equal(t, int64(minIndexSize*8), e.HeldBytes(), "only the empty index")
+	assert.Equal(t, int64(minIndexSize*4), e.HeldBytes(), "only the empty index")
 }
 
 // TestBusyTraceIsNotIdle: a trace whose spans alone fill batch after batch

@@ -12,8 +12,9 @@ package segment // import "github.com/tracebound/tracebound/processor/lifecyclei
 // (see evictedSet), whatever max_traces is.
 const minEvictedMemory = 1 << 16
 
-func (e *Engine) evictIdle() {
-	for e.table.head != nilIdx && e.now-e.table.at(e.table.head).lastSeen >= e.idle {
+// evictIdle drops the idle traces; all: every trace is idle.
+func (e *Engine) evictIdle(all bool) {
+	for e.table.head != nilIdx && (all || e.since(e.table.at(e.table.head).lastSeen) >= e.idle) {
 		e.evict(e.table.head, ReasonIdle)
 	}
 	e.enforceBudget(nilIdx)
@@ -39,15 +40,16 @@ func (e *Engine) enforceBudget(keep int32) {
 func (e *Engine) evict(i int32, reason int) {
 	ts := e.table.at(i)
 	e.rememberEviction(ts)
-	if ts.named != 0 {
-		e.named.drain(&ts.named, nil)
-	}
-	if ts.detail >= 0 {
-		d := e.details.at(ts.detail)
-		e.heapBytes -= d.heldBytes()
-		e.details.free(ts.detail)
-	} else if ts.detail != noDetail {
-		e.heapBytes -= digestBytes(cap(e.takeMid(ts)))
+	if i, ok := detailIndex(ts.tier); ok {
+		e.heapBytes -= e.details.at(i).heldBytes()
+		e.details.free(i)
+	} else {
+		if _, ok := midIndex(ts.tier); ok {
+			e.heapBytes -= digestBytes(cap(e.takeMid(ts)))
+		}
+		if ts.tier > 0 {
+			e.named.drain(&ts.tier, nil)
+		}
 	}
 	e.recent.drop(&ts.id)
 	e.table.remove(i)

@@ -1,7 +1,7 @@
 package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 // The LRU order of the trace table: an intrusive doubly linked list through
-// the slots (traceState.prev, next), from the least recently active trace
+// the slots (traceState.links: prev, next), from the least recently active trace
 // (head, evicted first) to the most recently active (tail).
 
 // touch moves a trace to the most recently active end.
@@ -15,9 +15,10 @@ func (t *traceTable) touch(i int32) {
 
 func (t *traceTable) pushBack(i int32) {
 	ts := t.at(i)
-	ts.prev, ts.next = t.tail, nilIdx
+	ts.setPrev(t.tail)
+	ts.setNext(nilIdx)
 	if t.tail != nilIdx {
-		t.at(t.tail).next = i
+		t.at(t.tail).setNext(i)
 	} else {
 		t.head = i
 	}
@@ -26,15 +27,17 @@ func (t *traceTable) pushBack(i int32) {
 
 func (t *traceTable) unlink(i int32) {
 	ts := t.at(i)
-	if ts.prev != nilIdx {
-		t.at(ts.prev).next = ts.next
+	prev, next := ts.prev(), ts.next()
+	if prev != nilIdx {
+		t.at(prev).setNext(next)
 	} else {
-		t.head = ts.next
+		t.head = next
 	}
-	if ts.next != nilIdx {
-		t.at(ts.next).prev = ts.prev
+	if next != nilIdx {
+		t.at(next).setPrev(prev)
 	} else {
-		t.tail = ts.prev
+		t.tail = prev
 	}
-	ts.prev, ts.next = nilIdx, nilIdx
+	ts.setPrev(nilIdx)
+	ts.setNext(nilIdx)
 }

@@ -9,9 +9,9 @@ import "time"
 // It has no notion of bytes: max_state_mib has its own tests.
 type model struct {
 	maxSpans, maxTraces int
-	maxAge, idle        int64
+	maxAge, idle        int64 // in ticks: the engine counts time in whole milliseconds (ticks.go)
 	epoch               time.Time
-	now                 int64
+	now                 int64 // ticks since epoch
 	clock               int64 // order of activity, for least recently active first
 
 	traces      map[TraceID]*modelTrace
@@ -26,21 +26,21 @@ type modelTrace struct {
 	count    map[uint64]int    // spans per segment
 	where    map[uint64]uint64 // segment of every span arrived
 	pending  map[uint64]uint64 // parents named and not arrived: the segment that named them first
-	lastSeen int64             // batch of the last span
+	lastSeen int64             // tick of the last span
 	active   int64             // order of the last activity
 }
 
 func newModel(cfg Config, epoch time.Time) *model {
 	return &model{
 		maxSpans: cfg.MaxSpans, maxTraces: cfg.MaxTraces,
-		maxAge: int64(cfg.MaxAge), idle: int64(cfg.IdleTimeout),
+		maxAge: ticks(cfg.MaxAge), idle: ticks(cfg.IdleTimeout),
 		epoch: epoch, now: -1,
 		traces: map[TraceID]*modelTrace{}, evicted: map[TraceID]bool{}, lastRestart: map[TraceID]uint64{},
 	}
 }
 
 func (m *model) begin(now time.Time) {
-	m.now = max(int64(now.Sub(m.epoch)), m.now+1)
+	m.now = max(int64(now.Sub(m.epoch)/tick), m.now) // arrival counts in whole milliseconds
 	for {
 		t, tr := m.oldest()
 		if tr == nil || m.now-tr.lastSeen < m.idle {

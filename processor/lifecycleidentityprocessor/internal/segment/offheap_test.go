@@ -22,7 +22,7 @@ func TestOffHeapAllocFreeRelease(t *testing.T) {
 	for i := range c {
 		require.Equal(t, traceState{}, c[i], "memory comes zeroed")
 	}
-	c[chunkSize-1].count = 7
+	c[chunkSize-1].links = 7
 	assert.GreaterOrEqual(t, mem.held(), int64(1000*8+unsafe.Sizeof(*c)))
 
 	mem.freeEntries(e)
@@ -63,7 +63,7 @@ func TestTraceTableOffHeap(t *testing.T) {
 	require.Equal(t, 20_000, e.Tracked())
 	require.NotNil(t, e.evicted, "max_traces evicted traces")
 	held := e.table.mem.held()
-	// 72-byte slots and 8-byte index entries at most four fifths full, plus two
+	// 56-byte slots and 4-byte index entries at most four fifths full, plus two
 	// filters of 24 bits per remembered eviction (at least 65,536).
 	slots := int64(20_000 * unsafe.Sizeof(traceState{}))
 	assert.Greater(t, held, slots+2*65_536*3, "slots, index and evicted set are off the heap")
@@ -73,5 +73,5 @@ func TestTraceTableOffHeap(t *testing.T) {
 	e.Reset()
 	assert.Zero(t, mem.held(), "Reset gives the state back")
 	// An empty table (its first index) is left for the engine used again.
-	assert.Equal(t, int64(minIndexSize*8), e.table.mem.held())
+	assert.Equal(t, int64(minIndexSize*4), e.table.mem.held())
 }

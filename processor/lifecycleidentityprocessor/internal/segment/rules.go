@@ -30,7 +30,7 @@ func (e *Engine) Assign(t TraceID, sid, p, start uint64) Decision {
 	if d != nil && sid != 0 {
 		if _, ok := d.pendingCur[sid]; ok {
 			delete(d.pendingCur, sid)
-			late = e.mayJoin(ts.count)
+			late = e.mayJoin(ts.spans())
 		} else if j, ok := d.namedInClosed(sid); ok {
 			delete(d.pendingClosed, sid)
 			if e.mayJoin(*d.count(j)) {
@@ -46,7 +46,7 @@ func (e *Engine) Assign(t TraceID, sid, p, start uint64) Decision {
 		*d.count(seg)++
 		d.closed.add(uint64(spanHash(sid)))
 	} else {
-		ts.count++
+		ts.addSpan()
 		if sid != 0 {
 			d.appendCur(e, spanHash(sid))
 			if seg != 0 && ts.seen.has(e.seenFP(sid)) {
@@ -87,13 +87,14 @@ func (e *Engine) Assign(t TraceID, sid, p, start uint64) Decision {
 // begins in openSegment, and the span goes to the next segment.
 func (e *Engine) assignPrefix(ts *traceState, sid, p uint64) bool {
 	closing := e.segmentDone(ts)
-	wasNamed := sid != 0 && ts.named != 0 && e.named.remove(&ts.named, sid)
-	if closing && !(wasNamed && e.mayJoin(ts.count)) { // a late parent joins segment 0 even when full
+	head := e.namedHead(ts)
+	wasNamed := sid != 0 && *head != 0 && e.named.remove(head, sid)
+	if closing && !(wasNamed && e.mayJoin(ts.spans())) { // a late parent joins segment 0 even when full
 		return false
 	}
-	ts.count++
+	ts.addSpan()
 	inMid := false
-	if ts.count <= e.opts.trackSpans && e.now-ts.opened < e.opts.trackAge {
+	if ts.spans() <= e.opts.trackSpans && e.since(ts.opened) < e.opts.trackAge {
 		if sid != 0 {
 			inMid = e.recordInPrefix(ts, sid)
 		}
@@ -119,35 +120,41 @@ func (e *Engine) assignPrefix(ts *traceState, sid, p uint64) bool {
 // fingerprint already), then as a 32-bit digest in the middle tier. It
 // reports whether sid went to the middle tier.
 func (e *Engine) recordInPrefix(ts *traceState, sid uint64) (inMid bool) {
-	if ts.detail == noDetail {
+	i, ok := midIndex(ts.tier)
+	if !ok {
 		if ts.seen.add(e.seenFP(sid)) {
 			return false
 		}
-		ts.detail = midDetail(e.mids.get())
+		i = e.mids.get()
+		e.mids.at(i).named = ts.tier // the open parents' list moves with it
+		ts.tier = midTier(i)
 	}
-	m := e.mids.at(midIndex(ts.detail))
-	*m = e.appendDigest(*m, spanHash(sid))
+	m := e.mids.at(i)
+	m.digests = e.appendDigest(m.digests, spanHash(sid))
 	return true
 }
 
-// takeMid detaches the middle tier of a trace and returns its digests.
+// takeMid detaches the middle tier of a trace and returns its digests; the
+// head of the trace's list of open parents goes back to its slot.
 func (e *Engine) takeMid(ts *traceState) []uint32 {
-	m := e.mids.take(midIndex(ts.detail))
-	ts.detail = noDetail
-	return m
+	i, _ := midIndex(ts.tier)
+	m := e.mids.take(i)
+	ts.tier = m.named
+	return m.digests
 }
 
 // nameInPrefix records p as a parent named by a prefix span; false when the
 // list of open parents is full.
 func (e *Engine) nameInPrefix(ts *traceState, p uint64) bool {
-	found, n := e.named.find(ts.named, p)
+	head := e.namedHead(ts)
+	found, n := e.named.find(*head, p)
 	if found {
 		return true
 	}
-	if n >= maxOpenNamed && (ts.detail == noDetail || n >= maxOpenNamedMid) {
+	if _, mid := midIndex(ts.tier); n >= maxOpenNamed && (!mid || n >= maxOpenNamedMid) {
 		return false
 	}
-	e.named.push(&ts.named, p)
+	e.named.push(head, p)
 	return true
 }
 
