@@ -44,10 +44,11 @@ func (e *Engine) evict(i int32, reason int) {
 	}
 	if ts.detail >= 0 {
 		d := e.details.at(ts.detail)
-		e.heapBytes -= d.heldBytes()
+		e.spanStateBytes -= d.heldBytes()
+		d.release(e.blocks)
 		e.details.free(ts.detail)
 	} else if ts.detail != noDetail {
-		e.heapBytes -= digestBytes(cap(e.takeMid(ts)))
+		e.dropDigests(e.takeMid(ts))
 	}
 	e.recent.drop(&ts.id)
 	e.table.remove(i)
