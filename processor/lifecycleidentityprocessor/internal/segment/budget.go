@@ -35,9 +35,10 @@ func (e *Engine) HeldBytes() int64 {
 	return e.table.mem.held() + e.spanStateBytes + int64(cap(e.named.entries))*int64(unsafe.Sizeof(namedEntry{}))
 }
 
-// OffHeapBytes is the memory mapped outside the Go heap: the trace
-// table's, and the slabs of the filters (their free blocks included, which
-// HeldBytes does not count).
+// OffHeapBytes is the memory held outside the Go heap: the trace table's
+// mappings, and the pages of the slabs that blocks were handed out in
+// (slabAlloc.held), their free blocks included, which HeldBytes does not
+// count.
 func (e *Engine) OffHeapBytes() int64 { return e.table.mem.held() + e.blocks.held() }
 
 // FixedBytes is what the trace table takes outside the Go heap once it has

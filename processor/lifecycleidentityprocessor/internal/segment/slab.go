@@ -69,24 +69,26 @@ type slabAlloc struct {
 // slabSet is what a slabAlloc holds. It is referred to by the slabAlloc
 // only, so the cleanup can hold it without keeping the slabAlloc reachable.
 type slabSet struct {
-	byAddr  []*slab   // every mapping, by address: free finds a block's slab here
-	avail   [][]*slab // by class, the slabs with a free block, highest address first
-	spare   []*slab   // slabs of no class, all blocks free
-	inUse   int64     // bytes of the blocks handed out and not given back
-	mapped  atomic.Int64
+	byAddr  []*slab      // every mapping, by address: free finds a block's slab here
+	avail   [][]*slab    // by class, the slabs with a free block, highest address first
+	spare   []*slab      // slabs of no class, all blocks free
+	inUse   int64        // bytes of the blocks handed out and not given back
+	touched atomic.Int64 // bytes of the pages blocks were ever handed out in (see held)
+	mapped  atomic.Int64 // bytes mapped (atomic: read by tests while a cleanup runs)
 	pageLen int
 }
 
 // slab is one mapping cut into blocks of one class (noClass while spare).
 type slab struct {
-	mem    []byte
-	class  int
-	words  int      // words a block holds
-	blocks int32    // blocks in the slab
-	used   int32    // blocks handed out
-	fresh  int32    // blocks from here on were never handed out since the slab took its class
-	free   int32    // first free block below fresh, +1 (0: none); the next is in its first word
-	live   []uint64 // one bit per block handed out: a block freed twice is caught, not reused twice
+	mem     []byte
+	class   int
+	words   int      // words a block holds
+	blocks  int32    // blocks in the slab
+	used    int32    // blocks handed out
+	fresh   int32    // blocks from here on were never handed out since the slab took its class
+	touched int      // bytes from the start of mem in pages a block was ever handed out in
+	free    int32    // first free block below fresh, +1 (0: none); the next is in its first word
+	live    []uint64 // one bit per block handed out: a block freed twice is caught, not reused twice
 }
 
 // noClass is the class of a spare slab, and of a large block's mapping.
@@ -124,6 +126,7 @@ func (a *slabAlloc) alloc(n int) []uint64 {
 	} else {
 		i = sl.fresh
 		sl.fresh++
+		s.touch(sl, int(sl.fresh)*words*8)
 	}
 	b := sl.block(i)
 	clear(b) // a spare slab's blocks hold what its last class left
@@ -141,6 +144,7 @@ func (s *slabSet) allocLarge(n int) []uint64 {
 	length := (n*8 + s.pageLen - 1) / s.pageLen * s.pageLen
 	sl := &slab{mem: mapAnon(length), class: noClass, words: length / 8, blocks: 1, used: 1, fresh: 1, live: []uint64{1}}
 	s.mapped.Add(int64(length))
+	s.touch(sl, length)
 	s.insert(sl)
 	s.inUse += int64(length)
 	return sl.block(0)[:n]
@@ -275,15 +279,32 @@ func (a *slabAlloc) freeDigests(l []uint32) {
 // for use. Nothing may use a block it handed out afterwards.
 func (a *slabAlloc) release() { a.s.releaseAll() }
 
-// held is the memory a has mapped: the blocks handed out, the free ones,
-// the spare slabs, and the ends of slabs too short for a block.
-func (a *slabAlloc) held() int64 { return a.s.mapped.Load() }
+// held is the memory a holds: every page of its mappings a block was ever
+// handed out in, the blocks in use, the free ones and the spare slabs'.
+// Those pages are resident (alloc clears every block it hands out) until
+// unmapped. The rest of a slab was never written and takes address space,
+// not memory: a class that served a handful of blocks (a single trace's
+// digest list growing through it) holds their pages, not 256 KiB.
+func (a *slabAlloc) held() int64 { return a.s.touched.Load() }
+
+// mappedBytes is the address space a's mappings take.
+func (a *slabAlloc) mappedBytes() int64 { return a.s.mapped.Load() }
+
+// touch records that sl's blocks up to byte end were handed out.
+func (s *slabSet) touch(sl *slab, end int) {
+	end = (end + s.pageLen - 1) / s.pageLen * s.pageLen
+	if end > sl.touched {
+		s.touched.Add(int64(end - sl.touched))
+		sl.touched = end
+	}
+}
 
 // inUse is the memory of the blocks handed out and not given back.
 func (a *slabAlloc) inUse() int64 { return a.s.inUse }
 
 func (s *slabSet) unmap(sl *slab) {
 	s.mapped.Add(-int64(len(sl.mem)))
+	s.touched.Add(-int64(sl.touched))
 	unmapAnon(sl.mem)
 	sl.mem = nil
 }

@@ -35,7 +35,8 @@ func TestSlabAllocFreeReuse(t *testing.T) {
 	_, words := sizeClass(100)
 	require.Equal(t, words, cap(b), "the capacity is what the block holds")
 	assert.Equal(t, int64(words*8), a.inUse())
-	assert.Equal(t, int64(slabSize), a.held())
+	assert.Equal(t, int64(slabSize), a.mappedBytes())
+	assert.Equal(t, int64(a.s.pageLen), a.held(), "the page the block was handed out in, not the whole slab")
 	for i := range b[:cap(b)] {
 		b[:cap(b)][i] = ^uint64(0)
 	}
@@ -50,7 +51,8 @@ func TestSlabAllocFreeReuse(t *testing.T) {
 	// Other blocks of the class come from the same slab, one after another.
 	d := a.alloc(99)
 	assert.Equal(t, words*8, int(uintptrOf(d)-uintptrOf(c)))
-	assert.Equal(t, int64(slabSize), a.held())
+	assert.Equal(t, int64(slabSize), a.mappedBytes())
+	assert.Equal(t, int64(a.s.pageLen), a.held(), "both blocks in the first page")
 
 	assert.PanicsWithValue(t, "segment: free of a block already free", func() {
 		a.free(d)
@@ -72,15 +74,19 @@ func TestSlabEmptiedServesAnotherClass(t *testing.T) {
 	for range 3 * perSlab { // three full slabs
 		blocks = append(blocks, a.alloc(words))
 	}
-	require.Equal(t, int64(3*slabSize), a.held())
+	require.Equal(t, int64(3*slabSize), a.mappedBytes())
+	held := a.held()
+	page := a.s.pageLen
+	require.Equal(t, int64(3*((perSlab*words*8+page-1)/page*page)), held, "the pages of the blocks, not the slab's end too short for one")
 	for _, b := range blocks[:2*perSlab] { // two of them empty: one stays with its class, one is spare
 		a.free(b)
 	}
-	assert.Equal(t, int64(3*slabSize), a.held())
+	assert.Equal(t, held, a.held(), "the pages of free blocks are still held")
 	require.Len(t, a.s.spare, 1)
 	other := a.alloc(40)
 	assert.Empty(t, a.s.spare, "another class takes the spare")
-	assert.Equal(t, int64(3*slabSize), a.held(), "no new mapping")
+	assert.Equal(t, int64(3*slabSize), a.mappedBytes(), "no new mapping")
+	assert.Equal(t, held, a.held(), "nor a new page")
 	a.free(other)
 
 	// Many slabs emptied at once: beyond the spares kept, unmapped.
@@ -88,11 +94,12 @@ func TestSlabEmptiedServesAnotherClass(t *testing.T) {
 	for range 40 * perSlab {
 		blocks = append(blocks, a.alloc(words))
 	}
-	before := a.held()
+	before := a.mappedBytes()
 	for _, b := range blocks {
 		a.free(b)
 	}
-	assert.Less(t, a.held(), before/4, "most of what went back is unmapped")
+	assert.Less(t, a.mappedBytes(), before/4, "most of what went back is unmapped")
+	assert.LessOrEqual(t, a.held(), a.mappedBytes())
 	assert.LessOrEqual(t, len(a.s.spare), a.s.maxSpare())
 }
 
@@ -101,12 +108,14 @@ func TestSlabLargeBlock(t *testing.T) {
 	defer a.release()
 	b := a.alloc(largeBlock/8 + 1)
 	pages := int64((largeBlock+8+a.s.pageLen-1)/a.s.pageLen) * int64(a.s.pageLen)
-	assert.Equal(t, pages, a.held(), "a mapping of its own, whole pages")
+	assert.Equal(t, pages, a.mappedBytes(), "a mapping of its own, whole pages")
+	assert.Equal(t, pages, a.held())
 	assert.Equal(t, pages, int64(cap(b))*8, "its capacity is what the mapping holds")
 	assert.Equal(t, pages, a.inUse())
 	b[len(b)-1] = 7
 	a.free(b)
-	assert.Zero(t, a.held(), "unmapped when freed")
+	assert.Zero(t, a.mappedBytes(), "unmapped when freed")
+	assert.Zero(t, a.held())
 	assert.Zero(t, a.inUse())
 }
 
@@ -131,6 +140,7 @@ func TestSlabReleaseAndReuse(t *testing.T) {
 	require.Positive(t, a.held())
 	a.release()
 	assert.Zero(t, a.held())
+	assert.Zero(t, a.mappedBytes())
 	assert.Zero(t, a.inUse())
 	b := a.alloc(10) // usable again, as the engine is after Reset
 	a.free(b)
