@@ -27,12 +27,16 @@ import (
 // long as it holds a block of it, its free blocks linked through their
 // first word. A slab whose blocks are all free becomes a spare, which any
 // class can take next: the demand of a class moves (a lifecycle trace's
-// digest list grows through a dozen classes, its filters come later), and
-// slabs that only served one class stranded 30 MiB among 20 classes in
-// BenchmarkStateBudgetLifecycle. Spares beyond a few are unmapped: mapping
-// and unmapping a slab at every trace that comes and goes cost a third more
-// CPU there, the kernel zeroing each fresh page again. A block bigger than
-// largeBlock has a mapping of its own, unmapped when freed. Without
+// digest list grows through some 25 classes, its filters come later), and
+// unmapping emptied slabs at once, to map new ones for the next class,
+// cost BenchmarkStateBudgetLifecycle 60% more CPU (3.5 s against 2.2, most
+// of it the kernel's, zeroing fresh pages). Spares beyond a sixteenth of
+// the slabs are unmapped. What segregated classes cost is the free blocks
+// of slabs still partly used by their class (up to 25 MiB at the peak of
+// that benchmark, whose traces all move from class to class in step), the
+// last slab of each class kept though empty, and the pages each class
+// touched at least once (about 120 KB for a single trace). A block bigger
+// than largeBlock has a mapping of its own, unmapped when freed. Without
 // mappings, or when one fails, a slab comes from the Go heap (mapAnon),
 // which changes nothing else.
 

@@ -1,9 +1,7 @@
 package segment
 
 import (
-	"runtime"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -156,11 +154,7 @@ func TestSlabUnreachableIsUnmapped(t *testing.T) {
 		a.alloc(1000)
 		s = a.s // the cleanup's argument: reachable, the slabAlloc is not
 	}()
-	require.NotZero(t, s.mapped.Load())
-	assert.Eventually(t, func() bool {
-		runtime.GC()
-		return s.mapped.Load() == 0
-	}, 10*time.Second, 10*time.Millisecond, "the cleanup unmaps what an unreachable slabAlloc held")
+	assertCleanupUnmaps(t, s.mapped.Load)
 }
 
 func uintptrOf(b []uint64) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
