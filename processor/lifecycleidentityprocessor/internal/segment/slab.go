@@ -33,9 +33,12 @@ import (
 // of it the kernel's, zeroing fresh pages). Spares beyond a sixteenth of
 // the slabs are unmapped. What segregated classes cost is the free blocks
 // of slabs still partly used by their class (up to 25 MiB at the peak of
-// that benchmark, whose traces all move from class to class in step), the
-// last slab of each class kept though empty, and the pages each class
-// touched at least once (about 120 KB for a single trace). A block bigger
+// that benchmark, whose traces all move from class to class in step). A
+// class's last slab goes spare too when it empties: kept for its class, a
+// single trace's digest list, growing through the classes, left a slab
+// with a page or two written in each (357 KB held for one trace in
+// BenchmarkMemorySplit/1x100000 against 246 KB); going spare, the slab
+// it leaves serves the next class. A block bigger
 // than largeBlock has a mapping of its own, unmapped when freed. Without
 // mappings, or when one fails, a slab comes from the Go heap (mapAnon),
 // which changes nothing else.
@@ -195,9 +198,7 @@ func (a *slabAlloc) free(b []uint64) {
 		})
 		avail = slices.Insert(avail, j, sl)
 	}
-	if sl.used == 0 && len(avail) > 1 {
-		// Empty, and not the class's last slab with room (kept, so that a
-		// class used now and then does not take and give a slab each time).
+	if sl.used == 0 {
 		avail = slices.DeleteFunc(avail, func(x *slab) bool { return x == sl })
 		s.retire(k)
 	}
