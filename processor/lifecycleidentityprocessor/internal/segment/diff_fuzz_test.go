@@ -109,7 +109,9 @@ func decodeDiff(data []byte) (cfg Config, opts []Option, spans []diffSpan) {
 //     count was made.
 //
 // Past an allowed difference of placement the model follows the engine, so
-// both keep comparing the same state. Segment trace IDs and origins
+// both keep comparing the same state. After every span the blocks the
+// engine's state refers to must be exactly those its slabs handed out
+// (checkBlocks: no use after free, no leak). Segment trace IDs and origins
 // (invariants 4 and 5) are checked on every moved span. The model has no
 // byte budget: max_state_mib is 0 here and has its own tests.
 func FuzzEngineVsModel(f *testing.F) {
@@ -119,7 +121,7 @@ func FuzzEngineVsModel(f *testing.F) {
 	f.Add([]byte{0x23, 0x03, 0, 1, 2, 1, 1, 2, 2, 1, 2, 3, 1, 2, 0, 2, 0, 0, 3, 4, 0x80, 4, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, opts, spans := decodeDiff(data)
-		diffRun(t, cfg, opts, spans, nil)
+		diffRun(t, cfg, opts, spans, func(e *Engine) { checkBlocks(t, e) })
 	})
 }
 
