@@ -51,11 +51,11 @@ type Engine struct {
 	details   detailSlab
 	mids      midSlab
 	named     namedSlab     // open parents named by the prefixes of traces
-	blocks    *slabAlloc    // the bits of split traces' filters, outside the Go heap (slab.go)
+	blocks    *slabAlloc    // per-span state's filter bits and digest lists, outside the Go heap (slab.go)
 	evicted   *evictedSet   // allocated at the first eviction
 	restarted *restartedSet // allocated at the first eviction of a continuation
 
-	spanStateBytes int64 // what per-span state holds, filters in slabs included (accounted in budget.go)
+	spanStateBytes int64 // what per-span state holds, its blocks in slabs included (accounted in budget.go)
 
 	lastID  TraceID // one-entry lookup cache: spans of a trace come together
 	lastIdx int32
@@ -114,7 +114,7 @@ func (e *Engine) TakeStats() Stats {
 }
 
 // Reset drops all state (shutdown). The evicted set's memory goes with the
-// table's, the filters' with their slabs.
+// table's, the filters' and digest lists' with their slabs.
 func (e *Engine) Reset() {
 	e.table.release()
 	e.table = newTraceTable()

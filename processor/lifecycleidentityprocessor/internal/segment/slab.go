@@ -37,7 +37,7 @@ import (
 // class's last slab goes spare too when it empties: kept for its class, a
 // single trace's digest list, growing through the classes, left a slab
 // with a page or two written in each (357 KB held for one trace in
-// BenchmarkMemorySplit/1x100000 against 246 KB); going spare, the slab
+// BenchmarkMemorySplit/1x100000 against 245 KB); going spare, the slab
 // it leaves serves the next class. A block bigger
 // than largeBlock has a mapping of its own, unmapped when freed. Without
 // mappings, or when one fails, a slab comes from the Go heap (mapAnon),
