@@ -154,7 +154,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ProcessorLifecycleIdentityStateBytes, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_lifecycle_identity_state_bytes",
-		metric.WithDescription("Memory the splitting state takes now (trace table, index and evicted set outside the Go heap, per-span state on it), bounded by split.max_state_mib. [Alpha]"),
+		metric.WithDescription("Memory the splitting state takes now (trace table, index and evicted set, and the filters and digest lists of per-span state, outside the Go heap; the rest of per-span state on it), bounded by split.max_state_mib. [Alpha]"),
 		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)

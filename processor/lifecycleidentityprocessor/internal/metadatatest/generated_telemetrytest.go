@@ -136,7 +136,7 @@ func AssertEqualProcessorLifecycleIdentitySpansRerooted(t *testing.T, tt *compon
 func AssertEqualProcessorLifecycleIdentityStateBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_lifecycle_identity_state_bytes",
-		Description: "Memory the splitting state takes now (trace table, index and evicted set outside the Go heap, per-span state on it), bounded by split.max_state_mib. [Alpha]",
+		Description: "Memory the splitting state takes now (trace table, index and evicted set, and the filters and digest lists of per-span state, outside the Go heap; the rest of per-span state on it), bounded by split.max_state_mib. [Alpha]",
 		Unit:        "By",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,

@@ -16,25 +16,22 @@ type bloom struct {
 	limit int    // keys it was sized for
 }
 
-// newBloom sizes a filter for capacity keys at bitsPerKey bits each.
-func newBloom(capacity, bitsPerKey int, k uint8) *bloom {
-	return newBloomIn(nil, capacity, bitsPerKey, k)
-}
-
-// newBloomIn is newBloom with its bits in mem, outside the Go heap, unless
-// mem is nil.
+// newBloomIn sizes a filter for capacity keys at bitsPerKey bits each, its
+// bits in mem, outside the Go heap.
 func newBloomIn(mem *offHeap, capacity, bitsPerKey int, k uint8) *bloom {
 	if capacity < 1 {
 		capacity = 1
 	}
 	n := bloomWords(capacity, bitsPerKey)
-	var words []uint64
-	if mem != nil {
-		words = mem.allocEntries(n)
-	} else {
-		words = make([]uint64, n)
-	}
-	return &bloom{bits: words, m: uint64(n) * 64, k: k, limit: capacity}
+	return &bloom{bits: mem.allocEntries(n), m: uint64(n) * 64, k: k, limit: capacity}
+}
+
+// freeBits gives the filter's bits back to a, which handed them out, and
+// drops them: a filter used after that fails on its nil bits at once
+// instead of reading or writing a block that another filter now holds.
+func (b *bloom) freeBits(a *slabAlloc) {
+	a.free(b.bits)
+	b.bits, b.m = nil, 0
 }
 
 // bloomWords is how many 64-bit words a filter of capacity keys at

@@ -8,11 +8,13 @@ import (
 )
 
 func TestBloomNoFalseNegativesAndFewFalsePositives(t *testing.T) {
+	a := newSlabAlloc()
+	defer a.release()
 	var l closedWindow
-	l.open(0, windowGens, 2000) // one generation sized for 2000 keys gets 50,000: it chains filters
+	l.open(a, 0, windowGens, 2000) // one generation sized for 2000 keys gets 50,000: it chains filters
 	const n = 50_000
 	for i := uint64(1); i <= n; i++ {
-		l.add(i) // sequential keys: the filter must mix them
+		l.add(a, i) // sequential keys: the filter must mix them
 	}
 	for i := uint64(1); i <= n; i++ {
 		if !l.has(i) {
@@ -28,6 +30,8 @@ func TestBloomNoFalseNegativesAndFewFalsePositives(t *testing.T) {
 	rate := float64(fp) / n
 	t.Logf("filters %d, false positives %.3f%%", len(l.gens[0].filters), 100*rate)
 	assert.Less(t, rate, 0.02)
+	l.release(a)
+	assert.Zero(t, a.inUse(), "the chained filters' blocks are given back with the first's")
 
 	mem := newOffHeap() // the set's bits live there: released at the end, not before
 	defer mem.release()
@@ -44,13 +48,15 @@ func TestBloomNoFalseNegativesAndFewFalsePositives(t *testing.T) {
 // generation g+windowGens opens, and its filter is reused, so a trace in
 // steady state allocates nothing for the window.
 func TestClosedWindowForgetsOldestGeneration(t *testing.T) {
+	a := newSlabAlloc()
+	defer a.release()
 	var w closedWindow
 	const per = 1000
 	fill := func(g uint64) {
-		_, forgot := w.open(g, windowGens, per)
+		_, forgot := w.open(a, g, windowGens, per)
 		assert.Equal(t, g >= windowGens, forgot, "generation %d", g)
 		for i := uint64(0); i < per; i++ {
-			w.add(g<<32 | i)
+			w.add(a, g<<32|i)
 		}
 	}
 	for g := uint64(0); g < windowGens; g++ {
@@ -78,6 +84,15 @@ func TestClosedWindowForgetsOldestGeneration(t *testing.T) {
 	})
 	assert.Zero(t, allocs, "opening a generation in steady state")
 	assert.Equal(t, held, w.bytes(), "memory held is flat")
+	var blocks int64
+	for _, g := range w.gens {
+		for _, b := range g.filters {
+			blocks += int64(cap(b.bits)) * 8
+		}
+	}
+	assert.Equal(t, blocks, a.inUse(), "what the window counts (the capacity of its filters' bits) is what the slabs hold for it")
+	w.release(a)
+	assert.Zero(t, a.inUse(), "release gives every block back")
 }
 
 // TestStructSizes pins the sizes the comments state on 64-bit platforms

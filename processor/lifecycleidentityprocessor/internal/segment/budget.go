@@ -1,18 +1,24 @@
 package segment // import "github.com/tracebound/tracebound/processor/lifecycleidentityprocessor/internal/segment"
 
 import (
-	"slices"
 	"unsafe"
 )
 
 // The state's memory, for split.max_state_mib and the state_bytes gauge:
 // what the trace table holds outside the Go heap (slots, index, evicted
-// set: offheap.go), plus what per-span state holds on the heap, counted by
-// the capacity of its parts (maps by entries, mapEntryBytes each). The
+// set: offheap.go), plus what per-span state holds, counted by the capacity
+// of its parts (maps by entries, mapEntryBytes each; a filter's bits by the
+// block its slab holds for it, slab.go, not by the bits it uses). The
 // digest lists (the middle tier, the current segment's) are counted as they
 // grow; the rest of a trace's per-span state when it begins and at each
 // segment it closes (account), so the open parents named within the
 // current segment are counted when it closes.
+//
+// The free blocks of the slabs, and the ends of slabs too short for a
+// block, belong to no trace and are not counted: evicting a trace gives
+// its blocks back to their slabs, and if the budget counted what the slabs
+// map, an eviction would often lower it by nothing and the engine would
+// evict trace after trace. They are in OffHeapBytes.
 
 // mapEntryBytes is what one entry of a map of uint64 keys takes, about.
 const mapEntryBytes = 24
@@ -20,17 +26,20 @@ const mapEntryBytes = 24
 // digestBytes is what a digest list of capacity digests holds.
 func digestBytes(capacity int) int64 { return int64(capacity) * 4 }
 
-// heldBytes is what d holds on the heap, its current segment's digest list
-// included, as last counted.
+// heldBytes is what d holds, its current segment's digest list included,
+// as last counted.
 func (d *splitState) heldBytes() int64 { return d.bytes + digestBytes(cap(d.seenCur)) }
 
 // HeldBytes is the memory the state takes now.
 func (e *Engine) HeldBytes() int64 {
-	return e.table.mem.held() + e.heapBytes + int64(cap(e.named.entries))*int64(unsafe.Sizeof(namedEntry{}))
+	return e.table.mem.held() + e.spanStateBytes + int64(cap(e.named.entries))*int64(unsafe.Sizeof(namedEntry{}))
 }
 
-// OffHeapBytes is the part of HeldBytes outside the Go heap.
-func (e *Engine) OffHeapBytes() int64 { return e.table.mem.held() }
+// OffHeapBytes is the memory held outside the Go heap: the trace table's
+// mappings, and the pages of the slabs that blocks were handed out in
+// (slabAlloc.held), their free blocks included, which HeldBytes does not
+// count.
+func (e *Engine) OffHeapBytes() int64 { return e.table.mem.held() + e.blocks.held() }
 
 // FixedBytes is what the trace table takes outside the Go heap once it has
 // tracked maxTraces traces and evicted one: its slots, its index and the
@@ -55,11 +64,11 @@ func (e *Engine) overBudget() bool {
 // it grows) up to date.
 func (e *Engine) account(d *splitState) {
 	n := d.size()
-	e.heapBytes += n - d.bytes
+	e.spanStateBytes += n - d.bytes
 	d.bytes = n
 }
 
-// size is what d holds on the heap but its digest list.
+// size is what d holds but its digest list.
 func (d *splitState) size() int64 {
 	n := int(unsafe.Sizeof(*d)) + len(d.pendingCur)*mapEntryBytes
 	if x := d.splitExtra; x != nil {
@@ -70,7 +79,7 @@ func (d *splitState) size() int64 {
 }
 
 // bytes is the memory the window holds: the ring, the filter pointers and the
-// filters (struct and bits).
+// filters (struct, and the block of their bits: its capacity).
 func (w *closedWindow) bytes() int {
 	n := cap(w.gens) * int(unsafe.Sizeof(generation{}))
 	for i := range w.gens {
@@ -82,8 +91,8 @@ func (w *closedWindow) bytes() int {
 	return n
 }
 
-// TraceBytes is what the per-span state of trace t holds on the heap (0 for
-// a trace in its prefix), and whether t is tracked.
+// TraceBytes is what the per-span state of trace t holds (0 for a trace in
+// its prefix), on the heap and in slabs, and whether t is tracked.
 func (e *Engine) TraceBytes(t TraceID) (int64, bool) {
 	i, ok := e.table.get(t)
 	if !ok {
@@ -98,17 +107,4 @@ func (e *Engine) TraceBytes(t TraceID) (int64, bool) {
 		return digestBytes(cap(e.mids.at(m).digests)), true
 	}
 	return 0, true
-}
-
-// appendDigest appends h to a list of span digests, growing it by a quarter
-// (to the end of the allocation's size class), not doubling as append does
-// below 256 entries: most traces stay small. Growth is counted in the
-// state's bytes.
-func (e *Engine) appendDigest(l []uint32, h uint32) []uint32 {
-	if len(l) == cap(l) {
-		old := cap(l)
-		l = append(slices.Grow([]uint32(nil), max(8, old+old/4)), l...)
-		e.heapBytes += digestBytes(cap(l) - old)
-	}
-	return append(l, h)
 }

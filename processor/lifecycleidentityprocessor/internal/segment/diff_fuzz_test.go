@@ -111,7 +111,9 @@ func decodeDiff(data []byte) (cfg Config, opts []Option, spans []diffSpan) {
 //     count was made.
 //
 // Past an allowed difference of placement the model follows the engine, so
-// both keep comparing the same state. Segment trace IDs and origins
+// both keep comparing the same state. After every span the blocks the
+// engine's state refers to must be exactly those its slabs handed out
+// (checkBlocks: no use after free, no leak). Segment trace IDs and origins
 // (invariants 4 and 5) are checked on every moved span. The model has no
 // byte budget: max_state_mib is 0 here and has its own tests.
 func FuzzEngineVsModel(f *testing.F) {
@@ -121,56 +123,67 @@ func FuzzEngineVsModel(f *testing.F) {
 	f.Add([]byte{0x23, 0x03, 0, 1, 2, 1, 1, 2, 2, 1, 2, 3, 1, 2, 0, 2, 0, 0, 3, 4, 0x80, 4, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, opts, spans := decodeDiff(data)
-		e := New(cfg, epoch, opts...)
-		m := newModel(cfg, epoch)
-		now := epoch
-		e.Begin(now)
-		m.begin(now)
-		var lostOrForgotten bool
-		// Parents some child of which the engine re-rooted where the model
-		// did not: such a parent need not join its children's segment.
-		extra := map[[2]uint64]bool{}
-		for i, s := range spans {
-			if s.batchBreak || s.step > 0 {
-				now = now.Add(s.step)
-				e.Begin(now)
-				m.begin(now)
-			}
-			knownIn, known := namedByEngine(e, s.trace, s.id)
-			d := e.Assign(s.trace, s.id, s.parent, s.start)
-			own, modelReroot := m.assign(s.trace, s.id, s.parent, s.start, true, d.Segment)
-			lostOrForgotten = lostOrForgotten || e.stats.LinksLost > 0 || e.stats.Forgotten > 0
-
-			if d.Segment != 0 {
-				if d.TraceID != SegmentTraceID(s.trace, d.Segment) {
-					t.Fatalf("span %d: segment %d has trace ID %x", i, d.Segment, d.TraceID)
-				}
-				if d.Origin != hex.EncodeToString(s.trace[:]) {
-					t.Fatalf("span %d: origin %q", i, d.Origin)
-				}
-			}
-			if own != d.Segment {
-				// Only a late parent the engine forgot (and counted) may
-				// land elsewhere: where it was named again, or in the
-				// current segment, instead of the earlier one that named
-				// it first.
-				forgot := lostOrForgotten && (!known || knownIn != own)
-				if !extra[[2]uint64{uint64(s.trace[15]), s.id}] && !forgot {
-					t.Fatalf("span %d (trace %x id %d parent %d): engine segment %d, model %d", i, s.trace[15], s.id, s.parent, d.Segment, own)
-				}
-			}
-			if d.Reroot && !modelReroot {
-				extra[[2]uint64{uint64(s.trace[15]), s.parent}] = true
-			}
-			if d.Reroot != modelReroot && !d.Reroot && !lostOrForgotten && !extra[[2]uint64{uint64(s.trace[15]), s.parent}] {
-				t.Fatalf("span %d (trace %x id %d parent %d, segment %d): the engine keeps a parent the model re-roots for, and forgot nothing", i, s.trace[15], s.id, s.parent, d.Segment)
-			}
-		}
-		if e.Tracked() != len(m.traces) {
-			t.Fatalf("engine tracks %d traces, model %d", e.Tracked(), len(m.traces))
-		}
-		if st := e.TakeStats(); st.Evicted != m.drops {
-			t.Fatalf("states dropped (idle, max_traces, max_state_mib): engine %v, model %v", st.Evicted, m.drops)
-		}
+		diffRun(t, cfg, opts, spans, func(e *Engine) { checkBlocks(t, e) })
 	})
+}
+
+// diffRun feeds the engine and the model spans and fails t at the first
+// difference FuzzEngineVsModel does not allow. after, if not nil, is called
+// with the engine after every span.
+func diffRun(t testing.TB, cfg Config, opts []Option, spans []diffSpan, after func(*Engine)) {
+	e := New(cfg, epoch, opts...)
+	defer e.Reset()
+	m := newModel(cfg, epoch)
+	now := epoch
+	e.Begin(now)
+	m.begin(now)
+	var lostOrForgotten bool
+	// Parents some child of which the engine re-rooted where the model
+	// did not: such a parent need not join its children's segment.
+	extra := map[[2]uint64]bool{}
+	for i, s := range spans {
+		if s.batchBreak || s.step > 0 {
+			now = now.Add(s.step)
+			e.Begin(now)
+			m.begin(now)
+		}
+		knownIn, known := namedByEngine(e, s.trace, s.id)
+		d := e.Assign(s.trace, s.id, s.parent, s.start)
+		own, modelReroot := m.assign(s.trace, s.id, s.parent, s.start, true, d.Segment)
+		lostOrForgotten = lostOrForgotten || e.stats.LinksLost > 0 || e.stats.Forgotten > 0
+
+		if d.Segment != 0 {
+			if d.TraceID != SegmentTraceID(s.trace, d.Segment) {
+				t.Fatalf("span %d: segment %d has trace ID %x", i, d.Segment, d.TraceID)
+			}
+			if d.Origin != hex.EncodeToString(s.trace[:]) {
+				t.Fatalf("span %d: origin %q", i, d.Origin)
+			}
+		}
+		if own != d.Segment {
+			// Only a late parent the engine forgot (and counted) may
+			// land elsewhere: where it was named again, or in the
+			// current segment, instead of the earlier one that named
+			// it first.
+			forgot := lostOrForgotten && (!known || knownIn != own)
+			if !extra[[2]uint64{uint64(s.trace[15]), s.id}] && !forgot {
+				t.Fatalf("span %d (trace %x id %d parent %d): engine segment %d, model %d", i, s.trace[15], s.id, s.parent, d.Segment, own)
+			}
+		}
+		if d.Reroot && !modelReroot {
+			extra[[2]uint64{uint64(s.trace[15]), s.parent}] = true
+		}
+		if d.Reroot != modelReroot && !d.Reroot && !lostOrForgotten && !extra[[2]uint64{uint64(s.trace[15]), s.parent}] {
+			t.Fatalf("span %d (trace %x id %d parent %d, segment %d): the engine keeps a parent the model re-roots for, and forgot nothing", i, s.trace[15], s.id, s.parent, d.Segment)
+		}
+		if after != nil {
+			after(e)
+		}
+	}
+	if e.Tracked() != len(m.traces) {
+		t.Fatalf("engine tracks %d traces, model %d", e.Tracked(), len(m.traces))
+	}
+	if st := e.TakeStats(); st.Evicted != m.drops {
+		t.Fatalf("states dropped (idle, max_traces, max_state_mib): engine %v, model %v", st.Evicted, m.drops)
+	}
 }

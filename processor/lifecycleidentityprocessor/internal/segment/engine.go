@@ -51,10 +51,11 @@ type Engine struct {
 	details   detailSlab
 	mids      midSlab
 	named     namedSlab     // open parents named by the prefixes of traces
+	blocks    *slabAlloc    // per-span state's filter bits and digest lists, outside the Go heap (slab.go)
 	evicted   *evictedSet   // allocated at the first eviction
 	restarted *restartedSet // allocated at the first eviction of a continuation
 
-	heapBytes int64 // what per-span state holds on the Go heap (accounted in budget.go)
+	spanStateBytes int64 // what per-span state holds, its blocks in slabs included (accounted in budget.go)
 
 	lastID  TraceID // one-entry lookup cache: spans of a trace come together
 	lastIdx int32
@@ -78,6 +79,7 @@ func New(cfg Config, epoch time.Time, opts ...Option) *Engine {
 		opts:       defaultOptions(),
 		epoch:      epoch,
 		table:      newTraceTable(cfg.MaxTraces),
+		blocks:     newSlabAlloc(),
 		lastIdx:    nilIdx,
 		now:        -1,
 	}
@@ -118,13 +120,14 @@ func (e *Engine) TakeStats() Stats {
 }
 
 // Reset drops all state (shutdown). The evicted set's memory goes with the
-// table's.
+// table's, the filters' and digest lists' with their slabs.
 func (e *Engine) Reset() {
 	e.table.release()
 	e.table = newTraceTable(e.maxTraces)
+	e.blocks.release()
 	e.details, e.mids, e.named = detailSlab{}, midSlab{}, namedSlab{}
 	e.evicted, e.restarted = nil, nil
-	e.heapBytes = 0
+	e.spanStateBytes = 0
 	e.lastIdx = nilIdx
 	e.recent = recentCache{}
 }

@@ -41,11 +41,13 @@ func (e *Engine) evict(i int32, reason int) {
 	ts := e.table.at(i)
 	e.rememberEviction(ts)
 	if i, ok := detailIndex(ts.tier); ok {
-		e.heapBytes -= e.details.at(i).heldBytes()
+		d := e.details.at(i)
+		e.spanStateBytes -= d.heldBytes()
+		d.release(e.blocks)
 		e.details.free(i)
 	} else {
 		if _, ok := midIndex(ts.tier); ok {
-			e.heapBytes -= digestBytes(cap(e.takeMid(ts)))
+			e.dropDigests(e.takeMid(ts))
 		}
 		if ts.tier > 0 {
 			e.named.drain(&ts.tier, nil)

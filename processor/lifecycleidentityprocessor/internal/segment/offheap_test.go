@@ -40,11 +40,18 @@ func TestOffHeapUnreachableIsUnmapped(t *testing.T) {
 		mem.allocEntries(1 << 16)
 		maps = mem.m // the cleanup's argument: reachable, the offHeap is not
 	}()
-	require.NotZero(t, maps.size.Load())
+	assertCleanupUnmaps(t, maps.size.Load)
+}
+
+// assertCleanupUnmaps fails t unless mapped, which reads what an owner of
+// mappings that is no longer reachable still has mapped (without keeping
+// it reachable), drops to zero once the garbage collector ran its cleanup.
+func assertCleanupUnmaps(t *testing.T, mapped func() int64) {
+	require.NotZero(t, mapped())
 	assert.Eventually(t, func() bool {
 		runtime.GC()
-		return maps.size.Load() == 0
-	}, 10*time.Second, 10*time.Millisecond, "the cleanup unmaps what an unreachable offHeap held")
+		return mapped() == 0
+	}, 10*time.Second, 10*time.Millisecond, "the cleanup unmaps what an unreachable owner held")
 }
 
 // TestTraceTableOffHeap: the trace table's slots and index, and the set of

@@ -44,7 +44,7 @@ func (e *Engine) Assign(t TraceID, sid, p, start uint64) Decision {
 	}
 	if inClosed {
 		*d.count(seg)++
-		d.closed.add(uint64(spanHash(sid)))
+		d.closed.add(e.blocks, uint64(spanHash(sid)))
 	} else {
 		ts.addSpan()
 		if sid != 0 {

@@ -114,7 +114,7 @@ func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) 
 	// are rare and chain a filter if need be).
 	g := e.opts.genSegs
 	hint := int(g * uint64(min(count, e.maxSpans)))
-	if old, forgot := d.closed.open(k/g, e.opts.gens, hint); forgot {
+	if old, forgot := d.closed.open(e.blocks, k/g, e.opts.gens, hint); forgot {
 		e.forgetGroup(d, old)
 	}
 	if k == 0 {
@@ -152,7 +152,7 @@ func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) 
 		clear(d.pendingCur)
 	}
 	for _, h := range d.seenCur {
-		d.closed.add(uint64(h))
+		d.closed.add(e.blocks, uint64(h))
 	}
 	d.lastCount = count
 	if k == d.base {
@@ -161,7 +161,7 @@ func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) 
 		// trace of a little over max_spans), and one that does regrows it
 		// straight to this segment's size (appendCur). After that the
 		// trace has shown it goes on, and the buffer is reused.
-		e.heapBytes -= digestBytes(cap(d.seenCur))
+		e.dropDigests(d.seenCur)
 		d.seenCur = nil
 		return
 	}
@@ -174,12 +174,19 @@ func (d *splitState) closeCurrent(e *Engine, t TraceID, k uint64, count uint32) 
 // every quarter.
 func (d *splitState) appendCur(e *Engine, h uint32) {
 	if n := len(d.seenCur); n == cap(d.seenCur) && n >= 64 && d.splitExtra != nil && uint32(n) < d.lastCount {
-		l := make([]uint32, n, d.lastCount)
-		copy(l, d.seenCur)
-		e.heapBytes += digestBytes(cap(l) - n)
-		d.seenCur = l
+		d.seenCur = e.growDigests(d.seenCur, int(d.lastCount))
 	}
 	d.seenCur = e.appendDigest(d.seenCur, h)
+}
+
+// release gives back the blocks of d (its digest list and its filters),
+// whose trace is being dropped, and drops them: nothing may use d after.
+func (d *splitState) release(a *slabAlloc) {
+	a.freeDigests(d.seenCur)
+	d.seenCur = nil
+	if d.splitExtra != nil {
+		d.closed.release(a)
+	}
 }
 
 // namedInClosed returns the closed segment that named id first, if id is

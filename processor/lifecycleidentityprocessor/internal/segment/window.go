@@ -54,11 +54,12 @@ type generation struct {
 func (g *generation) live() bool { return len(g.filters) > 0 }
 
 // open makes group the newest generation, if it is not already, with a first
-// filter sized for hint keys. A generation of an older group in its slot is
-// forgotten and its group returned; one of its filters is reused if large
-// enough, the others are dropped (in steady state the first one fits the
-// next generation, and a filter too small for it would be held for nothing).
-func (w *closedWindow) open(group uint64, gens, hint int) (old uint64, forgot bool) {
+// filter sized for hint keys, its bits from a. A generation of an older group
+// in its slot is forgotten and its group returned; one of its filters is
+// reused if large enough, the others are given back to a (in steady state
+// the first one fits the next generation, and a filter too small for it
+// would be held for nothing).
+func (w *closedWindow) open(a *slabAlloc, group uint64, gens, hint int) (old uint64, forgot bool) {
 	if w.gens == nil {
 		w.gens = make([]generation, gens)
 	} else if g := &w.gens[w.newest]; g.live() && g.group == group {
@@ -69,17 +70,25 @@ func (w *closedWindow) open(group uint64, gens, hint int) (old uint64, forgot bo
 	if g.live() {
 		old, forgot = g.group, true
 	}
-	b := newFilter(hint, g.filters) // the forgotten generation's filters, if any
+	b := newFilter(a, hint, g.filters) // the forgotten generation's filters, if any
+	for _, f := range g.filters {
+		if f != b {
+			f.freeBits(a)
+		}
+	}
 	clear(g.filters)
 	g.group, g.filters = group, append(g.filters[:0], b)
 	return old, forgot
 }
 
 // newFilter returns an empty filter for capacity keys: the first of spares
-// whose bits are large enough, reset, or a new one.
-func newFilter(capacity int, spares []*bloom) *bloom {
+// whose bits are large enough, reset, or a new one with its bits from a.
+// Its bits are exactly as many as capacity asks, whatever the block holds,
+// so that its false positives, and with them every decision, are the same
+// wherever the bits live.
+func newFilter(a *slabAlloc, capacity int, spares []*bloom) *bloom {
 	capacity = max(capacity, minGenKeys)
-	words := (capacity*spanBloomBitsPerKey + 63) / 64
+	words := bloomWords(capacity, spanBloomBitsPerKey)
 	for _, b := range spares {
 		if cap(b.bits) >= words {
 			b.bits = b.bits[:words]
@@ -88,11 +97,12 @@ func newFilter(capacity int, spares []*bloom) *bloom {
 			return b
 		}
 	}
-	return newBloom(capacity, spanBloomBitsPerKey, spanBloomProbes)
+	return &bloom{bits: a.alloc(words), m: uint64(words) * 64, k: spanBloomProbes, limit: capacity}
 }
 
-// add records key in the newest generation (open was called before).
-func (w *closedWindow) add(key uint64) {
+// add records key in the newest generation (open was called before); a
+// chained filter takes its bits from a.
+func (w *closedWindow) add(a *slabAlloc, key uint64) {
 	g := &w.gens[w.newest]
 	b := g.filters[len(g.filters)-1]
 	if b.n >= b.limit+b.limit/8 {
@@ -100,10 +110,22 @@ func (w *closedWindow) add(key uint64) {
 		for _, f := range g.filters {
 			total += f.limit
 		}
-		b = newFilter(total, nil) // doubling: few filters to ask, whatever the growth
+		b = newFilter(a, total, nil) // doubling: few filters to ask, whatever the growth
 		g.filters = append(g.filters, b)
 	}
 	b.add(mix64(key))
+}
+
+// release gives the bits of every filter back to a: the trace's state is
+// being dropped.
+func (w *closedWindow) release(a *slabAlloc) {
+	for i := range w.gens {
+		for _, f := range w.gens[i].filters {
+			f.freeBits(a)
+		}
+		clear(w.gens[i].filters)
+		w.gens[i].filters = w.gens[i].filters[:0]
+	}
 }
 
 // has reports whether key may be in a generation of the window.
