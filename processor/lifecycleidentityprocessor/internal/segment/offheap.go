@@ -7,7 +7,7 @@ import (
 )
 
 // Outside the Go heap. Every tracked trace holds a slot in the trace table
-// and an entry in its index (about 62 bytes, table.go, traceindex.go),
+// and an entry in its index (about 62 bytes, table.go, index.go),
 // 6.2 MB at the default max_traces of 100,000, which the table reaches within
 // 20 s at 5,000 new traces a second. On the Go heap that state doubles its
 // cost in memory: the garbage collector lets the heap grow to twice what was
