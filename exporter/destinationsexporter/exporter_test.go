@@ -3,6 +3,7 @@ package destinationsexporter
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,17 +23,25 @@ const (
 	metricDropped = "otelcol_exporter_destinations_spans_dropped"
 )
 
-// One healthy destination, one answering 503 to everything, one sleeping 2 s
-// per request (and waited for: its timeout is longer): the healthy one gets
-// every span within a second of the first send, the calls return at once,
-// the others' losses are counted, and nothing is returned to the caller.
+// One healthy destination, one answering 503 to everything, one holding
+// every request until the test releases it (and waited for: its timeout is
+// longer): the healthy one gets every span while the slow one still holds
+// its first requests, the calls return without waiting for it, the others'
+// losses are counted, and nothing is returned to the caller. Ordered by
+// events, not timed: a dispatch that waited on the slow destination never
+// gets the healthy one its spans, and the test fails after 10 s.
 func TestOneBadDestinationNeverHoldsBackTheOthers(t *testing.T) {
 	healthy := newBackend(t, http.StatusOK, nil)
 	failing := newBackend(t, http.StatusServiceUnavailable, nil)
-	slow := newBackend(t, http.StatusOK, sleepFor(2*time.Second))
+	// The slow destination answers nothing until the healthy one has
+	// everything: a dispatch that waited on it would never get there.
+	release := make(chan struct{})
+	slow := newBackend(t, http.StatusOK, holdUntil(release))
+	releaseSlow := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseSlow) // before the server's Close, which waits for held requests
 
 	slowCfg := destinationConfig(slow.srv.URL)
-	slowCfg.ClientConfig.Timeout = 3 * time.Second
+	slowCfg.ClientConfig.Timeout = time.Minute
 	slowCfg.QueueConfig.Get().NumConsumers = 2
 	slowCfg.QueueConfig.Get().QueueSize = 2
 
@@ -45,26 +54,30 @@ func TestOneBadDestinationNeverHoldsBackTheOthers(t *testing.T) {
 	exp, tel := startExporter(t, cfg)
 
 	const requests, spansPer = 20, 5
-	start := time.Now()
-	for range requests {
-		td := newTraces(
-			resourceSpec{to: "healthy", spans: spansPer},
-			resourceSpec{to: "failing", spans: spansPer},
-			resourceSpec{to: "slow", spans: spansPer},
-			resourceSpec{to: "jaeger", spans: 2},
-			resourceSpec{spans: 3},
-		)
-		require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-	}
+	sent := make(chan error, 1)
+	go func() { // a dispatch that waited on the slow destination would block here
+		for range requests {
+			td := newTraces(
+				resourceSpec{to: "healthy", spans: spansPer},
+				resourceSpec{to: "failing", spans: spansPer},
+				resourceSpec{to: "slow", spans: spansPer},
+				resourceSpec{to: "jaeger", spans: 2},
+				resourceSpec{spans: 3},
+			)
+			if err := exp.ConsumeTraces(context.Background(), td); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
 	const perDestination = requests * spansPer
 
 	require.Eventually(t, func() bool { return healthy.spanCount() == perDestination },
-		5*time.Second, 10*time.Millisecond)
-	// Measured from the first send, at the backend: a dispatch that waited
-	// on the slow destination (2 s a request) would deliver the last healthy
-	// request seconds late.
-	assert.Less(t, healthy.lastAccepted().Sub(start), time.Second,
-		"the healthy destination must get every span within a second of sending")
+		10*time.Second, 10*time.Millisecond, "the healthy destination must get every span while the slow one holds its requests")
+	assert.Zero(t, slow.spanCount(), "the slow destination answered before it was released")
+	require.NoError(t, <-sent)
+	releaseSlow()
 
 	for _, name := range []string{"healthy", "failing", "slow"} {
 		assert.Equal(t, int64(perDestination), counter(t, tel, metricRouted, "destination", name), name)

@@ -43,7 +43,6 @@ type backend struct {
 	requests  int
 	refused   int // answered 503 because unavailable
 	resources []pcommon.Map
-	lastAt    time.Time // when the last accepted request was recorded
 }
 
 func newBackend(t *testing.T, status int, hold func(r *http.Request)) *backend {
@@ -96,7 +95,6 @@ func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.requests++
 	b.spans += td.SpanCount()
-	b.lastAt = time.Now()
 	for i := 0; i < td.ResourceSpans().Len(); i++ {
 		attrs := pcommon.NewMap()
 		td.ResourceSpans().At(i).Resource().Attributes().CopyTo(attrs)
@@ -112,13 +110,6 @@ func (b *backend) spanCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.spans
-}
-
-// lastAccepted is when the backend last recorded an accepted request.
-func (b *backend) lastAccepted() time.Time {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.lastAt
 }
 
 func (b *backend) requestCount() int {
@@ -146,6 +137,17 @@ func sleepFor(d time.Duration) func(r *http.Request) {
 	return func(r *http.Request) {
 		select {
 		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+	}
+}
+
+// holdUntil makes a backend answer once release is closed, or when the
+// client gives up.
+func holdUntil(release <-chan struct{}) func(r *http.Request) {
+	return func(r *http.Request) {
+		select {
+		case <-release:
 		case <-r.Context().Done():
 		}
 	}
