@@ -535,7 +535,7 @@ type line struct {
 	// without taking any in between.
 	refusedSince time.Time
 	// lastRefused is when the pipeline last refused a request of the line,
-	// and heapLevel the highest heap at which it took a paced offer: the
+	// and heapLevel the heap at which it takes paced offers, smoothed: the
 	// heap gate's state (heapgate.go).
 	lastRefused time.Time
 	heapLevel   uint64
