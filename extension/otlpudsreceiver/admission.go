@@ -553,6 +553,9 @@ type inLine struct {
 	// after the line's previous one (a paced offer), 0 for an offer made
 	// at once.
 	heapAtOffer uint64
+	// gateHeld is set when the heap gate made it wait for a paced offer
+	// (heapgate.go), for otlpuds_admission_gate_held.
+	gateHeld bool
 }
 
 // lineUp takes a place at the back of the line for the pipeline of kind k,
@@ -584,6 +587,8 @@ func (t *ticket) lineUp(k signalKind, size int64, refused bool) (*inLine, refusa
 		return nil, why
 	}
 	w := &inLine{t: t, kind: k, size: size, start: now, turn: make(chan struct{})}
+	// Not refused, nobody waiting: here because the gate is closed.
+	w.gateHeld = !refused && l.waiters.Len() == 0
 	if l.waiters.Len() == 0 {
 		// The first in line was refused just now, or held by the heap
 		// gate: its first offer is paced.
@@ -613,7 +618,9 @@ func (t *ticket) awaitTurn(ctx context.Context, w *inLine) refusal {
 		l := &a.lines[w.kind]
 		head := l.waiters.Front() == w.elem
 		due := l.lastOffer.Add(retryInterval)
-		atOnce := head && l.moved && !a.gateClosedLocked(l, time.Now())
+		gated := head && l.moved && a.gateClosedLocked(l, time.Now())
+		atOnce := head && l.moved && !gated
+		w.gateHeld = w.gateHeld || gated
 		if atOnce {
 			due = time.Time{}
 		}
@@ -726,6 +733,9 @@ func (t *ticket) leaveLine(w *inLine) {
 	l.waiters.Remove(w.elem)
 	a.leaveRoomLocked(waitPipeline, w.size)
 	t.waited[waitPipeline] += time.Since(w.start)
+	if w.gateHeld {
+		a.tel.tb.OtlpudsAdmissionGateHeld.Add(context.Background(), 1)
+	}
 	if next := l.waiters.Front(); wasHead && next != nil {
 		close(next.Value.(*inLine).turn)
 	}

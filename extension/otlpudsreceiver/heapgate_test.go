@@ -54,7 +54,7 @@ func heldByGate(t *testing.T, a *admission) bool {
 // going in at once; below it, or gateHold after the last refusal, or
 // before any level was learned, it goes in at once.
 func TestHeapGateHoldsArrivalsAboveTheLearnedLevel(t *testing.T) {
-	a, _ := newTestAdmission(t, 0, 1000)
+	a, tt := newTestAdmission(t, 0, 1000)
 	heap := fakeHeap(a, 80)
 	assert.False(t, heldByGate(t, a), "nothing learned: no gate")
 
@@ -75,7 +75,10 @@ func TestHeapGateHoldsArrivalsAboveTheLearnedLevel(t *testing.T) {
 	assert.Nil(t, p, "another signal's line learned nothing")
 	assert.Equal(t, refusalNone, why)
 	other.done()
+	assert.Equal(t, int64(1), counter(t, tt, gateHeldMetric, "", ""), "one request held by the gate; the refused one taught the level")
 }
+
+const gateHeldMetric = "otelcol_otlpuds_admission_gate_held"
 
 // The level follows the heap at which paced offers were taken, a quarter of
 // the way at each, so one outlier neither sets it nor stays in it; offers
@@ -123,7 +126,7 @@ func TestHeapGatePacesTheLineAboveTheLevel(t *testing.T) {
 		atOnce bool
 	}{{"below the level", 40, true}, {"at the level", 48, false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			a, _ := newTestAdmission(t, 0, 1000)
+			a, tt := newTestAdmission(t, 0, 1000)
 			heap := fakeHeap(a, 0)
 			ctx := context.Background()
 			learnLevel(t, a, heap, 48)
@@ -148,6 +151,11 @@ func TestHeapGatePacesTheLineAboveTheLevel(t *testing.T) {
 			second.leaveLine(behind)
 			first.done()
 			second.done()
+			held := int64(1)
+			if tc.atOnce {
+				held = 0
+			}
+			assert.Equal(t, held, counter(t, tt, gateHeldMetric, "", ""), "the one behind the head, paced by the gate")
 		})
 	}
 }
@@ -155,7 +163,7 @@ func TestHeapGatePacesTheLineAboveTheLevel(t *testing.T) {
 // Through the socket: once the pipeline refused and took a paced offer, a
 // request arriving with the heap above that level waits its paced offer,
 // then is delivered once and answered 200; the wait is counted like any
-// other wait for the pipeline.
+// other wait for the pipeline, and as held by the gate.
 func TestHeapGateHeldRequestIsDeliveredOnce(t *testing.T) {
 	cfg := testConfig(t)
 	c := &refusingTraces{refusals: 1}
@@ -175,6 +183,7 @@ func TestHeapGateHeldRequestIsDeliveredOnce(t *testing.T) {
 	assert.Equal(t, int64(3), c.offers.Load(), "held without an offer, then one offer")
 	assert.Len(t, c.sink.AllTraces(), 2)
 	assert.Equal(t, int64(2), counter(t, r.tt, "otelcol_otlpuds_admission_waited", "wait", "pipeline"))
+	assert.Equal(t, int64(1), counter(t, r.tt, gateHeldMetric, "", ""), "the refused request waited for the pipeline, not the gate")
 	assert.Equal(t, int64(2), counter(t, r.tt, "otelcol_receiver_accepted_spans", "", ""))
 	requireIdle(t, r)
 }

@@ -173,7 +173,7 @@ func runBackpressure(e *Env) error {
 	table.Notes = []string{
 		"Offered: spans the producers' application produced. Answered 2xx, Refused (non-2xx, plus requests without an answer or spans rejected by partial success, when any): what the collector answered; for a producer that never retries a refusal is loss. " +
 			"Delivered: spans the destination received. 2xx never delivered: answered 2xx minus delivered; in brackets what the collector's own metrics count as lost after accepting (destinations' spans_lost and spans_dropped, trace_routing's drops; stock: the exporter's send_failed and enqueue_failed). " +
-			"Answer times: how long a producer waited for its answer. Waits: otlpuds' admission metrics at the end of the run, summed over their labels (waited: requests that waited; wait_time: how many waits and their mean; refused: requests refused after all; waiting, waiting_bytes, in_flight_bytes: gauges, 0 when idle), \"-\" when the binary has none.",
+			"Answer times: how long a producer waited for its answer. Waits: otlpuds' admission metrics at the end of the run, summed over their labels (waited: requests that waited; gate_held: those of them the heap gate held for a paced offer; wait_time: how many waits and their mean; refused: requests refused after all; waiting, waiting_bytes, in_flight_bytes: gauges, 0 when idle), \"-\" when the binary has none.",
 	}
 	e.res.Tables = append(e.res.Tables, table)
 	return nil

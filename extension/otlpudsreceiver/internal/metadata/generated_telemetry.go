@@ -27,6 +27,7 @@ type TelemetryBuilder struct {
 	mu                            sync.Mutex
 	registrations                 []metric.Registration
 	OtlpudsAdmissionCollections   metric.Int64Counter
+	OtlpudsAdmissionGateHeld      metric.Int64Counter
 	OtlpudsAdmissionInFlightBytes metric.Int64UpDownCounter
 	OtlpudsAdmissionRefused       metric.Int64Counter
 	OtlpudsAdmissionWaitTime      metric.Float64Histogram
@@ -76,6 +77,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_otlpuds_admission_collections",
 		metric.WithDescription("Garbage collections the admission ran because the pipeline kept refusing the request at the head of a line while the runtime collected nothing, so that a limit judged on the heap (memory_limiter's) stops counting garbage; at most one per second. [Alpha]"),
 		metric.WithUnit("{collection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.OtlpudsAdmissionGateHeld, err = builder.meter.Int64Counter(
+		"otelcol_otlpuds_admission_gate_held",
+		metric.WithDescription("Requests the heap gate made wait for a paced offer instead of going to the pipeline at once (the heap was at or above the level at which the pipeline lately took paced offers, while it refuses); once per request. Each is also counted as a pipeline wait. [Alpha]"),
+		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.OtlpudsAdmissionInFlightBytes, err = builder.meter.Int64UpDownCounter(

@@ -37,6 +37,22 @@ func AssertEqualOtlpudsAdmissionCollections(t *testing.T, tt *componenttest.Tele
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualOtlpudsAdmissionGateHeld(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_otlpuds_admission_gate_held",
+		Description: "Requests the heap gate made wait for a paced offer instead of going to the pipeline at once (the heap was at or above the level at which the pipeline lately took paced offers, while it refuses); once per request. Each is also counted as a pipeline wait. [Alpha]",
+		Unit:        "{request}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_otlpuds_admission_gate_held")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualOtlpudsAdmissionInFlightBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_otlpuds_admission_in_flight_bytes",

@@ -20,6 +20,7 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.OtlpudsAdmissionCollections.Add(context.Background(), 1)
+	tb.OtlpudsAdmissionGateHeld.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionRefused.Add(context.Background(), 1)
 	tb.OtlpudsAdmissionWaitTime.Record(context.Background(), 1)
@@ -35,6 +36,9 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.OtlpudsSocketsRecreated.Add(context.Background(), 1)
 	tb.OtlpudsStaleSocketsRemoved.Add(context.Background(), 1)
 	AssertEqualOtlpudsAdmissionCollections(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualOtlpudsAdmissionGateHeld(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualOtlpudsAdmissionInFlightBytes(t, testTel,
