@@ -23,6 +23,7 @@ CONFIG       ?= configs/local.yaml
 # topology's node agent): its own ocb manifest, testbed/agent/.
 LB_AGENT     := .tools/lb-agent/otelcol-lb-agent
 IMAGE        ?= tracebound:dev
+AGENT_IMAGE  ?= tracebound-agent:dev
 # Sources that go into the binaries: our components, the internal module
 # they share, and those modules' go.mod and go.sum (tests, tools and the
 # testbed do not).
@@ -42,7 +43,7 @@ packages      = $(foreach d,$(1),$(if $(filter .,$(d)),./...,./$(d)/...))
 MODULES_CMD  := cd internal/tools && GOWORK=off $(GO) run ./modules
 LINE_FLAGS   := -core $(CORE_VERSION) -line $(LINE_VERSION)
 
-.PHONY: all build user-build lb-agent run test check-line tidy release-check check-generate bench lint fmt generate docker jaeger testbed testbed-quick testbed-real-backend clean
+.PHONY: all build user-build lb-agent run test check-line tidy release-check check-generate bench lint fmt generate docker docker-agent jaeger testbed testbed-quick testbed-real-backend clean
 
 all: build
 
@@ -157,6 +158,11 @@ generate:
 
 docker:
 	docker build -t $(IMAGE) .
+
+# The gateway's node agent (deploy/kubernetes/gateway/): the Dockerfile's
+# stage agent, the build of `make lb-agent`.
+docker-agent:
+	docker build --target agent -t $(AGENT_IMAGE) .
 
 # Jaeger v2 all-in-one, the real backend of the real-backend scenario, built
 # from its Go module, pinned in a tools module of its own so its dependencies

@@ -100,15 +100,12 @@ type makeRule struct {
 	recipe      []string
 }
 
-// buildHint names the Makefile target that builds manifest: the rule
-// whose recipe runs ocb on it, or, when that rule's target is a variable
-// such as $(AGENT), a phony target whose recipe makes $(AGENT) (serialised,
-// say), else the file the variable names; the ocb command when no rule
-// builds it.
-func buildHint(root, manifest string) string {
+// readMakefile reads the Makefile at root: its variables (as written) and
+// its rules.
+func readMakefile(root string) (map[string]string, []*makeRule, error) {
 	data, err := os.ReadFile(filepath.Join(root, "Makefile"))
 	if err != nil {
-		return "build it with `.tools/bin/builder --config " + manifest + "`"
+		return nil, nil, err
 	}
 	vars := map[string]string{}
 	var rules []*makeRule
@@ -123,6 +120,19 @@ func buildHint(root, manifest string) string {
 			r := rules[len(rules)-1]
 			r.recipe = append(r.recipe, line)
 		}
+	}
+	return vars, rules, nil
+}
+
+// buildHint names the Makefile target that builds manifest: the rule
+// whose recipe runs ocb on it, or, when that rule's target is a variable
+// such as $(AGENT), a phony target whose recipe makes $(AGENT) (serialised,
+// say), else the file the variable names; the ocb command when no rule
+// builds it.
+func buildHint(root, manifest string) string {
+	_, rules, err := readMakefile(root)
+	if err != nil {
+		return "build it with `.tools/bin/builder --config " + manifest + "`"
 	}
 	for _, r := range rules {
 		if !slices.ContainsFunc(r.recipe, func(l string) bool { return strings.Contains(l, manifest) }) {
