@@ -23,7 +23,7 @@ func newBloomIn(mem *offHeap, capacity, bitsPerKey int, k uint8) *bloom {
 		capacity = 1
 	}
 	n := bloomWords(capacity, bitsPerKey)
-	return &bloom{bits: mem.allocEntries(n), m: uint64(n) * 64, k: k, limit: capacity}
+	return &bloom{bits: mem.allocWords(n), m: uint64(n) * 64, k: k, limit: capacity}
 }
 
 // freeBits gives the filter's bits back to a, which handed them out, and

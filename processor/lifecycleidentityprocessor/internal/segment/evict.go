@@ -40,14 +40,14 @@ func (e *Engine) enforceBudget(keep int32) {
 func (e *Engine) evict(i int32, reason int) {
 	ts := e.table.at(i)
 	e.rememberEviction(ts)
-	if i, ok := detailIndex(ts.tier); ok {
-		d := e.details.at(i)
+	if di, ok := detailIndex(ts.tier); ok {
+		d := e.details.at(di)
 		e.spanStateBytes -= d.heldBytes()
 		d.release(e.blocks)
-		e.details.free(i)
+		e.details.free(di)
 	} else {
 		if _, ok := midIndex(ts.tier); ok {
-			e.dropDigests(e.takeMid(ts))
+			e.dropDigests(e.takeMid(ts)) // puts the open parents' head back in ts.tier
 		}
 		if ts.tier > 0 {
 			e.named.drain(&ts.tier, nil)

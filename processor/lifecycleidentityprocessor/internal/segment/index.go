@@ -3,7 +3,6 @@ package segment // import "github.com/tracebound/tracebound/processor/lifecyclei
 import (
 	"encoding/binary"
 	"math/bits"
-	"unsafe"
 )
 
 // traceIndex maps trace IDs to traceTable slots: open addressing with linear
@@ -27,10 +26,10 @@ import (
 // not stored: it is the entry's position minus its distance. A lookup
 // compares distance and fingerprint at once and reads the slot's trace ID
 // only when both match (1 in 1024 other entries at the default
-// max_traces, 1 in 8 at MaxTraces), so the comparison of trace IDs stays exact. Growing the
-// index rehashes from the slots' trace IDs, since the entries hold too few
-// bits of the hash for the larger home; it happens a dozen times while the
-// table fills, never after.
+// max_traces, 1 in 8 at MaxTraces), so the comparison of trace IDs stays
+// exact. Growing the index rehashes from the slots' trace IDs, since the
+// entries hold too few bits of the hash for the larger home; it happens a
+// dozen times while the table fills, never after.
 //
 // An entry that would be more than maxDist from its home (a run that long
 // takes thousands of colliding IDs at four fifths full: chosen IDs, or an
@@ -66,12 +65,8 @@ func indexHash(t TraceID) uint64 {
 func newTraceIndex(mem *offHeap, maxTraces int) traceIndex {
 	sb := uint8(bits.Len32(uint32(maxTraces)))
 	x := traceIndex{mem: mem, slotBits: sb, fpBits: 32 - distBits - sb}
-	x.setEntries(allocIndex(mem, minIndexSize))
+	x.setEntries(mem.allocIndexEntries(minIndexSize))
 	return x
-}
-
-func allocIndex(mem *offHeap, n int) []uint32 {
-	return unsafe.Slice((*uint32)(mem.alloc(n*4)), n)
 }
 
 func (x *traceIndex) setEntries(e []uint32) {
@@ -164,7 +159,7 @@ func (x *traceIndex) spill(slot int32, tab *traceTable) {
 
 func (x *traceIndex) grow(tab *traceTable) {
 	old := x.entries
-	x.setEntries(allocIndex(x.mem, 2*len(old)))
+	x.setEntries(x.mem.allocIndexEntries(2 * len(old)))
 	x.n = 0
 	for _, e := range old {
 		if e != 0 {
@@ -173,7 +168,7 @@ func (x *traceIndex) grow(tab *traceTable) {
 			x.place(key|uint32(slot+1), home, tab)
 		}
 	}
-	x.mem.free(unsafe.Pointer(unsafe.SliceData(old)))
+	x.mem.freeIndexEntries(old)
 }
 
 // del removes t if present.

@@ -81,12 +81,17 @@ func (o *offHeap) allocChunk() *[chunkSize]traceState {
 	return (*[chunkSize]traceState)(o.alloc(int(unsafe.Sizeof([chunkSize]traceState{}))))
 }
 
-// allocEntries returns n zeroed index entries.
-func (o *offHeap) allocEntries(n int) []uint64 {
+// allocWords returns n zeroed 64-bit words (the evicted set's bits).
+func (o *offHeap) allocWords(n int) []uint64 {
 	return unsafe.Slice((*uint64)(o.alloc(n*8)), n)
 }
 
-// freeEntries gives back entries allocEntries returned.
-func (o *offHeap) freeEntries(e []uint64) {
+// allocIndexEntries returns n zeroed entries of the trace index.
+func (o *offHeap) allocIndexEntries(n int) []uint32 {
+	return unsafe.Slice((*uint32)(o.alloc(n*4)), n)
+}
+
+// freeIndexEntries gives back entries allocIndexEntries returned.
+func (o *offHeap) freeIndexEntries(e []uint32) {
 	o.free(unsafe.Pointer(unsafe.SliceData(e)))
 }

@@ -12,20 +12,20 @@ import (
 
 func TestOffHeapAllocFreeRelease(t *testing.T) {
 	mem := newOffHeap()
-	e := mem.allocEntries(1000)
+	e := mem.allocIndexEntries(1000)
 	require.Len(t, e, 1000)
 	for i := range e {
 		require.Zero(t, e[i], "memory comes zeroed")
-		e[i] = uint64(i)
+		e[i] = uint32(i)
 	}
 	c := mem.allocChunk()
 	for i := range c {
 		require.Equal(t, traceState{}, c[i], "memory comes zeroed")
 	}
 	c[chunkSize-1].links = 7
-	assert.GreaterOrEqual(t, mem.held(), int64(1000*8+unsafe.Sizeof(*c)))
+	assert.GreaterOrEqual(t, mem.held(), int64(1000*4+unsafe.Sizeof(*c)))
 
-	mem.freeEntries(e)
+	mem.freeIndexEntries(e)
 	assert.Equal(t, int64(unsafe.Sizeof(*c)), mem.held(), "freed entries no longer counted")
 	mem.release()
 	assert.Zero(t, mem.held(), "release gives back the rest")
@@ -37,7 +37,7 @@ func TestOffHeapUnreachableIsUnmapped(t *testing.T) {
 	var maps *offHeapMaps
 	func() {
 		mem := newOffHeap()
-		mem.allocEntries(1 << 16)
+		mem.allocWords(1 << 16)
 		maps = mem.m // the cleanup's argument: reachable, the offHeap is not
 	}()
 	assertCleanupUnmaps(t, maps.size.Load)
