@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -96,29 +97,31 @@ func parseDockerfile(t *testing.T, data string) []*dockerStage {
 	return stages
 }
 
-// stageNamed returns the stage called name, or the last (the one `docker
-// build` makes without --target) when name is "".
+// stageNamed returns the stage called name, nil if none.
 func stageNamed(stages []*dockerStage, name string) *dockerStage {
-	if name == "" {
+	i := slices.IndexFunc(stages, func(s *dockerStage) bool { return s.name == name })
+	if name == "" || i < 0 {
+		return nil
+	}
+	return stages[i]
+}
+
+// targetStage is the stage `docker build --target target` makes: the last
+// without a target.
+func targetStage(stages []*dockerStage, target string) *dockerStage {
+	if target == "" {
 		return stages[len(stages)-1]
 	}
-	for _, s := range stages {
-		if s.name == name {
-			return s
-		}
-	}
-	return nil
+	return stageNamed(stages, target)
 }
 
 // stageMakes reports whether stage name, or one it is built FROM, runs
-// make target.
+// make target. A stage can only be built FROM one before it, so the walk
+// ends.
 func stageMakes(stages []*dockerStage, name, target string) bool {
 	for s := stageNamed(stages, name); s != nil; s = stageNamed(stages, s.from) {
 		if slices.Contains(s.makes, target) {
 			return true
-		}
-		if s.from == s.name {
-			break
 		}
 	}
 	return false
@@ -147,16 +150,25 @@ func TestDockerfileBuildsTheImagesTheManifestsRun(t *testing.T) {
 		{agentLBImage, "AGENT_IMAGE", "LB_AGENT", "lb-agent", "docker-agent", "agent"},
 	} {
 		t.Run(tc.image, func(t *testing.T) {
+			s := targetStage(stages, tc.stage)
+			require.NotNil(t, s, "no stage %q", tc.stage)
+			assert.Equal(t, "65532:65532", s.user, "distroless nonroot")
+			uid, gid, _ := strings.Cut(s.user, ":")
+
 			tag := vars[tc.imageVar]
 			require.Equal(t, tc.image, imageName(tag), "Makefile %s", tc.imageVar)
 			ran := 0
 			for _, p := range pods {
-				if p.image == tc.image {
-					ran++
-					assert.Equal(t, tag, p.container.Image, "%s: the image make %s builds", p.where, tc.dockerMake)
-					if sc := p.container.SecurityContext; sc != nil && sc.RunAsUser != nil {
-						assert.Equal(t, "65532", strings.Split(stageNamed(stages, tc.stage).user, ":")[0], "%s runs as the image's user", p.where)
-					}
+				if p.image != tc.image {
+					continue
+				}
+				ran++
+				assert.Equal(t, tag, p.container.Image, "%s: the image make %s builds", p.where, tc.dockerMake)
+				if sc := p.container.SecurityContext; sc != nil && sc.RunAsUser != nil {
+					assert.Equal(t, uid, strconv.FormatInt(*sc.RunAsUser, 10), "%s runs as the image's user", p.where)
+				}
+				if sc := p.container.SecurityContext; sc != nil && sc.RunAsGroup != nil {
+					assert.Equal(t, gid, strconv.FormatInt(*sc.RunAsGroup, 10), "%s runs as the image's group", p.where)
 				}
 			}
 			require.Positive(t, ran, "no manifest runs %s", tc.image)
@@ -173,9 +185,6 @@ func TestDockerfileBuildsTheImagesTheManifestsRun(t *testing.T) {
 				assert.Contains(t, m[1], "--target "+tc.stage)
 			}
 
-			s := stageNamed(stages, tc.stage)
-			require.NotNil(t, s, "no stage %q", tc.stage)
-			assert.Equal(t, "65532:65532", s.user, "distroless nonroot")
 			require.NotEmpty(t, s.entrypoint)
 			c := slices.IndexFunc(s.copies, func(c dockerCopy) bool { return c.dst == s.entrypoint[0] })
 			require.GreaterOrEqual(t, c, 0, "nothing copies the entrypoint %s", s.entrypoint[0])
@@ -187,7 +196,7 @@ func TestDockerfileBuildsTheImagesTheManifestsRun(t *testing.T) {
 	}
 
 	// The default image's own config, as its CMD names it, is a file here.
-	last := stageNamed(stages, "")
+	last := targetStage(stages, "")
 	cfg := configArg(last.cmd)
 	i := slices.IndexFunc(last.copies, func(c dockerCopy) bool { return c.dst == cfg })
 	require.GreaterOrEqual(t, i, 0, "nothing copies the CMD's config %s", cfg)
