@@ -27,10 +27,9 @@ import "time"
 // collection ends can be far above what memory_limiter judged, and kept
 // as the level it let the heap run to twice the soft limit (testbed
 // backpressure: 132 to 140 MiB peak RSS against stock's 120 to 125, 99 to
-// 108 following the readings). A
-// request held by the gate lines up and is offered as any head is, every
-// retryInterval, so memory_limiter stays the judge of every offer; the
-// gate only stops the rush between its checks.
+// 108 following the readings). A request held by the gate lines up and is
+// offered as any head is, every retryInterval, so memory_limiter stays the
+// judge of every offer; the gate only stops the rush between its checks.
 const (
 	// gateHold is how long a line stays guarded after its pipeline last
 	// refused: twice the longest gcAfter, so that a pause between two
