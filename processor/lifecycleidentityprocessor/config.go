@@ -87,12 +87,12 @@ type SplitConfig struct {
 	// next one opens. At most 32767 (segment.MaxSpans). Default 2000.
 	MaxSpans int `mapstructure:"max_spans"`
 	// MaxAge is how long a segment stays open (wall clock of arrival,
-	// counted in whole milliseconds). At most 576h (segment.MaxDuration).
-	// Default 10m.
+	// counted in whole milliseconds). At least 1ms, at most 576h
+	// (segment.MinDuration, segment.MaxDuration). Default 10m.
 	MaxAge time.Duration `mapstructure:"max_age"`
 	// IdleTimeout drops the state of a trace that received no span for this
-	// long (counted in whole milliseconds). At most 576h
-	// (segment.MaxDuration). Default 5m.
+	// long (counted in whole milliseconds). At least 1ms, at most 576h.
+	// Default 5m.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// MaxTraces is the number of traces tracked at most; the least recently
 	// active one is evicted first. At most 16777215 (segment.MaxTraces).
@@ -173,16 +173,18 @@ func (cfg *Config) Validate() error {
 	if cfg.Split.MaxSpans > segment.MaxSpans {
 		return fmt.Errorf("split.max_spans: must be at most %d, got %d", segment.MaxSpans, cfg.Split.MaxSpans)
 	}
-	if cfg.Split.MaxAge <= 0 {
-		return fmt.Errorf("split.max_age: must be positive, got %s", cfg.Split.MaxAge)
-	}
 	// A trace's slot keeps its instants as 32-bit millisecond counts
-	// (internal/segment/ticks.go).
+	// (internal/segment/ticks.go): a shorter duration would be rounded up
+	// to a millisecond, so a bare number (read as nanoseconds) would cut
+	// every trace into segments of a millisecond without a word.
+	if cfg.Split.MaxAge < segment.MinDuration {
+		return fmt.Errorf("split.max_age: must be at least %s, got %s", segment.MinDuration, cfg.Split.MaxAge)
+	}
 	if cfg.Split.MaxAge > segment.MaxDuration {
 		return fmt.Errorf("split.max_age: must be at most %s, got %s", segment.MaxDuration, cfg.Split.MaxAge)
 	}
-	if cfg.Split.IdleTimeout <= 0 {
-		return fmt.Errorf("split.idle_timeout: must be positive, got %s", cfg.Split.IdleTimeout)
+	if cfg.Split.IdleTimeout < segment.MinDuration {
+		return fmt.Errorf("split.idle_timeout: must be at least %s, got %s", segment.MinDuration, cfg.Split.IdleTimeout)
 	}
 	if cfg.Split.IdleTimeout > segment.MaxDuration {
 		return fmt.Errorf("split.idle_timeout: must be at most %s, got %s", segment.MaxDuration, cfg.Split.IdleTimeout)

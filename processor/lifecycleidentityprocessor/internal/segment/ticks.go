@@ -28,6 +28,10 @@ import "time"
 // tick is the engine's unit of time.
 const tick = time.Millisecond
 
+// MinDuration is the shortest max_age and idle_timeout the engine counts
+// as given: a tick.
+const MinDuration = tick
+
 // MaxDuration is the longest max_age and idle_timeout the engine can count.
 const MaxDuration = 24 * 24 * time.Hour
 
