@@ -195,7 +195,12 @@ func newAdmissionTelemetry(tb *metadata.TelemetryBuilder) *admissionTelemetry {
 		for r := range numRefusals {
 			t.refused[k][r] = metric.WithAttributeSet(attribute.NewSet(wait, attribute.String("reason", r.String())))
 		}
+		// The gauges read 0 from the start, not only after the first wait:
+		// a dashboard or alert on them sees idle, not no data.
+		tb.OtlpudsAdmissionWaiting.Add(context.Background(), 0, t.wait[k])
 	}
+	tb.OtlpudsAdmissionWaitingBytes.Add(context.Background(), 0)
+	tb.OtlpudsAdmissionInFlightBytes.Add(context.Background(), 0)
 	return t
 }
 

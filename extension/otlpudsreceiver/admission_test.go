@@ -121,6 +121,38 @@ func waitTimeCount(t *testing.T, tt *componenttest.Telemetry, wait string) uint6
 	return n
 }
 
+// TestGaugesReadZeroBeforeAnyRequest: the up-down gauges are there, at 0,
+// from the start (each wait kind of the waiting gauge too), so that a
+// dashboard shows an idle receiver as idle, not as missing data.
+func TestGaugesReadZeroBeforeAnyRequest(t *testing.T) {
+	r := startReceiver(t, testConfig(t), consumers{traces: new(consumertest.TracesSink)})
+	for _, name := range []string{
+		"otelcol_otlpuds_admission_waiting",
+		"otelcol_otlpuds_admission_waiting_bytes",
+		"otelcol_otlpuds_admission_in_flight_bytes",
+		"otelcol_otlpuds_connections_open",
+	} {
+		m, err := r.tt.GetMetric(name)
+		require.NoError(t, err, "%s is not reported before the first request", name)
+		points := m.Data.(metricdata.Sum[int64]).DataPoints
+		require.NotEmpty(t, points, name)
+		for _, dp := range points {
+			assert.Zero(t, dp.Value, name)
+		}
+	}
+	for _, kind := range []string{"request_limit", "pipeline"} {
+		m, err := r.tt.GetMetric("otelcol_otlpuds_admission_waiting")
+		require.NoError(t, err)
+		found := false
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			if v, ok := dp.Attributes.Value("wait"); ok && v.AsString() == kind {
+				found = true
+			}
+		}
+		assert.True(t, found, "otelcol_otlpuds_admission_waiting has no point for wait=%s", kind)
+	}
+}
+
 // requireIdle checks the gauges read 0 once every request is answered.
 func requireIdle(t *testing.T, r *testReceiver) {
 	t.Helper()

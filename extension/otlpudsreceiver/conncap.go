@@ -115,6 +115,7 @@ func newConnLimiter(cfg *Config, tb *metadata.TelemetryBuilder, logger *zap.Logg
 		perUID:    map[int64]int{},
 		idle:      list.New(),
 	}
+	tb.OtlpudsConnectionsOpen.Add(context.Background(), 0) // reads 0 before the first connection
 	if l.maxTotal > 0 && l.maxPerUID > l.maxTotal {
 		l.maxPerUID = l.maxTotal
 	}

@@ -167,7 +167,7 @@ func TestLiveSocketInOtherProcessIsNotTakenOver(t *testing.T) {
 }
 
 func TestNonSocketFileIsNeverDeleted(t *testing.T) {
-	for _, kind := range []string{"file", "folder", "symlink"} {
+	for kind, named := range map[string]string{"file": "is a regular file", "folder": "is a folder", "symlink": "is a symlink"} {
 		t.Run(kind, func(t *testing.T) {
 			cfg := testConfig(t)
 			path := cfg.ServerConfig.NetAddr.Endpoint
@@ -185,6 +185,7 @@ func TestNonSocketFileIsNeverDeleted(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), path)
 			assert.Contains(t, err.Error(), "not a socket")
+			assert.Contains(t, err.Error(), named, "the error says what is there")
 			require.NoError(t, comp.Shutdown(context.Background()))
 
 			fi, err := os.Lstat(path)

@@ -29,7 +29,7 @@ func takeOverStale(path string) (removed bool, err error) {
 	// Held until the end: the probed inode keeps its number.
 	defer pin.Close()
 	if fi.Mode()&fs.ModeSocket == 0 {
-		return false, fmt.Errorf("endpoint %q exists and is not a socket (%s); refusing to replace it", path, fi.Mode().Type())
+		return false, fmt.Errorf("endpoint %q exists and is a %s, not a socket; refusing to replace it", path, fileKind(fi))
 	}
 	conn, err := net.DialTimeout("unix", path, staleProbeTimeout)
 	if err == nil {

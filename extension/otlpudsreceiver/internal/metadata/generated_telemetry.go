@@ -75,7 +75,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.OtlpudsAdmissionCollections, err = builder.meter.Int64Counter(
 		"otelcol_otlpuds_admission_collections",
-		metric.WithDescription("Garbage collections the admission ran because the pipeline kept refusing the request at the head of a line while the runtime collected nothing, so that a limit judged on the heap (memory_limiter's) stops counting garbage; at most one per second. [Alpha]"),
+		metric.WithDescription("Garbage collections the admission ran because the pipeline kept refusing the request at the head of a line while the runtime collected nothing, so that a limit judged on the heap (memory_limiter's) stops counting garbage; at most one per admission::max_wait / 5, kept between 100ms and 1s (one a second at the default max_wait). [Alpha]"),
 		metric.WithUnit("{collection}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 func AssertEqualOtlpudsAdmissionCollections(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_otlpuds_admission_collections",
-		Description: "Garbage collections the admission ran because the pipeline kept refusing the request at the head of a line while the runtime collected nothing, so that a limit judged on the heap (memory_limiter's) stops counting garbage; at most one per second. [Alpha]",
+		Description: "Garbage collections the admission ran because the pipeline kept refusing the request at the head of a line while the runtime collected nothing, so that a limit judged on the heap (memory_limiter's) stops counting garbage; at most one per admission::max_wait / 5, kept between 100ms and 1s (one a second at the default max_wait). [Alpha]",
 		Unit:        "{collection}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
