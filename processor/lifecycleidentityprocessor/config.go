@@ -152,58 +152,58 @@ func (cfg *Config) Validate() error {
 	switch cfg.Identity.OnViolation {
 	case OnViolationTag, OnViolationDrop, OnViolationCount:
 	default:
-		return fmt.Errorf("identity.on_violation: must be %q, %q or %q, got %q",
+		return fmt.Errorf("identity::on_violation: must be %q, %q or %q, got %q",
 			OnViolationTag, OnViolationDrop, OnViolationCount, cfg.Identity.OnViolation)
 	}
 	seen := make(map[string]int, len(cfg.Identity.Attributes))
 	for i, a := range cfg.Identity.Attributes {
 		if err := a.validate(); err != nil {
-			return fmt.Errorf("identity.attributes[%d].%w", i, err)
+			return fmt.Errorf("identity::attributes::%d::%w", i, err)
 		}
 		if j, ok := seen[a.Key]; ok {
-			return fmt.Errorf("identity.attributes[%d].key: %q already declared in identity.attributes[%d]", i, a.Key, j)
+			return fmt.Errorf("identity::attributes::%d::key: %q already declared in identity::attributes::%d", i, a.Key, j)
 		}
 		seen[a.Key] = i
 	}
 	if cfg.Split.MaxSpans < 1 {
-		return fmt.Errorf("split.max_spans: must be at least 1, got %d", cfg.Split.MaxSpans)
+		return fmt.Errorf("split::max_spans: must be at least 1, got %d", cfg.Split.MaxSpans)
 	}
 	// A trace's slot counts the spans of its current segment in 16 bits
 	// (internal/segment/table.go).
 	if cfg.Split.MaxSpans > segment.MaxSpans {
-		return fmt.Errorf("split.max_spans: must be at most %d, got %d", segment.MaxSpans, cfg.Split.MaxSpans)
+		return fmt.Errorf("split::max_spans: must be at most %d, got %d", segment.MaxSpans, cfg.Split.MaxSpans)
 	}
 	// A trace's slot keeps its instants as 32-bit millisecond counts
 	// (internal/segment/ticks.go): a shorter duration would be rounded up
 	// to a millisecond, so a bare number (read as nanoseconds) would cut
 	// every trace into segments of a millisecond without a word.
 	if cfg.Split.MaxAge < segment.MinDuration {
-		return fmt.Errorf("split.max_age: must be at least %s, got %s", segment.MinDuration, cfg.Split.MaxAge)
+		return fmt.Errorf("split::max_age: must be at least %s, got %s", segment.MinDuration, cfg.Split.MaxAge)
 	}
 	if cfg.Split.MaxAge > segment.MaxDuration {
-		return fmt.Errorf("split.max_age: must be at most %s, got %s", segment.MaxDuration, cfg.Split.MaxAge)
+		return fmt.Errorf("split::max_age: must be at most %s, got %s", segment.MaxDuration, cfg.Split.MaxAge)
 	}
 	if cfg.Split.IdleTimeout < segment.MinDuration {
-		return fmt.Errorf("split.idle_timeout: must be at least %s, got %s", segment.MinDuration, cfg.Split.IdleTimeout)
+		return fmt.Errorf("split::idle_timeout: must be at least %s, got %s", segment.MinDuration, cfg.Split.IdleTimeout)
 	}
 	if cfg.Split.IdleTimeout > segment.MaxDuration {
-		return fmt.Errorf("split.idle_timeout: must be at most %s, got %s", segment.MaxDuration, cfg.Split.IdleTimeout)
+		return fmt.Errorf("split::idle_timeout: must be at most %s, got %s", segment.MaxDuration, cfg.Split.IdleTimeout)
 	}
 	if cfg.Split.MaxTraces < 1 {
-		return fmt.Errorf("split.max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)
+		return fmt.Errorf("split::max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)
 	}
 	// A trace's slot links it to others by 24-bit slot numbers
 	// (internal/segment/table.go).
 	if cfg.Split.MaxTraces > segment.MaxTraces {
-		return fmt.Errorf("split.max_traces: must be at most %d, got %d", segment.MaxTraces, cfg.Split.MaxTraces)
+		return fmt.Errorf("split::max_traces: must be at most %d, got %d", segment.MaxTraces, cfg.Split.MaxTraces)
 	}
 	if cfg.Split.MaxStateMiB < 1 {
-		return fmt.Errorf("split.max_state_mib: must be at least 1, got %d", cfg.Split.MaxStateMiB)
+		return fmt.Errorf("split::max_state_mib: must be at least 1, got %d", cfg.Split.MaxStateMiB)
 	}
 	// The table's own memory is never freed by evicting: a budget it fills
 	// alone would make every new trace evict all the others.
 	if floor := segment.FixedBytes(cfg.Split.MaxTraces); int64(cfg.Split.MaxStateMiB)<<20 <= floor {
-		return fmt.Errorf("split.max_state_mib: must be more than the %.1f MiB the trace table takes outside the Go heap at split.max_traces %d (raise it, or lower split.max_traces), got %d",
+		return fmt.Errorf("split::max_state_mib: must be more than the %.1f MiB the trace table takes outside the Go heap at split::max_traces %d (raise it, or lower split::max_traces), got %d",
 			float64(floor)/(1<<20), cfg.Split.MaxTraces, cfg.Split.MaxStateMiB)
 	}
 	return nil
