@@ -173,21 +173,11 @@ func (cfg *Config) Validate() error {
 	if cfg.Split.MaxSpans > segment.MaxSpans {
 		return fmt.Errorf("split::max_spans: must be at most %d, got %d", segment.MaxSpans, cfg.Split.MaxSpans)
 	}
-	// A trace's slot keeps its instants as 32-bit millisecond counts
-	// (internal/segment/ticks.go): a shorter duration would be rounded up
-	// to a millisecond, so a bare number (read as nanoseconds) would cut
-	// every trace into segments of a millisecond without a word.
-	if cfg.Split.MaxAge < segment.MinDuration {
-		return fmt.Errorf("split::max_age: must be at least %s, got %s", segment.MinDuration, cfg.Split.MaxAge)
+	if err := checkTicks("split::max_age", cfg.Split.MaxAge); err != nil {
+		return err
 	}
-	if cfg.Split.MaxAge > segment.MaxDuration {
-		return fmt.Errorf("split::max_age: must be at most %s, got %s", segment.MaxDuration, cfg.Split.MaxAge)
-	}
-	if cfg.Split.IdleTimeout < segment.MinDuration {
-		return fmt.Errorf("split::idle_timeout: must be at least %s, got %s", segment.MinDuration, cfg.Split.IdleTimeout)
-	}
-	if cfg.Split.IdleTimeout > segment.MaxDuration {
-		return fmt.Errorf("split::idle_timeout: must be at most %s, got %s", segment.MaxDuration, cfg.Split.IdleTimeout)
+	if err := checkTicks("split::idle_timeout", cfg.Split.IdleTimeout); err != nil {
+		return err
 	}
 	if cfg.Split.MaxTraces < 1 {
 		return fmt.Errorf("split::max_traces: must be at least 1, got %d", cfg.Split.MaxTraces)
@@ -210,6 +200,21 @@ func (cfg *Config) Validate() error {
 }
 
 // validate returns an error whose text starts with the offending field name.
+// checkTicks checks a duration the engine counts: a trace's slot keeps
+// its instants as 32-bit millisecond counts (internal/segment/ticks.go). A
+// shorter duration would be rounded up to a millisecond, so a bare number
+// (read as nanoseconds) would cut every trace into segments of a
+// millisecond without a word.
+func checkTicks(key string, d time.Duration) error {
+	if d < segment.MinDuration {
+		return fmt.Errorf("%s: must be at least %s, got %s", key, segment.MinDuration, d)
+	}
+	if d > segment.MaxDuration {
+		return fmt.Errorf("%s: must be at most %s, got %s", key, segment.MaxDuration, d)
+	}
+	return nil
+}
+
 func (a AttributeRule) validate() error {
 	if a.Key == "" {
 		return errors.New("key: must not be empty")
