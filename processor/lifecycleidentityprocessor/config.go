@@ -199,7 +199,6 @@ func (cfg *Config) Validate() error {
 	return nil
 }
 
-// validate returns an error whose text starts with the offending field name.
 // checkTicks checks a duration the engine counts: a trace's slot keeps
 // its instants as 32-bit millisecond counts (internal/segment/ticks.go). A
 // shorter duration would be rounded up to a millisecond, so a bare number
@@ -215,6 +214,7 @@ func checkTicks(key string, d time.Duration) error {
 	return nil
 }
 
+// validate returns an error whose text starts with the offending field name.
 func (a AttributeRule) validate() error {
 	if a.Key == "" {
 		return errors.New("key: must not be empty")
