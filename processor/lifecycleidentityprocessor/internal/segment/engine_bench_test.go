@@ -34,3 +34,18 @@ func BenchmarkEngineNeverSplit(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/span")
 }
+
+// BenchmarkEngineLongLived: the engine alone on BenchmarkLongLivedTrace's
+// stream: one trace of 100,000 spans (a lifecycle root that never arrives,
+// handlers with four children each, children first) in batches of 1000,
+// cut into 50 segments of 2000. One op is the whole trace.
+func BenchmarkEngineLongLived(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		e := New(testConfig(2000), epoch)
+		lifecycle(e, tid(uint64(i+1)), 100_000, nil)
+		b.StopTimer()
+		e.Reset()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100_000, "ns/span")
+}
